@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+import { Command } from 'commander'
+import { registerStartCommand } from './start-command.js'
+import { registerKafkaCommands } from './kafka-commands.js'
+import { VERSION } from '../version.js'
+
+const program = new Command()
+program
+  .name('wharf')
+  .description('Wharf: an MQTT broker whose cluster is Apache Kafka')
+  .version(VERSION)
+
+registerStartCommand(program)
+registerKafkaCommands(program)
+
+await program.parseAsync(process.argv)
