@@ -1,0 +1,88 @@
+import type { Command } from 'commander'
+import { ConfigError, loadConfig, type WharfConfig } from '../config/index.js'
+import { LocalKafka } from '../kafka/local/local-kafka.js'
+import { createLogger, type Logger } from '../observability/logger.js'
+import { WharfNode } from '../node/wharf-node.js'
+
+/** Exit code for invalid configuration (the message names the key). */
+export const EXIT_CONFIG = 2
+const SHUTDOWN_TIMEOUT_MS = 20000
+
+export function registerStartCommand (program: Command): void {
+  program
+    .command('start')
+    .description('run one edge node (starts a local Kafka when kafka.brokers is not configured)')
+    .option('-c, --config <file>', 'YAML configuration file (default: $WHARF_CONFIG, else built-in defaults)')
+    .action(async (opts: { config?: string }) => {
+      const config = loadOrExit(opts.config)
+      const logger = createLogger({ level: config.log.level, node: config.node.name, pretty: config.log.pretty })
+      await runNode(config, logger)
+    })
+}
+
+/** Load the configuration or exit 2 with the one-line message that names the key. */
+export function loadOrExit (file: string | undefined): WharfConfig {
+  try {
+    return loadConfig({ file, env: process.env })
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`wharf: ${err.message}\n`)
+      process.exit(EXIT_CONFIG)
+    }
+    throw err
+  }
+}
+
+async function runNode (config: WharfConfig, logger: Logger): Promise<void> {
+  if (config.allow_anonymous) {
+    logger.warn('allow_anonymous is true: any client may connect without credentials')
+  }
+  let localKafka: LocalKafka | undefined
+  let ownsKafka = false
+  let brokers = config.kafka.brokers
+  if (brokers === undefined) {
+    const local = config.kafka.local
+    localKafka = await LocalKafka.attach(local.dir, logger)
+    if (localKafka === undefined) {
+      logger.info({ dir: local.dir, nodes: local.nodes }, 'kafka.brokers is not configured: starting a local Kafka')
+      localKafka = await LocalKafka.start({ dir: local.dir, nodes: local.nodes, port: local.port, heapMb: local.heap_mb, logger })
+      ownsKafka = true
+    } else {
+      logger.info({ dir: local.dir }, 'kafka.brokers is not configured: using the local Kafka already running')
+    }
+    brokers = localKafka.brokers
+    logger.info({ brokers }, 'local Kafka ready')
+  }
+
+  const node = new WharfNode(config, logger, brokers)
+  let ready = false
+  let shuttingDown = false
+  const shutdown = (signal: string): void => {
+    if (shuttingDown) return
+    shuttingDown = true
+    logger.info({ signal }, 'shutting down')
+    const force = setTimeout(() => {
+      logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long; exiting')
+      process.exit(1)
+    }, SHUTDOWN_TIMEOUT_MS + 30000)
+    force.unref()
+    const stopNode = ready ? node.stop(SHUTDOWN_TIMEOUT_MS) : Promise.resolve()
+    stopNode
+      .then(async () => { if (ownsKafka) await localKafka?.stop() })
+      .then(() => process.exit(0), err => {
+        logger.error({ err }, 'error during shutdown')
+        process.exit(1)
+      })
+  }
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  process.on('SIGINT', () => shutdown('SIGINT'))
+
+  try {
+    await node.start()
+    ready = true
+  } catch (err) {
+    logger.fatal({ err }, 'Wharf node failed to start')
+    if (ownsKafka) await localKafka?.stop()
+    process.exit(1)
+  }
+}

@@ -1,0 +1,192 @@
+import { hostname } from 'node:os'
+import { z } from 'zod'
+import { isHost, tryParseHostPort } from './bind.js'
+
+/*
+ * The configuration schema. Custom messages are "expected ..." phrases (the words after
+ * "expected"); rule violations carry `params.expected` and read as a whole sentence.
+ * Every section has defaults, so `{}` is a valid configuration.
+ */
+
+/** An integer in [min, max] (or >= min), with one readable message for every failure. */
+function int (min: number, max?: number) {
+  const error = max === undefined ? `an integer >= ${min}` : `an integer from ${min} to ${max}`
+  const atLeast = z.int({ error }).min(min, { error })
+  return max === undefined ? atLeast : atLeast.max(max, { error })
+}
+
+function oneOf<const T extends readonly [string, ...string[]]> (values: T) {
+  return z.enum(values, { error: `one of ${values.join(', ')}` })
+}
+
+/**
+ * A section: a mapping whose keys all have defaults. Absent or empty (YAML `node:` with every
+ * child commented out is null) means all defaults.
+ */
+function section<T extends z.ZodType<unknown, object>> (schema: T) {
+  return z.preprocess((v) => (v === null ? undefined : v), schema.prefault({} as z.input<T>))
+}
+
+const bool = z.boolean({ error: 'true or false' })
+const nonEmptyString = z.string({ error: 'a non-empty string' }).min(1, { error: 'a non-empty string' })
+
+const BIND = 'host:port, [ipv6]:port or port, with port 0 to 65535'
+/** A listener address, kept as text (use `parseBind`); a bare YAML number is a port. */
+const bindAddress = z.preprocess(
+  (v) => (typeof v === 'number' && Number.isInteger(v) ? String(v) : v),
+  z.string({ error: BIND }).refine((s) => tryParseHostPort(s, true) !== undefined, { error: BIND })
+)
+
+const BROKER = 'a Kafka broker address host:port'
+const broker = z.string({ error: BROKER }).refine((s) => tryParseHostPort(s, false) !== undefined, { error: BROKER })
+/** A list of brokers, or one comma-separated string of them. */
+const brokers = z.preprocess(
+  (v) => (typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',').map((s) => s.trim())) : v),
+  z.array(broker, { error: 'a list of host:port, or one comma-separated string of them' })
+    .min(1, { error: 'at least one Kafka broker as host:port' })
+)
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+const NODE_NAME = 'a name of 1 to 200 characters without whitespace'
+const node = section(z.strictObject({
+  name: z.string({ error: NODE_NAME }).regex(/^\S{1,200}$/, { error: NODE_NAME }).default(() => `wharf@${hostname()}`)
+}))
+
+const NO_AUTH = 'false needs an authentication source, none is available in this version; see README'
+const allowAnonymous = bool.refine((v) => v, { error: NO_AUTH, params: { expected: 'true' } }).default(true)
+
+const log = section(z.strictObject({
+  level: oneOf(LOG_LEVELS).default('info'),
+  pretty: bool.default(false)
+}))
+
+const HOST = 'a host name or IP address'
+const http = section(z.strictObject({
+  bind: z.string({ error: HOST }).refine(isHost, { error: HOST }).default('0.0.0.0'),
+  port: int(0, 65535).default(18083)
+}))
+
+/** The listener that gets a bind address when none is given. */
+export const DEFAULT_LISTENER = 'default'
+export const DEFAULT_LISTENER_BIND = '0.0.0.0:1883'
+
+const LISTENER_NAME = 'a listener name of lowercase letters, digits, "_" and "-"'
+const tcpListener = z.strictObject({
+  bind: bindAddress.optional(),
+  enabled: bool.default(true),
+  max_connections: int(1).default(1_000_000)
+})
+/** Named TCP listeners; a given map replaces the default one. Only `default` may omit `bind`. */
+const tcpListeners = z.record(z.string().regex(/^[a-z0-9_-]+$/, { error: LISTENER_NAME }), tcpListener)
+  .superRefine((listeners, ctx) => {
+    for (const [name, l] of Object.entries(listeners)) {
+      if (l.bind === undefined && name !== DEFAULT_LISTENER) ctx.addIssue({ code: 'custom', path: [name, 'bind'], message: BIND, input: undefined })
+    }
+  })
+  .transform((listeners) => Object.fromEntries(Object.entries(listeners).map(
+    ([name, l]) => [name, { bind: l.bind ?? DEFAULT_LISTENER_BIND, enabled: l.enabled, max_connections: l.max_connections }]
+  )))
+  .prefault({ [DEFAULT_LISTENER]: {} })
+
+const listeners = section(z.strictObject({ tcp: tcpListeners }))
+
+const mqtt = section(z.strictObject({
+  max_client_id_length: int(1, 65535).default(256),
+  connect_timeout_ms: int(1000).default(30000),
+  max_inflight_inbound: int(1).default(1000)
+}))
+
+const tls = section(z.strictObject({
+  enabled: bool.default(false),
+  ca_file: nonEmptyString.optional(),
+  cert_file: nonEmptyString.optional(),
+  key_file: nonEmptyString.optional(),
+  reject_unauthorized: bool.default(true)
+}))
+
+const sasl = z.strictObject({
+  mechanism: oneOf(['plain', 'scram-sha-256', 'scram-sha-512']),
+  username: z.string(),
+  password: z.string()
+})
+
+const producer = section(z.strictObject({
+  linger_ms: int(0, 1000).default(2),
+  batch_max_messages: int(1, 100000).default(2000),
+  batch_max_bytes: int(1024, 67108864).default(1048576),
+  max_pending_bytes: int(65536).default(67108864),
+  compression: oneOf(['none', 'gzip']).default('none')
+}))
+
+const local = section(z.strictObject({
+  dir: nonEmptyString.default('.wharf/kafka'),
+  port: int(1, 65535).default(9092),
+  nodes: z.literal([1, 3], { error: '1 or 3' }).default(1),
+  heap_mb: int(128, 8192).default(512)
+}))
+
+const kafka = section(z.strictObject({
+  brokers: brokers.optional(),
+  client_id: nonEmptyString.default('wharf'),
+  connection_timeout_ms: int(100).default(3000),
+  request_timeout_ms: int(1000).default(30000),
+  tls,
+  sasl: sasl.optional(),
+  producer,
+  local
+}))
+
+const TOPIC_NAME = 'a Kafka topic name: 1 to 249 letters, digits, ".", "_" or "-", not "." or ".."'
+const topicName = z.string({ error: TOPIC_NAME })
+  .regex(/^[a-zA-Z0-9._-]{1,249}$/, { error: TOPIC_NAME })
+  .refine((n) => n !== '.' && n !== '..', { error: TOPIC_NAME })
+
+const REPLICATION = '-1 (the broker default) or an integer from 1 to 32'
+const replicationFactor = z.int({ error: REPLICATION }).refine((n) => n === -1 || (n >= 1 && n <= 32), { error: REPLICATION })
+
+/** A topic spec whose every key has its own default, so a partial spec keeps the rest. */
+function topic (defaults: { name: string; partitions: number; retention_ms?: number }) {
+  return section(z.strictObject({
+    name: topicName.default(defaults.name),
+    partitions: int(1, 10000).default(defaults.partitions),
+    replication_factor: replicationFactor.default(-1),
+    retention_ms: defaults.retention_ms === undefined ? int(-1).optional() : int(-1).default(defaults.retention_ms)
+  }))
+}
+
+const TOPIC_KEYS = ['messages', 'retained', 'sessions', 'nodes'] as const
+const topics = section(z.strictObject({
+  messages: topic({ name: 'mqtt.messages', partitions: 6 }),
+  retained: topic({ name: 'wharf.retained', partitions: 3 }),
+  sessions: topic({ name: 'wharf.sessions', partitions: 3 }),
+  nodes: topic({ name: 'wharf.nodes', partitions: 1, retention_ms: 3600000 })
+}).superRefine((t, ctx) => {
+  const seen = new Map<string, string>()
+  for (const key of TOPIC_KEYS) {
+    const first = seen.get(t[key].name)
+    if (first === undefined) {
+      seen.set(t[key].name, key)
+      continue
+    }
+    const other = `topics.${first}.name`
+    ctx.addIssue({ code: 'custom', path: [key, 'name'], message: `must differ from ${other}`, params: { expected: `a name other than ${other}` } })
+  }
+}))
+
+/** The whole configuration file (YAML names). */
+export const configSchema = z.strictObject({
+  node,
+  allow_anonymous: allowAnonymous,
+  log,
+  http,
+  listeners,
+  mqtt,
+  kafka,
+  topics
+})
+
+/** The validated configuration, defaults applied. */
+export type WharfConfig = z.infer<typeof configSchema>
+export type TcpListenerConfig = WharfConfig['listeners']['tcp'][string]
+export type TopicSpec = WharfConfig['topics']['messages']

@@ -1,0 +1,218 @@
+import { CompressionTypes, Partitioners, type Kafka, type Producer, type IHeaders } from 'kafkajs'
+import type { Logger } from '../observability/logger.js'
+
+/** One record on its way to Kafka. `bytes` is its approximate size, used for batching and flow control. */
+export interface OutgoingRecord {
+  topic: string
+  key: string | Buffer | null
+  value: Buffer | null
+  headers?: IHeaders
+}
+
+export interface BatchingProducerOptions {
+  linger_ms: number
+  batch_max_messages: number
+  batch_max_bytes: number
+  max_pending_bytes: number
+  compression: 'none' | 'gzip'
+}
+
+interface Pending {
+  record: OutgoingRecord
+  bytes: number
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+/** The producer has been closed; the record was not sent. */
+export class ProducerClosedError extends Error {
+  constructor () { super('the Kafka producer is closed') }
+}
+
+const RETRY_BACKOFF_MS = [250, 500, 1000, 2000, 5000]
+
+function recordBytes (r: OutgoingRecord): number {
+  let n = 64 + r.topic.length + (r.value === null ? 0 : r.value.length)
+  if (r.key !== null) n += r.key.length
+  if (r.headers !== undefined) {
+    for (const k in r.headers) {
+      const v = r.headers[k]
+      n += k.length + (typeof v === 'string' || Buffer.isBuffer(v) ? v.length : 16)
+    }
+  }
+  return n
+}
+
+/**
+ * kafkajs sends one Produce request per `send()` call, so Wharf batches itself: records wait at most
+ * `linger_ms` (or until a batch is full) and go out in one `sendBatch` with acks=all on an idempotent
+ * producer. One batch is in flight at a time, so records of one key keep their order even across
+ * retries. A failed batch is retried, never dropped: while Kafka is away the promises handed out by
+ * `send()` stay pending (no PUBACK) and, once `max_pending_bytes` is reached, `waitForRoom()` blocks
+ * the callers (the MQTT edge stops reading sockets).
+ */
+export class BatchingProducer {
+  private readonly producer: Producer
+  private readonly log: Logger
+  private readonly compression: CompressionTypes
+  private queue: Pending[] = []
+  private queuedBytes = 0
+  private pendingBytes = 0
+  private inFlight = false
+  private timer: NodeJS.Timeout | undefined
+  private roomWaiters: Array<() => void> = []
+  private idleWaiters: Array<() => void> = []
+  private closed = false
+  private failures = 0
+  /** Counters for metrics and tests. */
+  readonly stats = { records: 0, batches: 0, retries: 0 }
+
+  constructor (kafka: Kafka, private readonly opts: BatchingProducerOptions, logger: Logger) {
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // never give up inside kafkajs either: a record handed to us is sent or the process ends
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 }
+    })
+    this.log = logger.child({ component: 'producer' })
+    this.compression = opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None
+  }
+
+  async connect (): Promise<void> {
+    await this.producer.connect()
+  }
+
+  /** Bytes accepted but not yet acknowledged by Kafka. */
+  get pending (): number { return this.pendingBytes }
+
+  hasRoom (): boolean { return this.pendingBytes < this.opts.max_pending_bytes }
+
+  /** Resolves once the pending buffer is below its bound. */
+  waitForRoom (): Promise<void> {
+    if (this.hasRoom() || this.closed) return Promise.resolve()
+    return new Promise(resolve => this.roomWaiters.push(resolve))
+  }
+
+  /** Queue one record; the promise resolves when Kafka has acknowledged it (acks=all). */
+  send (record: OutgoingRecord): Promise<void> {
+    if (this.closed) return Promise.reject(new ProducerClosedError())
+    return new Promise((resolve, reject) => {
+      const bytes = recordBytes(record)
+      this.queue.push({ record, bytes, resolve, reject })
+      this.queuedBytes += bytes
+      this.pendingBytes += bytes
+      this.schedule()
+    })
+  }
+
+  /** Resolves when everything queued so far has been acknowledged. */
+  flush (): Promise<void> {
+    if (this.queue.length === 0 && !this.inFlight) return Promise.resolve()
+    if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined; void this.sendNext() }
+    return new Promise(resolve => this.idleWaiters.push(resolve))
+  }
+
+  /** Flush for at most `timeoutMs`, then disconnect; records still unsent are rejected. */
+  async close (timeoutMs: number): Promise<void> {
+    let timeout: NodeJS.Timeout | undefined
+    const flushed = await Promise.race([
+      this.flush().then(() => true),
+      new Promise<boolean>(resolve => { timeout = setTimeout(() => resolve(false), timeoutMs) })
+    ])
+    clearTimeout(timeout)
+    this.closed = true
+    if (!flushed) {
+      this.log.warn({ pendingRecords: this.queue.length }, 'Kafka did not acknowledge everything before shutdown; unacknowledged records were never PUBACKed')
+    }
+    for (const p of this.queue.splice(0)) p.reject(new ProducerClosedError())
+    for (const w of this.roomWaiters.splice(0)) w()
+    await this.producer.disconnect().catch(() => undefined)
+  }
+
+  private schedule (): void {
+    if (this.inFlight) return
+    if (this.queue.length >= this.opts.batch_max_messages || this.queuedBytes >= this.opts.batch_max_bytes || this.opts.linger_ms === 0) {
+      if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined }
+      void this.sendNext()
+    } else if (this.timer === undefined) {
+      this.timer = setTimeout(() => { this.timer = undefined; void this.sendNext() }, this.opts.linger_ms)
+    }
+  }
+
+  private takeBatch (): Pending[] {
+    let n = 0
+    let bytes = 0
+    const max = this.opts.batch_max_messages
+    while (n < this.queue.length && n < max) {
+      const b = (this.queue[n] as Pending).bytes
+      if (n > 0 && bytes + b > this.opts.batch_max_bytes) break
+      bytes += b
+      n++
+    }
+    this.queuedBytes -= bytes
+    return this.queue.splice(0, n)
+  }
+
+  private async sendNext (): Promise<void> {
+    if (this.inFlight || this.closed) return
+    if (this.queue.length === 0) { this.notifyIdle(); return }
+    this.inFlight = true
+    const batch = this.takeBatch()
+    await this.sendWithRetry(batch)
+    this.inFlight = false
+    let freed = 0
+    for (const p of batch) { freed += p.bytes; p.resolve() }
+    this.pendingBytes -= freed
+    this.stats.records += batch.length
+    this.stats.batches++
+    this.releaseRoom()
+    if (this.queue.length > 0) this.schedule()
+    else this.notifyIdle()
+  }
+
+  private async sendWithRetry (batch: Pending[]): Promise<void> {
+    const topicMessages = groupByTopic(batch)
+    for (;;) {
+      try {
+        await this.producer.sendBatch({ topicMessages, acks: -1, compression: this.compression })
+        if (this.failures > 0) this.log.info({ after: this.failures }, 'Kafka is acknowledging records again')
+        this.failures = 0
+        return
+      } catch (err) {
+        if (this.closed) return
+        this.stats.retries++
+        const delay = RETRY_BACKOFF_MS[Math.min(this.failures, RETRY_BACKOFF_MS.length - 1)] as number
+        if (this.failures === 0 || this.failures % 20 === 0) {
+          this.log.error({ err, records: batch.length, attempt: this.failures + 1, retryInMs: delay }, 'Kafka did not acknowledge a batch; holding acknowledgements and retrying')
+        }
+        this.failures++
+        await new Promise(resolve => setTimeout(resolve, delay))
+      }
+    }
+  }
+
+  private releaseRoom (): void {
+    if (!this.hasRoom()) return
+    for (const w of this.roomWaiters.splice(0)) w()
+  }
+
+  private notifyIdle (): void {
+    for (const w of this.idleWaiters.splice(0)) w()
+  }
+}
+
+function groupByTopic (batch: Pending[]): Array<{ topic: string; messages: OutgoingRecord[] }> {
+  const first = batch[0]
+  if (first !== undefined && batch.every(p => p.record.topic === first.record.topic)) {
+    return [{ topic: first.record.topic, messages: batch.map(p => p.record) }]
+  }
+  const byTopic = new Map<string, OutgoingRecord[]>()
+  for (const p of batch) {
+    const list = byTopic.get(p.record.topic)
+    if (list === undefined) byTopic.set(p.record.topic, [p.record])
+    else list.push(p.record)
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }))
+}

@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs'
+import { Kafka, logLevel, type KafkaConfig, type SASLOptions, type LogEntry } from 'kafkajs'
+import type { Logger } from '../observability/logger.js'
+
+/** The Kafka connection settings Wharf needs; a slice of `kafka.*` in the configuration. */
+export interface KafkaConnectionOptions {
+  brokers: string[]
+  client_id: string
+  connection_timeout_ms: number
+  request_timeout_ms: number
+  tls: { enabled: boolean; ca_file?: string | undefined; cert_file?: string | undefined; key_file?: string | undefined; reject_unauthorized: boolean }
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string } | undefined
+}
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  // kafkajs reports retriable failures as errors; Wharf retries them and logs its own errors where they matter
+  [logLevel.ERROR]: 'warn',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug'
+}
+
+/** kafkajs logs through pino: its entries become child-logger lines tagged `component: kafkajs`. */
+function pinoLogCreator (logger: Logger) {
+  const log = logger.child({ component: 'kafkajs' })
+  return () => ({ level, log: entry }: LogEntry) => {
+    const { message, timestamp: _t, logger: _l, ...fields } = entry
+    const method = LEVELS[level] ?? 'info'
+    log[method]({ ...fields, kafkaNamespace: entry.logger }, message)
+  }
+}
+
+function ssl (tls: KafkaConnectionOptions['tls']): KafkaConfig['ssl'] {
+  if (!tls.enabled) return false
+  const read = (file: string | undefined): Buffer | undefined => file === undefined ? undefined : readFileSync(file)
+  return {
+    rejectUnauthorized: tls.reject_unauthorized,
+    ca: read(tls.ca_file),
+    cert: read(tls.cert_file),
+    key: read(tls.key_file)
+  }
+}
+
+/** One kafkajs client per node; producers, consumers and the admin all come from it. */
+export function createKafka (opts: KafkaConnectionOptions, logger: Logger, clientSuffix = ''): Kafka {
+  const config: KafkaConfig = {
+    clientId: opts.client_id + clientSuffix,
+    brokers: opts.brokers,
+    connectionTimeout: opts.connection_timeout_ms,
+    requestTimeout: opts.request_timeout_ms,
+    ssl: ssl(opts.tls),
+    logLevel: logger.isLevelEnabled('debug') ? logLevel.DEBUG : logLevel.WARN,
+    logCreator: pinoLogCreator(logger),
+    // Wharf never gives up on Kafka: callers retry with their own backoff and log why.
+    retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 8 }
+  }
+  if (opts.sasl !== undefined) config.sasl = opts.sasl as SASLOptions
+  return new Kafka(config)
+}

@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto'
+import type { Kafka, Consumer, KafkaMessage } from 'kafkajs'
+import type { Logger } from '../observability/logger.js'
+
+export type { KafkaMessage }
+
+/** Records of one partition, in offset order. The promise resolves once they have been handled. */
+export type BatchHandler = (topic: string, partition: number, messages: KafkaMessage[]) => Promise<void>
+
+export interface LogTailOptions {
+  /** what this reader is for; part of its consumer-group id and of its log lines */
+  purpose: string
+  node: string
+  topics: string[]
+  /** `earliest` replays the whole log (views of compacted topics); `latest` starts at the head (live delivery) */
+  from: 'earliest' | 'latest'
+  onBatch: BatchHandler
+}
+
+/**
+ * Reads every partition of some topics, on this node alone. kafkajs only reads through consumer groups,
+ * so each reader joins a group of its own (unique per process start, so two processes never split the
+ * partitions between them) and Wharf keeps the positions itself: the start is fixed before `start()`
+ * resolves (end offsets of every partition, or the earliest ones), and after a rejoin the reader seeks
+ * back to where it was. Group offsets are committed only so that kafkajs has a sane place to resume;
+ * Wharf never relies on them.
+ */
+export class LogTail {
+  private readonly consumer: Consumer
+  private readonly log: Logger
+  /** next offset to read, per "topic:partition" */
+  private readonly positions = new Map<string, string>()
+  /** end offsets captured at start: the reader is caught up once every partition reached them */
+  private readonly startEnds = new Map<string, bigint>()
+  private caughtUpWaiters: Array<() => void> = []
+  private isCaughtUp = false
+
+  constructor (private readonly kafka: Kafka, private readonly opts: LogTailOptions, logger: Logger) {
+    this.log = logger.child({ component: 'tail', purpose: opts.purpose })
+    const groupId = `wharf.tail.${opts.node}.${opts.purpose}.${randomUUID().slice(0, 8)}`
+    this.consumer = kafka.consumer({
+      groupId,
+      maxWaitTimeInMs: 250,
+      allowAutoTopicCreation: false,
+      sessionTimeout: 30000,
+      heartbeatInterval: 3000
+    })
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => this.restorePositions())
+    this.consumer.on(this.consumer.events.CRASH, e => {
+      this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'Kafka reader crashed')
+    })
+  }
+
+  /** Resolves when the reader runs from its fixed start. */
+  async start (): Promise<void> {
+    const admin = this.kafka.admin()
+    await admin.connect()
+    try {
+      for (const topic of this.opts.topics) {
+        const offsets = await admin.fetchTopicOffsets(topic)
+        for (const o of offsets) {
+          const key = `${topic}:${o.partition}`
+          this.positions.set(key, this.opts.from === 'latest' ? o.high : o.low)
+          if (BigInt(o.high) > BigInt(this.opts.from === 'latest' ? o.high : o.low)) this.startEnds.set(key, BigInt(o.high))
+        }
+      }
+    } finally {
+      await admin.disconnect()
+    }
+    if (this.startEnds.size === 0) this.markCaughtUp()
+    await this.consumer.connect()
+    await this.consumer.subscribe({ topics: this.opts.topics, fromBeginning: this.opts.from === 'earliest' })
+    await this.consumer.run({
+      autoCommit: true,
+      autoCommitInterval: 5000,
+      eachBatchAutoResolve: true,
+      eachBatch: async ({ batch }) => {
+        if (batch.messages.length === 0) return
+        await this.opts.onBatch(batch.topic, batch.partition, batch.messages)
+        const last = batch.messages[batch.messages.length - 1] as KafkaMessage
+        this.advance(`${batch.topic}:${batch.partition}`, BigInt(last.offset) + 1n)
+      }
+    })
+    this.restorePositions()
+  }
+
+  /** Resolves when every record that existed at `start()` has been handled. */
+  caughtUp (): Promise<void> {
+    if (this.isCaughtUp) return Promise.resolve()
+    return new Promise(resolve => this.caughtUpWaiters.push(resolve))
+  }
+
+  async stop (): Promise<void> {
+    await this.consumer.disconnect().catch(err => this.log.warn({ err }, 'Kafka reader did not disconnect cleanly'))
+  }
+
+  private advance (key: string, next: bigint): void {
+    this.positions.set(key, next.toString())
+    const end = this.startEnds.get(key)
+    if (end !== undefined && next >= end) {
+      this.startEnds.delete(key)
+      if (this.startEnds.size === 0) this.markCaughtUp()
+    }
+  }
+
+  private markCaughtUp (): void {
+    this.isCaughtUp = true
+    for (const w of this.caughtUpWaiters.splice(0)) w()
+  }
+
+  private restorePositions (): void {
+    for (const [key, offset] of this.positions) {
+      const cut = key.lastIndexOf(':')
+      this.consumer.seek({ topic: key.slice(0, cut), partition: Number(key.slice(cut + 1)), offset })
+    }
+  }
+}

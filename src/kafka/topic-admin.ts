@@ -1,0 +1,60 @@
+import type { Kafka, ITopicConfig } from 'kafkajs'
+import type { Logger } from '../observability/logger.js'
+
+/** What Wharf needs of one Kafka topic. */
+export interface TopicSpec {
+  name: string
+  partitions: number
+  /** -1 = the broker's `default.replication.factor` */
+  replication_factor: number
+  retention_ms?: number | undefined
+  compacted: boolean
+}
+
+/** A topic exists with a cleanup policy that contradicts what Wharf needs (e.g. retained not compacted). */
+export class TopicPolicyError extends Error {}
+
+/**
+ * Creates the topics Wharf owns when they are missing (compacted where the design says so) and
+ * reports the partition count of each. Existing topics are left as they are; a wrong cleanup
+ * policy on a compacted topic is an error, since the log would then lose the latest value per key.
+ */
+export async function ensureTopics (kafka: Kafka, specs: TopicSpec[], logger: Logger): Promise<Map<string, number>> {
+  const admin = kafka.admin()
+  const log = logger.child({ component: 'topics' })
+  await admin.connect()
+  try {
+    const existing = new Set(await admin.listTopics())
+    const missing = specs.filter(s => !existing.has(s.name))
+    if (missing.length > 0) {
+      await admin.createTopics({ topics: missing.map(toTopicConfig), waitForLeaders: true })
+      for (const s of missing) log.info({ topic: s.name, partitions: s.partitions, compacted: s.compacted }, 'created Kafka topic')
+    }
+    const compacted = specs.filter(s => s.compacted && existing.has(s.name))
+    if (compacted.length > 0) await checkCompacted(admin, compacted.map(s => s.name))
+    const meta = await admin.fetchTopicMetadata({ topics: specs.map(s => s.name) })
+    return new Map(meta.topics.map(t => [t.name, t.partitions.length]))
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+function toTopicConfig (s: TopicSpec): ITopicConfig {
+  const configEntries = []
+  if (s.compacted) configEntries.push({ name: 'cleanup.policy', value: 'compact' })
+  if (s.retention_ms !== undefined) configEntries.push({ name: 'retention.ms', value: String(s.retention_ms) })
+  return { topic: s.name, numPartitions: s.partitions, replicationFactor: s.replication_factor, configEntries }
+}
+
+async function checkCompacted (admin: ReturnType<Kafka['admin']>, names: string[]): Promise<void> {
+  const { resources } = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: names.map(name => ({ type: 2 /* TOPIC */, name, configNames: ['cleanup.policy'] }))
+  })
+  for (const r of resources) {
+    const policy = r.configEntries.find(e => e.configName === 'cleanup.policy')?.configValue ?? ''
+    if (!policy.split(',').includes('compact')) {
+      throw new TopicPolicyError(`Kafka topic ${r.resourceName} has cleanup.policy=${policy}; Wharf needs compact (set it with kafka-configs --alter --add-config cleanup.policy=compact)`)
+    }
+  }
+}

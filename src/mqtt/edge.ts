@@ -1,0 +1,97 @@
+import { Aedes } from 'aedes'
+import type { Socket } from 'node:net'
+import type { Logger } from '../observability/logger.js'
+import type { LocalSink } from '../routing/log-delivery.js'
+import type { MqttMessage } from '../routing/mqtt-message.js'
+import type { RetainedStore } from '../retained/retained-store.js'
+import type { LogPublisher } from '../routing/log-publisher.js'
+import { createLocalEmitter } from './local-emitter.js'
+import { createPublishHook, type IncomingPersistence } from './publish-hook.js'
+import { createPersistence } from './retained-persistence.js'
+import { closeTcpListeners, openTcpListeners, type BoundListener, type TcpListenerSpec } from './tcp-listeners.js'
+
+export interface MqttEdgeOptions {
+  node: string
+  listeners: TcpListenerSpec[]
+  maxClientIdLength: number
+  connectTimeoutMs: number
+  maxInflightInbound: number
+  publisher: LogPublisher
+  retained: RetainedStore
+  logger: Logger
+}
+
+/**
+ * The MQTT side of one node: aedes on every TCP listener. Every aedes detail stays in this folder.
+ * PUBLISHes go to Kafka through the publish hook; deliveries come back from the log through
+ * `deliver()`, which is this node's LocalSink.
+ */
+export class MqttEdge implements LocalSink {
+  private readonly aedes: Aedes
+  private readonly log: Logger
+  private listeners: BoundListener[] = []
+  private readonly sockets = new Set<Socket>()
+
+  constructor (private readonly opts: MqttEdgeOptions) {
+    this.log = opts.logger.child({ component: 'mqtt' })
+    const persistence = createPersistence(opts.retained.view)
+    this.aedes = new Aedes({
+      id: opts.node,
+      mq: createLocalEmitter(100),
+      persistence,
+      maxClientsIdLength: opts.maxClientIdLength,
+      connectTimeout: opts.connectTimeoutMs,
+      maxInflightInbound: opts.maxInflightInbound,
+      authorizePublish: createPublishHook({
+        publisher: opts.publisher,
+        retained: opts.retained,
+        node: opts.node,
+        persistence: () => persistence as unknown as IncomingPersistence,
+        logger: this.log
+      })
+    })
+    this.aedes.on('clientError', (client, err) => {
+      this.log.info({ clientId: client.id, err: err.message }, 'client connection closed on error')
+    })
+    this.aedes.on('connectionError', (client, err) => {
+      this.log.info({ clientId: client.id, err: err.message }, 'connection closed before CONNECT completed')
+    })
+    this.aedes.on('client', client => this.log.debug({ clientId: client.id }, 'client connected'))
+    this.aedes.on('clientDisconnect', client => this.log.debug({ clientId: client.id }, 'client disconnected'))
+  }
+
+  get connectedClients (): number { return this.aedes.connectedClients }
+
+  /** The bound listeners (name, host, actual port). */
+  get boundListeners (): ReadonlyArray<Pick<BoundListener, 'name' | 'host' | 'port'>> { return this.listeners }
+
+  async start (): Promise<void> {
+    await this.aedes.listen()
+    this.listeners = await openTcpListeners(this.opts.listeners, socket => {
+      this.sockets.add(socket)
+      socket.once('close', () => this.sockets.delete(socket))
+      this.aedes.handle(socket)
+    }, this.log)
+  }
+
+  /** Hand a message read from the log to every matching local subscriber. */
+  deliver (message: MqttMessage): Promise<void> {
+    return new Promise(resolve => {
+      this.aedes.publish({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: false, dup: false }, () => resolve())
+    })
+  }
+
+  /** Stop accepting connections (existing ones keep working). */
+  async stopAccepting (): Promise<void> {
+    const closing = closeTcpListeners(this.listeners)
+    this.listeners = []
+    // server.close() waits for open sockets; do not wait for that here
+    void closing
+  }
+
+  /** Close every client connection and aedes itself. */
+  async close (): Promise<void> {
+    await new Promise<void>(resolve => this.aedes.close(() => resolve()))
+    for (const s of this.sockets) s.destroy()
+  }
+}

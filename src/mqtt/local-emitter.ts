@@ -1,0 +1,23 @@
+import mqemitter from 'mqemitter'
+
+type MQEmitter = mqemitter.MQEmitter
+
+/**
+ * The mqemitter aedes delivers through, with one change: a packet that comes from a client (aedes
+ * stamps `clientId` on it in `broker.publish`) has already been written to Kafka by the publish hook
+ * and is dropped here. It reaches subscribers — on this node and every other — when the log tail
+ * reads it back, so every delivery goes through the log and has the same order everywhere.
+ * Packets without a client (the tail's deliveries, aedes' own `$SYS` notices) are delivered locally.
+ */
+export function createLocalEmitter (concurrency: number): MQEmitter {
+  const mq = mqemitter({ concurrency, matchEmptyLevels: true })
+  const deliverLocally = mq.emit.bind(mq)
+  mq.emit = function emit (packet, cb) {
+    if (packet.clientId !== undefined) {
+      if (cb !== undefined) cb()
+      return
+    }
+    deliverLocally(packet, cb)
+  }
+  return mq
+}

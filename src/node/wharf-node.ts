@@ -1,0 +1,128 @@
+import { parseBind, type WharfConfig } from '../config/index.js'
+import { BatchingProducer } from '../kafka/batching-producer.js'
+import { createKafka } from '../kafka/client.js'
+import { LogTail } from '../kafka/log-tail.js'
+import { ensureTopics } from '../kafka/topic-admin.js'
+import { MqttEdge } from '../mqtt/edge.js'
+import { HealthServer, type ReadinessReport } from '../observability/health-server.js'
+import type { Logger } from '../observability/logger.js'
+import { RetainedStore } from '../retained/retained-store.js'
+import { LogDelivery } from '../routing/log-delivery.js'
+import { LogPublisher } from '../routing/log-publisher.js'
+import { topicSpecs } from './topic-specs.js'
+
+type Phase = 'starting' | 'connecting to Kafka' | 'loading retained messages' | 'ready' | 'stopping'
+
+const STARTUP_RETRY_MS = [500, 1000, 2000, 5000]
+
+/**
+ * One Wharf edge node: the composition root that wires Kafka, routing, retained messages and the
+ * MQTT edge together, in start order, and takes them down in the reverse order.
+ */
+export class WharfNode {
+  private phase: Phase = 'starting'
+  private readonly log: Logger
+  private readonly health: HealthServer
+  private readonly producer: BatchingProducer
+  private readonly retained: RetainedStore
+  private readonly retainedTail: LogTail
+  private readonly dataTail: LogTail
+  private readonly delivery: LogDelivery
+  readonly edge: MqttEdge
+  private startedAt = 0
+  private stopping = false
+
+  constructor (private readonly config: WharfConfig, logger: Logger, brokers: string[]) {
+    this.log = logger
+    const kafka = createKafka({ ...config.kafka, brokers }, logger)
+    this.producer = new BatchingProducer(kafka, config.kafka.producer, logger)
+    this.retained = new RetainedStore(this.producer, config.topics.retained.name)
+    this.edge = new MqttEdge({
+      node: config.node.name,
+      listeners: Object.entries(config.listeners.tcp)
+        .filter(([, l]) => l.enabled)
+        .map(([name, l]) => ({ name, ...parseBind(l.bind), maxConnections: l.max_connections })),
+      maxClientIdLength: config.mqtt.max_client_id_length,
+      connectTimeoutMs: config.mqtt.connect_timeout_ms,
+      maxInflightInbound: config.mqtt.max_inflight_inbound,
+      publisher: new LogPublisher(this.producer, config.topics.messages.name),
+      retained: this.retained,
+      logger
+    })
+    this.delivery = new LogDelivery(this.edge, logger)
+    const node = config.node.name
+    this.retainedTail = new LogTail(kafka, { purpose: 'retained', node, topics: [config.topics.retained.name], from: 'earliest', onBatch: this.retained.view.onBatch }, logger)
+    this.dataTail = new LogTail(kafka, { purpose: 'messages', node, topics: [config.topics.messages.name], from: 'latest', onBatch: this.delivery.onBatch }, logger)
+    this.health = new HealthServer(() => this.readiness(), logger)
+    this.ensureTopics = () => ensureTopics(kafka, topicSpecs(config.topics), logger)
+  }
+
+  private readonly ensureTopics: () => Promise<Map<string, number>>
+
+  get httpPort (): number { return this.health.port }
+
+  /** Start everything; resolves when the node is ready (MQTT listeners open). */
+  async start (): Promise<void> {
+    const t0 = Date.now()
+    await this.health.listen(this.config.http.bind, this.config.http.port)
+    this.phase = 'connecting to Kafka'
+    await this.untilKafkaAnswers()
+    await this.producer.connect()
+    this.phase = 'loading retained messages'
+    await this.retainedTail.start()
+    await this.retainedTail.caughtUp()
+    await this.dataTail.start()
+    await this.edge.start()
+    this.phase = 'ready'
+    this.startedAt = Date.now()
+    this.log.info({
+      startupMs: this.startedAt - t0,
+      retained: this.retained.view.size,
+      listeners: this.edge.boundListeners.map(l => `${l.name}=${l.host}:${l.port}`),
+      http: this.health.port
+    }, 'Wharf node ready')
+  }
+
+  /**
+   * Graceful stop: not ready, stop accepting, let Kafka acknowledge what is pending (so those
+   * PUBACKs still go out), close the clients, stop reading the log. Bounded by `timeoutMs`.
+   */
+  async stop (timeoutMs = 15000): Promise<void> {
+    if (this.stopping) return
+    this.stopping = true
+    this.phase = 'stopping'
+    await this.edge.stopAccepting()
+    await this.producer.close(Math.max(1000, timeoutMs - 5000))
+    await this.edge.close()
+    await Promise.all([this.dataTail.stop(), this.retainedTail.stop()])
+    await this.health.close()
+    this.log.info('Wharf node stopped')
+  }
+
+  private async untilKafkaAnswers (): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const partitions = await this.ensureTopics()
+        this.log.info({ topics: Object.fromEntries(partitions) }, 'Kafka topics present')
+        return
+      } catch (err) {
+        if (this.stopping) throw err
+        const delay = STARTUP_RETRY_MS[Math.min(attempt, STARTUP_RETRY_MS.length - 1)] as number
+        this.log.warn({ err, attempt: attempt + 1, retryInMs: delay }, 'Kafka not reachable yet')
+        await new Promise(resolve => setTimeout(resolve, delay))
+      }
+    }
+  }
+
+  private readiness (): ReadinessReport {
+    return {
+      ready: this.phase === 'ready',
+      phase: this.phase,
+      node: this.config.node.name,
+      connections: this.edge.connectedClients,
+      retained: this.retained.view.size,
+      kafkaPendingBytes: this.producer.pending,
+      uptimeMs: this.startedAt === 0 ? 0 : Date.now() - this.startedAt
+    }
+  }
+}

@@ -1,0 +1,148 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile, spawn } from 'node:child_process'
+import { promisify } from 'node:util'
+import { Kafka, logLevel } from 'kafkajs'
+import { collect, connect, end, until } from '../support/mqtt-client.js'
+import { testBrokers, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
+
+const run = promisify(execFile)
+const hasMosquittoClients = await run('which', ['mosquitto_pub', 'mosquitto_sub']).then(() => true, () => false)
+
+describe('one edge node: publish and subscribe through Kafka', () => {
+  const topics = uniqueTopics('pubsub')
+  let wharf: WharfProcess
+
+  before(async () => {
+    wharf = await WharfProcess.start({ brokers: testBrokers(), topics })
+  })
+  after(async () => {
+    const exit = await wharf.stop()
+    assert.equal(exit.code, 0, 'SIGTERM ends the node with exit code 0')
+  })
+
+  for (const qos of [0, 1, 2] as const) {
+    it(`round-trips QoS ${qos} in order`, async () => {
+      const sub = await connect(wharf.url)
+      const pub = await connect(wharf.url)
+      const got = collect(sub)
+      await sub.subscribeAsync(`rt/${qos}`, { qos })
+      for (let i = 0; i < 20; i++) await pub.publishAsync(`rt/${qos}`, `m${i}`, { qos })
+      await until(() => got.length >= 20, 15000, `20 QoS ${qos} messages`)
+      assert.deepEqual(got.map(m => m.payload), Array.from({ length: 20 }, (_, i) => `m${i}`))
+      assert.ok(got.every(m => m.qos === qos && m.topic === `rt/${qos}` && !m.retain))
+      await end(sub, pub)
+    })
+  }
+
+  it('delivers at min(publish QoS, subscription QoS)', async () => {
+    const sub = await connect(wharf.url)
+    const pub = await connect(wharf.url)
+    const got = collect(sub)
+    await sub.subscribeAsync('downgrade/x', { qos: 1 })
+    await pub.publishAsync('downgrade/x', 'two', { qos: 2 })
+    await until(() => got.length === 1)
+    assert.equal(got[0]?.qos, 1)
+    await end(sub, pub)
+  })
+
+  it('matches + and # wildcards, and keeps $-topics away from leading wildcards', async () => {
+    const plus = await connect(wharf.url)
+    const hash = await connect(wharf.url)
+    const all = await connect(wharf.url)
+    const dollar = await connect(wharf.url)
+    const pub = await connect(wharf.url)
+    const gotPlus = collect(plus)
+    const gotHash = collect(hash)
+    const gotAll = collect(all)
+    const gotDollar = collect(dollar)
+    await plus.subscribeAsync('home/+/temp', { qos: 1 })
+    await hash.subscribeAsync('home/#', { qos: 1 })
+    await all.subscribeAsync('#', { qos: 1 })
+    await dollar.subscribeAsync('$app/#', { qos: 1 })
+    const sent = ['home/kitchen/temp', 'home/kitchen/humidity', 'home', 'home/a/b/temp', 'office/temp', '$app/status']
+    for (const t of sent) await pub.publishAsync(t, t, { qos: 1 })
+    await until(() => gotAll.length >= 5 && gotDollar.length >= 1 && gotHash.length >= 4 && gotPlus.length >= 1)
+    await new Promise(resolve => setTimeout(resolve, 300)) // nothing further may arrive
+    assert.deepEqual(gotPlus.map(m => m.topic), ['home/kitchen/temp'])
+    assert.deepEqual(gotHash.map(m => m.topic).sort(), ['home', 'home/a/b/temp', 'home/kitchen/humidity', 'home/kitchen/temp'])
+    assert.deepEqual(gotAll.map(m => m.topic).sort(), ['home', 'home/a/b/temp', 'home/kitchen/humidity', 'home/kitchen/temp', 'office/temp'])
+    assert.deepEqual(gotDollar.map(m => m.topic), ['$app/status'])
+    await end(plus, hash, all, dollar, pub)
+  })
+
+  it('writes each PUBLISH to the Kafka topic with MQTT headers, key = MQTT topic', async () => {
+    const kafka = new Kafka({ clientId: 'test-reader', brokers: testBrokers(), logLevel: logLevel.NOTHING })
+    const consumer = kafka.consumer({ groupId: `test-${Date.now()}` })
+    await consumer.connect()
+    await consumer.subscribe({ topic: topics.messages, fromBeginning: true })
+    const records: Array<{ key: string; value: string; headers: Record<string, string> }> = []
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const headers: Record<string, string> = {}
+        for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v)
+        records.push({ key: String(message.key), value: String(message.value), headers })
+      }
+    })
+    const pub = await connect(wharf.url, { clientId: 'header-check' })
+    await pub.publishAsync('kafka/visible', 'hello kafka', { qos: 1 })
+    await until(() => records.some(r => r.key === 'kafka/visible'), 30000, 'the record in Kafka')
+    const rec = records.find(r => r.key === 'kafka/visible')
+    assert.equal(rec?.value, 'hello kafka')
+    assert.equal(rec?.headers['mqtt.topic'], 'kafka/visible')
+    assert.equal(rec?.headers['mqtt.qos'], '1')
+    assert.equal(rec?.headers['mqtt.retain'], 'false')
+    assert.equal(rec?.headers['mqtt.client_id'], 'header-check')
+    assert.ok((rec?.headers['mqtt.node'] ?? '').startsWith('test-'))
+    await consumer.disconnect()
+    await end(pub)
+  })
+
+  it('delivers a record produced by a plain Kafka producer to MQTT subscribers', async () => {
+    const sub = await connect(wharf.url)
+    const got = collect(sub)
+    await sub.subscribeAsync('backend/+/cmd', { qos: 1 })
+    const kafka = new Kafka({ clientId: 'test-backend', brokers: testBrokers(), logLevel: logLevel.NOTHING })
+    const producer = kafka.producer()
+    await producer.connect()
+    await producer.send({ topic: topics.messages, messages: [{ key: 'backend/d42/cmd', value: 'reboot', headers: { 'mqtt.qos': '1' } }] })
+    await producer.disconnect()
+    await until(() => got.length === 1)
+    assert.deepEqual(got[0], { topic: 'backend/d42/cmd', payload: 'reboot', qos: 1, retain: false })
+    await end(sub)
+  })
+
+  it('works with mosquitto_pub and mosquitto_sub', { skip: hasMosquittoClients ? false : 'mosquitto-clients not installed (apt-get install mosquitto-clients)' }, async () => {
+    const port = String(wharf.mqttPort)
+    const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', port, '-t', 'mosq/#', '-q', '1', '-v', '-V', 'mqttv311'])
+    let out = ''
+    sub.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    try {
+      // mosquitto_sub says nothing once subscribed: ping until it has seen one
+      const deadline = Date.now() + 15000
+      while (!out.includes('mosq/ping')) {
+        assert.ok(Date.now() < deadline, 'mosquitto_sub never received the ping')
+        await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-t', 'mosq/ping', '-m', 'ping', '-q', '1', '-V', 'mqttv311'])
+        await new Promise(resolve => setTimeout(resolve, 200))
+      }
+      for (let i = 0; i <= 2; i++) {
+        await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', port, '-t', `mosq/${i}`, '-m', `hello ${i}`, '-q', String(i), '-V', 'mqttv311'])
+      }
+      await until(() => out.includes('mosq/2 hello 2'), 15000, 'mosquitto_sub output')
+      const lines = out.trim().split('\n').filter(l => !l.startsWith('mosq/ping'))
+      assert.deepEqual(lines, ['mosq/0 hello 0', 'mosq/1 hello 1', 'mosq/2 hello 2'])
+    } finally {
+      sub.kill()
+    }
+  })
+
+  it('answers /health and /ready', async () => {
+    const health = await fetch(`http://127.0.0.1:${wharf.httpPort}/health`)
+    assert.equal(health.status, 200)
+    const ready = await fetch(`http://127.0.0.1:${wharf.httpPort}/ready`)
+    assert.equal(ready.status, 200)
+    const body = await ready.json() as { ready: boolean; phase: string }
+    assert.equal(body.ready, true)
+    assert.equal(body.phase, 'ready')
+  })
+})
