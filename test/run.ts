@@ -54,20 +54,23 @@ async function stopKafka (): Promise<void> {
 }
 
 let signalled = false
+const aborter = new AbortController()
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (signalled) return
     signalled = true
     console.error(`# ${signal}: stopping the tests and Kafka`)
+    // while Kafka is starting, the abort makes the start kill what it started and reject
+    aborter.abort()
     child?.kill(signal)
-    void stopKafka().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
+    if (kafka !== undefined) void stopKafka().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
   })
 }
 
 let exitCode = 1
 try {
   const started = Date.now()
-  kafka = await provideKafka()
+  kafka = await provideKafka(undefined, { signal: aborter.signal })
   const readyMs = Date.now() - started
   console.log(`# Kafka: ${kafka.kind} at ${kafka.brokers.join(',')} (ready in ${(readyMs / 1000).toFixed(1)} s)`)
   if (!signalled) {
@@ -86,9 +89,9 @@ try {
     })
   }
 } catch (err) {
-  console.error(`# no Kafka for the tests: ${(err as Error).message}`)
+  if (!signalled) console.error(`# no Kafka for the tests: ${(err as Error).message}`)
   exitCode = 1
 } finally {
   await stopKafka()
 }
-process.exit(exitCode)
+process.exit(signalled ? 130 : exitCode)

@@ -62,24 +62,19 @@ export function registerKafkaCommands (program: Command): void {
         return
       }
       console.log(`starting a ${opts.nodes}-node Kafka in ${dir} ...`)
-      // Ctrl-C while starting: the nodes run in their own process groups, so stop them here
-      const interrupted = (): void => {
-        void (async () => {
-          const partial = await LocalKafka.attach(dir, logger).catch(() => undefined)
-          await partial?.stop().catch(() => undefined)
-          process.exit(130)
-        })()
-      }
+      // Ctrl-C while starting: the nodes run in their own process groups, so the start kills them
+      const aborter = new AbortController()
+      const interrupted = (): void => { aborter.abort() }
       process.once('SIGINT', interrupted)
       process.once('SIGTERM', interrupted)
       try {
         const started = Date.now()
-        const local = await LocalKafka.start({ dir, nodes: opts.nodes, port: opts.port, logger })
+        const local = await LocalKafka.start({ dir, nodes: opts.nodes, port: opts.port, logger, signal: aborter.signal })
         console.log(`Kafka ${local.version} ready in ${((Date.now() - started) / 1000).toFixed(1)} s`)
         printBrokers(local, await local.status())
       } catch (err) {
-        console.error(`wharf kafka start: ${(err as Error).message}`)
-        process.exitCode = 1
+        console.error(aborter.signal.aborted ? 'wharf kafka start: interrupted, nothing left running' : `wharf kafka start: ${(err as Error).message}`)
+        process.exitCode = aborter.signal.aborted ? 130 : 1
       } finally {
         process.removeListener('SIGINT', interrupted)
         process.removeListener('SIGTERM', interrupted)

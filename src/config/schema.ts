@@ -145,22 +145,24 @@ const topicName = z.string({ error: TOPIC_NAME })
 const REPLICATION = '-1 (the broker default) or an integer from 1 to 32'
 const replicationFactor = z.int({ error: REPLICATION }).refine((n) => n === -1 || (n >= 1 && n <= 32), { error: REPLICATION })
 
+const retentionMs = int(-1)
+
 /** A topic spec whose every key has its own default, so a partial spec keeps the rest. */
-function topic (defaults: { name: string; partitions: number; retention_ms?: number }) {
+function topic<R extends z.ZodType> (name: string, partitions: number, retention: R) {
   return section(z.strictObject({
-    name: topicName.default(defaults.name),
-    partitions: int(1, 10000).default(defaults.partitions),
+    name: topicName.default(name),
+    partitions: int(1, 10000).default(partitions),
     replication_factor: replicationFactor.default(-1),
-    retention_ms: defaults.retention_ms === undefined ? int(-1).optional() : int(-1).default(defaults.retention_ms)
+    retention_ms: retention
   }))
 }
 
 const TOPIC_KEYS = ['messages', 'retained', 'sessions', 'nodes'] as const
 const topics = section(z.strictObject({
-  messages: topic({ name: 'mqtt.messages', partitions: 6 }),
-  retained: topic({ name: 'wharf.retained', partitions: 3 }),
-  sessions: topic({ name: 'wharf.sessions', partitions: 3 }),
-  nodes: topic({ name: 'wharf.nodes', partitions: 1, retention_ms: 3600000 })
+  messages: topic('mqtt.messages', 6, retentionMs.optional()),
+  retained: topic('wharf.retained', 3, retentionMs.optional()),
+  sessions: topic('wharf.sessions', 3, retentionMs.optional()),
+  nodes: topic('wharf.nodes', 1, retentionMs.default(3600000))
 }).superRefine((t, ctx) => {
   const seen = new Map<string, string>()
   for (const key of TOPIC_KEYS) {

@@ -25,7 +25,7 @@ function defaultLogger (): Logger {
  * 2. a reachable Docker engine -> a testcontainers `apache/kafka` container (KRaft);
  * 3. otherwise -> a 1-node LocalKafka in a fresh temporary folder on free ports.
  */
-export async function provideKafka (logger: Logger = defaultLogger()): Promise<ProvidedKafka> {
+export async function provideKafka (logger: Logger = defaultLogger(), opts: { signal?: AbortSignal } = {}): Promise<ProvidedKafka> {
   const external = parseBrokers(process.env.KAFKA_BROKERS)
   if (external.length > 0) {
     return { brokers: external, kind: 'external', stop: async () => {} }
@@ -33,7 +33,7 @@ export async function provideKafka (logger: Logger = defaultLogger()): Promise<P
   if (await dockerAvailable()) {
     return await startKafkaContainer()
   }
-  const local = await startPrivateLocalKafka({ nodes: 1, logger })
+  const local = await startPrivateLocalKafka({ nodes: 1, logger, ...(opts.signal === undefined ? {} : { signal: opts.signal }) })
   return { brokers: local.brokers, kind: 'local', stop: async () => { await local.cleanup() } }
 }
 
@@ -134,7 +134,7 @@ export type PrivateLocalKafka = LocalKafka & {
  * A LocalKafka of its own, in a fresh temporary folder on free ports, for tests that stop and
  * start Kafka processes (or need 3 nodes). Always `cleanup()` it (in an `after` hook).
  */
-export async function startPrivateLocalKafka (opts: { nodes?: 1 | 3; logger?: Logger; heapMb?: number } = {}): Promise<PrivateLocalKafka> {
+export async function startPrivateLocalKafka (opts: { nodes?: 1 | 3; logger?: Logger; heapMb?: number; signal?: AbortSignal } = {}): Promise<PrivateLocalKafka> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-kafka-'))
   let kafka: LocalKafka
   try {
@@ -143,7 +143,8 @@ export async function startPrivateLocalKafka (opts: { nodes?: 1 | 3; logger?: Lo
       nodes: opts.nodes ?? 1,
       port: 0,
       logger: opts.logger ?? defaultLogger(),
-      ...(opts.heapMb === undefined ? {} : { heapMb: opts.heapMb })
+      ...(opts.heapMb === undefined ? {} : { heapMb: opts.heapMb }),
+      ...(opts.signal === undefined ? {} : { signal: opts.signal })
     })
   } catch (err) {
     await rm(dir, { recursive: true, force: true })
