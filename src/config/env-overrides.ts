@@ -5,6 +5,12 @@ import { ConfigError } from './errors.js'
 export const ENV_PREFIX = 'WHARF_'
 /** Names the configuration file; not an override. */
 export const CONFIG_FILE_VAR = 'WHARF_CONFIG'
+/**
+ * `WHARF_` variables read elsewhere, not configuration keys: the file name, the `wharf kafka`
+ * commands' log level, and the local Kafka's version and jar directory. Any other `WHARF_`
+ * variable is an override, so a misspelt one is an error rather than silently ignored.
+ */
+export const NOT_OVERRIDES: ReadonlySet<string> = new Set([CONFIG_FILE_VAR, 'WHARF_LOG_LEVEL', 'WHARF_KAFKA_VERSION', 'WHARF_KAFKA_JARS_DIR'])
 /** Separates levels: `WHARF_KAFKA__PRODUCER__LINGER_MS` is `kafka.producer.linger_ms`. */
 const LEVEL_SEPARATOR = '__'
 
@@ -51,37 +57,40 @@ function isMapping (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-/** Where each path was set, to report a clash between a value and a section. */
+/**
+ * Puts one override into the tree. `setBy` maps each dotted path set so far to its variable,
+ * to name both sides when a key is set both as a value and as a section.
+ */
 function place (tree: Record<string, unknown>, override: EnvOverride, setBy: Map<string, string>): void {
-  let node = tree
   const { path, variable } = override
+  let node = tree
   for (const [i, segment] of path.entries()) {
     const here = path.slice(0, i + 1).join('.')
     const last = i === path.length - 1
     const existing = Object.hasOwn(node, segment) ? node[segment] : undefined
-    if (last ? existing !== undefined : existing !== undefined && !isMapping(existing)) {
+    if (existing !== undefined && (last || !isMapping(existing))) {
       const other = setBy.get(here) ?? [...setBy].find(([p]) => p.startsWith(`${here}.`))?.[1]
       throw new ConfigError(here, 'one value or one section', `set both by ${other ?? '?'} and by ${variable}`)
     }
     if (last) {
       node[segment] = override.value
       setBy.set(here, variable)
-    } else {
-      if (existing === undefined) node[segment] = {}
-      node = node[segment] as Record<string, unknown>
+      return
     }
+    if (existing === undefined) node[segment] = {}
+    node = node[segment] as Record<string, unknown>
   }
 }
 
 /**
  * Turns `WHARF_*` environment variables into a nested override object: levels are
- * separated by `__`, keys lowercased (a single `_` stays inside a key). `WHARF_CONFIG` is skipped.
+ * separated by `__`, keys lowercased (a single `_` stays inside a key). NOT_OVERRIDES are skipped.
  */
 export function envOverrides (env: NodeJS.ProcessEnv): EnvOverrides {
   const tree: Record<string, unknown> = {}
   const overrides: EnvOverride[] = []
   const setBy = new Map<string, string>()
-  const names = Object.keys(env).filter((n) => n.startsWith(ENV_PREFIX) && n !== CONFIG_FILE_VAR).sort()
+  const names = Object.keys(env).filter((n) => n.startsWith(ENV_PREFIX) && !NOT_OVERRIDES.has(n)).sort()
   for (const variable of names) {
     const raw = env[variable]
     if (raw === undefined) continue

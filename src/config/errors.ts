@@ -56,10 +56,7 @@ export function describeValue (value: unknown): string {
   if (value === undefined) return 'nothing'
   if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list'
   if (typeof value === 'object' && value !== null) return 'a mapping'
-  if (typeof value === 'string') {
-    const text = JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value)
-    return text
-  }
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value)
   return String(value)
 }
 

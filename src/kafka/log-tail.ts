@@ -22,11 +22,13 @@ export interface LogTailOptions {
  * so each reader joins a group of its own (unique per process start, so two processes never split the
  * partitions between them) and Wharf keeps the positions itself: the start is fixed before `start()`
  * resolves (end offsets of every partition, or the earliest ones), and after a rejoin the reader seeks
- * back to where it was. Group offsets are committed only so that kafkajs has a sane place to resume;
- * Wharf never relies on them.
+ * back to where it was. The start positions are committed to the group before it has a member, and
+ * processed positions are committed every second, so kafkajs never falls back to "latest" and skips
+ * records after a reconnect; the group is private to this process and dies with it.
  */
 export class LogTail {
   private readonly consumer: Consumer
+  private readonly groupId: string
   private readonly log: Logger
   /** next offset to read, per "topic:partition" */
   private readonly positions = new Map<string, string>()
@@ -37,9 +39,9 @@ export class LogTail {
 
   constructor (private readonly kafka: Kafka, private readonly opts: LogTailOptions, logger: Logger) {
     this.log = logger.child({ component: 'tail', purpose: opts.purpose })
-    const groupId = `wharf.tail.${opts.node}.${opts.purpose}.${randomUUID().slice(0, 8)}`
+    this.groupId = `wharf.tail.${opts.node}.${opts.purpose}.${randomUUID().slice(0, 8)}`
     this.consumer = kafka.consumer({
-      groupId,
+      groupId: this.groupId,
       maxWaitTimeInMs: 250,
       allowAutoTopicCreation: false,
       sessionTimeout: 30000,
@@ -58,11 +60,17 @@ export class LogTail {
     try {
       for (const topic of this.opts.topics) {
         const offsets = await admin.fetchTopicOffsets(topic)
+        const partitions = offsets.map(o => ({ partition: o.partition, offset: this.opts.from === 'latest' ? o.high : o.low }))
         for (const o of offsets) {
           const key = `${topic}:${o.partition}`
-          this.positions.set(key, this.opts.from === 'latest' ? o.high : o.low)
-          if (BigInt(o.high) > BigInt(this.opts.from === 'latest' ? o.high : o.low)) this.startEnds.set(key, BigInt(o.high))
+          const start = this.opts.from === 'latest' ? o.high : o.low
+          this.positions.set(key, start)
+          if (BigInt(o.high) > BigInt(start)) this.startEnds.set(key, BigInt(o.high))
         }
+        // The start is committed before the group has a member: whenever kafkajs re-resolves its
+        // offsets (a rejoin, a reconnect after Kafka was away) it finds a committed position instead
+        // of falling back to the head and skipping what was written meanwhile.
+        await admin.setOffsets({ groupId: this.groupId, topic, partitions })
       }
     } finally {
       await admin.disconnect()
@@ -72,10 +80,11 @@ export class LogTail {
     await this.consumer.subscribe({ topics: this.opts.topics, fromBeginning: this.opts.from === 'earliest' })
     await this.consumer.run({
       autoCommit: true,
-      autoCommitInterval: 5000,
+      autoCommitInterval: 1000,
       eachBatchAutoResolve: true,
       eachBatch: async ({ batch }) => {
         if (batch.messages.length === 0) return
+        if (this.log.isLevelEnabled('debug')) this.log.debug({ kafkaTopic: batch.topic, partition: batch.partition, firstOffset: batch.firstOffset(), records: batch.messages.length }, 'read batch')
         await this.opts.onBatch(batch.topic, batch.partition, batch.messages)
         const last = batch.messages[batch.messages.length - 1] as KafkaMessage
         this.advance(`${batch.topic}:${batch.partition}`, BigInt(last.offset) + 1n)

@@ -1,4 +1,5 @@
 import { Aedes } from 'aedes'
+import { createRequire } from 'node:module'
 import type { Socket } from 'node:net'
 import type { Logger } from '../observability/logger.js'
 import type { LocalSink } from '../routing/log-delivery.js'
@@ -9,6 +10,11 @@ import { createLocalEmitter } from './local-emitter.js'
 import { createPublishHook, type IncomingPersistence } from './publish-hook.js'
 import { createPersistence } from './retained-persistence.js'
 import { closeTcpListeners, openTcpListeners, type BoundListener, type TcpListenerSpec } from './tcp-listeners.js'
+
+type MQEmitter = ReturnType<typeof createLocalEmitter>
+type PacketConstructor = new (original: object, broker: Aedes) => object
+// CommonJS, typed as a namespace: load it the CommonJS way
+const Packet = createRequire(import.meta.url)('aedes-packet') as PacketConstructor
 
 export interface MqttEdgeOptions {
   node: string
@@ -28,6 +34,7 @@ export interface MqttEdgeOptions {
  */
 export class MqttEdge implements LocalSink {
   private readonly aedes: Aedes
+  private readonly mq: MQEmitter
   private readonly log: Logger
   private listeners: BoundListener[] = []
   private readonly sockets = new Set<Socket>()
@@ -35,9 +42,10 @@ export class MqttEdge implements LocalSink {
   constructor (private readonly opts: MqttEdgeOptions) {
     this.log = opts.logger.child({ component: 'mqtt' })
     const persistence = createPersistence(opts.retained.view)
+    this.mq = createLocalEmitter(100)
     this.aedes = new Aedes({
       id: opts.node,
-      mq: createLocalEmitter(100),
+      mq: this.mq,
       persistence,
       maxClientsIdLength: opts.maxClientIdLength,
       connectTimeout: opts.connectTimeoutMs,
@@ -74,11 +82,17 @@ export class MqttEdge implements LocalSink {
     }, this.log)
   }
 
-  /** Hand a message read from the log to every matching local subscriber. */
+  /**
+   * Hand a message read from the log to every matching local subscriber. It goes straight to the
+   * emitter, synchronously and in log order: aedes' own `publish()` runs QoS 1/2 packets through an
+   * asynchronous step (its offline queue) that QoS 0 packets skip, so a QoS 0 record could overtake
+   * the QoS 1 records before it — and aedes' per-client de-duplication (broker id + a counter taken
+   * at packet creation) would then drop those as stale. The offline queue of persistent sessions is
+   * the durable-session issue's, built on the log; aedes' in-memory one is not used.
+   */
   deliver (message: MqttMessage): Promise<void> {
-    return new Promise(resolve => {
-      this.aedes.publish({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: false, dup: false }, () => resolve())
-    })
+    const packet = new Packet({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: false, dup: false }, this.aedes)
+    return new Promise(resolve => this.mq.emit(packet as { topic: string }, () => resolve()))
   }
 
   /** Stop accepting connections (existing ones keep working). */

@@ -47,7 +47,7 @@ describe('Kafka away: acknowledgements stall, nothing is dropped', () => {
     await kafka.startNode(1)
     await Promise.all([...published, q0])
     assert.deepEqual(acks.sort(), sent, 'every PUBACK arrives once Kafka is back')
-    await until(() => got.length >= 5, 60000, 'the messages published during the outage')
+    await until(() => got.length >= 5, 60000, 'the messages published during the outage').catch(err => { throw new Error(`${(err as Error).message}; got ${JSON.stringify(got.map(m => m.payload))}`) })
     assert.deepEqual(got.slice(1).map(m => m.payload), ['during-1', 'during-2', 'during-3', 'during-q0'])
     await end(sub, pub)
   })

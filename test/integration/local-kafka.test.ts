@@ -22,7 +22,17 @@ async function createTopic (brokers: string[], topic: string, partitions: number
   const admin = client(brokers).admin()
   await admin.connect()
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor }], waitForLeaders: true })
+    // not waitForLeaders: kafkajs asks the broker it sent CreateTopics to, which in a KRaft cluster
+    // may not know the topic yet (UNKNOWN_TOPIC_OR_PARTITION ends the wait with an error)
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor }], waitForLeaders: false })
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const metadata = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined)
+      const found = metadata?.topics[0]?.partitions ?? []
+      if (found.length === partitions && found.every((p) => p.leader >= 0)) break
+      if (Date.now() > deadline) throw new Error(`topic ${topic} has no leaders after 30 s`)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
   } finally {
     await admin.disconnect()
   }

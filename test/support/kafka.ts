@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LocalKafka } from '../../src/kafka/local/local-kafka.js'
 import { kafkaVersion } from '../../src/kafka/local/kafka-jars.js'
-import { listedBrokerIds } from '../../src/kafka/local/cluster-probe.js'
+import { brokerIdsSeenBy } from '../../src/kafka/local/cluster-probe.js'
 import { createLogger, type Logger } from '../../src/observability/logger.js'
 
 export interface ProvidedKafka {
@@ -118,8 +118,11 @@ async function startKafkaContainer (): Promise<ProvidedKafka> {
 async function waitForBrokers (brokers: string[], count: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const ids = await listedBrokerIds(brokers)
-    if (ids !== undefined && ids.length >= count) return
+    const views = await Promise.all(brokers.map(async (broker) => {
+      const at = broker.lastIndexOf(':')
+      return await brokerIdsSeenBy(Number(broker.slice(at + 1)), broker.slice(0, at))
+    }))
+    if (views.every((ids) => ids !== undefined && ids.length >= count)) return
     if (Date.now() > deadline) throw new Error(`Kafka at ${brokers.join(',')} was not ready after ${timeoutMs / 1000} s`)
     await new Promise((resolve) => setTimeout(resolve, 500))
   }

@@ -61,7 +61,7 @@ export class WharfProcess {
     const ready = new Promise<void>((resolve, reject) => {
       const onLine = (line: string): void => {
         wp.lines.push(line)
-        if (process.env.WHARF_TEST_LOGS === '1') process.stderr.write(line + '\n')
+        if (process.env.TEST_LOGS === '1') process.stderr.write(line + '\n')
         if (!line.includes('"Wharf node ready"')) return
         const entry = JSON.parse(line) as { listeners: string[]; http: number }
         const first = entry.listeners[0] as string

@@ -245,6 +245,8 @@ describe('envOverrides', () => {
   it('nests WHARF_ variables by "__", lowercases keys, skips WHARF_CONFIG and others', () => {
     const { tree, overrides } = envOverrides({
       WHARF_CONFIG: 'x.yaml',
+      WHARF_KAFKA_VERSION: '4.1.1',
+      WHARF_LOG_LEVEL: 'debug',
       WHARF_ALLOW_ANONYMOUS: 'true',
       WHARF_KAFKA__PRODUCER__LINGER_MS: '7',
       WHARF_LISTENERS__TCP__DEFAULT__BIND: '0.0.0.0:1883',

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { Logger } from '../../observability/logger.js'
-import { listedBrokerIds } from './cluster-probe.js'
+import { brokerIdsSeenBy } from './cluster-probe.js'
 import { formatStorage, nodeMarker, spawnKafkaNode } from './java.js'
 import { PINNED_KAFKA_VERSION, ensureKafkaJars, kafkaJarsDir, kafkaVersion } from './kafka-jars.js'
 import { LOCALHOST, arePortsFree, canConnect, findFreePortBlock } from './ports.js'
@@ -84,9 +84,9 @@ export class LocalKafka {
       throw new Error(`${dir} holds the data of a ${formatted.length}-node cluster (nodes ${formatted.join(', ')}); it cannot start with ${n} node(s): use another dir or delete this one`)
     }
 
-    const basePort = await choosePorts(dir, n, opts.port, previous)
     const version = kafkaVersion()
     const jarsDir = await ensureKafkaJars({ logger: opts.logger, version })
+    const basePort = await choosePorts(dir, n, opts.port, previous)
     const clusterId = await clusterIdFor(dir)
     const heapMb = opts.heapMb ?? (n === 1 ? 512 : 384)
     const kafka = new LocalKafka({ dir, nodes: n, version, clusterId, basePort, pids: new Array<undefined>(n).fill(undefined), heapMb, jarsDir, logger: opts.logger })
@@ -102,9 +102,10 @@ export class LocalKafka {
         await kafka.saveState()
       }
       log.info({ brokers: kafka.brokers, pids: kafka.pids }, 'local Kafka nodes started, waiting until ready')
-      await kafka.waitUntilReady(READY_TIMEOUT_MS, undefined, signal)
+      await kafka.waitUntilReady(READY_TIMEOUT_MS, signal)
     } catch (err) {
-      log.warn({ err }, 'local Kafka did not start, killing what was started')
+      if (signal?.aborted === true) log.info('local Kafka start aborted, killing what was started')
+      else log.warn({ error: (err as Error).message }, 'local Kafka did not start, killing what was started')
       await kafka.killAll()
       throw err
     }
@@ -201,7 +202,7 @@ export class LocalKafka {
       await this.saveState()
     }
     try {
-      await this.waitUntilReady(READY_TIMEOUT_MS, [id])
+      await this.waitUntilReady(READY_TIMEOUT_MS)
     } catch (err) {
       const pid = this.pids[id - 1]
       if (pid !== undefined) await terminate(pid, 5000, nodeMarker(this.dir, id))
@@ -219,35 +220,36 @@ export class LocalKafka {
     await this.waitUntilReady(timeoutMs)
   }
 
-  /** waitReady for the nodes in `only` (all running nodes when undefined); stops waiting when `signal` aborts. */
-  private async waitUntilReady (timeoutMs: number, only?: number[], signal?: AbortSignal): Promise<void> {
-    const expected = this.ports.filter(({ id }) => this.pids[id - 1] !== undefined && (only === undefined || only.includes(id)))
-    if (expected.length === 0) throw new Error(`no node of the local Kafka in ${this.dir} is running`)
+  /** waitReady that stops waiting when `signal` aborts. */
+  private async waitUntilReady (timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const running = this.ports.filter(({ id }) => this.pids[id - 1] !== undefined)
+    if (running.length === 0) throw new Error(`no node of the local Kafka in ${this.dir} is running`)
+    const wanted = running.map(({ id }) => id)
     const deadline = Date.now() + timeoutMs
-    let lastSeen: number[] | undefined
+    let views: Array<number[] | undefined> = []
     for (;;) {
       signal?.throwIfAborted()
-      for (const { id } of expected) {
+      for (const { id } of running) {
         const pid = this.pids[id - 1]
         if (pid === undefined || !isProcessAlive(pid, nodeMarker(this.dir, id))) {
           this.pids[id - 1] = undefined
           throw new Error(`Kafka node ${id} (pid ${String(pid)}) exited while starting.\n${this.tails([id])}`)
         }
       }
-      const accepting = await Promise.all(expected.map(async ({ port }) => await canConnect(port)))
-      if (accepting.every(Boolean)) {
-        const running = this.ports.filter(({ id }) => this.pids[id - 1] !== undefined).map(({ port }) => `${LOCALHOST}:${port}`)
-        lastSeen = await listedBrokerIds(running)
-        const wanted = this.ports.filter(({ id }) => this.pids[id - 1] !== undefined).map(({ id }) => id)
-        if (lastSeen !== undefined && wanted.every((id) => lastSeen?.includes(id) === true)) return
-      }
+      // ready = every running broker answers, and its own metadata lists every running broker
+      views = await Promise.all(running.map(async ({ port }) => await canConnect(port) ? await brokerIdsSeenBy(port) : undefined))
+      if (views.every((seen) => seen !== undefined && wanted.every((id) => seen.includes(id)))) return
       if (Date.now() >= deadline) {
-        const ports = expected.map(({ port }, i) => `${port}${accepting[i] === true ? '' : ' (not accepting)'}`).join(', ')
-        throw new Error(`the local Kafka in ${this.dir} was not ready after ${Math.round(timeoutMs / 1000)} s: ports ${ports}; brokers listed: ${lastSeen === undefined ? 'no answer' : `[${lastSeen.join(', ')}]`}.\n${this.tails(expected.map(({ id }) => id))}`)
+        const seen = running.map(({ id, port }, i) => {
+          const view = views[i]
+          return `node ${id} (port ${port}): ${view === undefined ? 'no answer' : `lists [${view.join(', ')}]`}`
+        }).join('; ')
+        throw new Error(`the local Kafka in ${this.dir} was not ready after ${Math.round(timeoutMs / 1000)} s: ${seen}.\n${this.tails(wanted)}`)
       }
       await sleep(250)
     }
   }
+
 
   private checkId (id: number): void {
     if (!Number.isInteger(id) || id < 1 || id > this.nodes) throw new Error(`no Kafka node ${id}: nodes are 1..${this.nodes}`)

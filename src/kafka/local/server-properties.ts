@@ -87,6 +87,9 @@ export function serverProperties (input: ServerPropertiesInput): string {
     ['transaction.state.log.min.isr', Math.min(2, n)],
     ['auto.create.topics.enable', 'false'],
     ['group.initial.rebalance.delay.ms', 0],
+    // a killed node is fenced (and its leaderships move) after 6 s instead of 9 s
+    ['broker.heartbeat.interval.ms', 1000],
+    ['broker.session.timeout.ms', 6000],
     // storage
     ['log.segment.bytes', 64 * 1024 * 1024],
     ['log.cleaner.dedupe.buffer.size', 2 * 1024 * 1024],
