@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Kafka, Consumer, KafkaMessage } from 'kafkajs'
 import type { Logger } from '../observability/logger.js'
+import { retryRetriable } from './retry.js'
 
 export type { KafkaMessage }
 
@@ -59,7 +60,7 @@ export class LogTail {
     await admin.connect()
     try {
       for (const topic of this.opts.topics) {
-        const offsets = await admin.fetchTopicOffsets(topic)
+        const offsets = await retryRetriable(`offsets of ${topic}`, () => admin.fetchTopicOffsets(topic), this.log)
         const partitions = offsets.map(o => ({ partition: o.partition, offset: this.opts.from === 'latest' ? o.high : o.low }))
         for (const o of offsets) {
           const key = `${topic}:${o.partition}`
@@ -70,7 +71,7 @@ export class LogTail {
         // The start is committed before the group has a member: whenever kafkajs re-resolves its
         // offsets (a rejoin, a reconnect after Kafka was away) it finds a committed position instead
         // of falling back to the head and skipping what was written meanwhile.
-        await admin.setOffsets({ groupId: this.groupId, topic, partitions })
+        await retryRetriable(`start offsets of ${this.groupId}`, () => admin.setOffsets({ groupId: this.groupId, topic, partitions }), this.log)
       }
     } finally {
       await admin.disconnect()

@@ -27,8 +27,11 @@ export async function ensureTopics (kafka: Kafka, specs: TopicSpec[], logger: Lo
     const existing = new Set(await admin.listTopics())
     const missing = specs.filter(s => !existing.has(s.name))
     if (missing.length > 0) {
-      await admin.createTopics({ topics: missing.map(toTopicConfig), waitForLeaders: true })
+      // kafkajs' waitForLeaders asks one broker, which in a fresh multi-broker KRaft cluster may not
+      // know the topic yet and fails the call: create, then poll the metadata ourselves
+      await admin.createTopics({ topics: missing.map(toTopicConfig), waitForLeaders: false })
       for (const s of missing) log.info({ topic: s.name, partitions: s.partitions, compacted: s.compacted }, 'created Kafka topic')
+      await waitForLeaders(admin, missing.map(s => s.name))
     }
     const compacted = specs.filter(s => s.compacted && existing.has(s.name))
     if (compacted.length > 0) await checkCompacted(admin, compacted.map(s => s.name))
@@ -36,6 +39,20 @@ export async function ensureTopics (kafka: Kafka, specs: TopicSpec[], logger: Lo
     return new Map(meta.topics.map(t => [t.name, t.partitions.length]))
   } finally {
     await admin.disconnect()
+  }
+}
+
+async function waitForLeaders (admin: ReturnType<Kafka['admin']>, topics: string[], timeoutMs = 30000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics })
+      if (meta.topics.every(t => t.partitions.length > 0 && t.partitions.every(p => p.leader >= 0))) return
+    } catch (err) {
+      if (Date.now() > deadline) throw err
+    }
+    if (Date.now() > deadline) throw new Error(`Kafka topics ${topics.join(', ')} have no leader after ${timeoutMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, 200))
   }
 }
 
