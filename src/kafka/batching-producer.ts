@@ -59,6 +59,8 @@ export class BatchingProducer {
   private queuedBytes = 0
   private pendingBytes = 0
   private inFlight = false
+  /** the batch being sent, so that close() can settle it */
+  private inFlightBatch: Pending[] = []
   private timer: NodeJS.Timeout | undefined
   private roomWaiters: Array<() => void> = []
   private idleWaiters: Array<() => void> = []
@@ -126,14 +128,19 @@ export class BatchingProducer {
     if (!flushed) {
       this.log.warn({ pendingRecords: this.queue.length }, 'Kafka did not acknowledge everything before shutdown; unacknowledged records were never PUBACKed')
     }
+    // records not acknowledged by now were never PUBACKed: their publishers will send them again
+    for (const p of this.inFlightBatch.splice(0)) p.reject(new ProducerClosedError())
     for (const p of this.queue.splice(0)) p.reject(new ProducerClosedError())
     for (const w of this.roomWaiters.splice(0)) w()
+    this.notifyIdle()
     await this.producer.disconnect().catch(() => undefined)
   }
 
   private schedule (): void {
     if (this.inFlight) return
-    if (this.queue.length >= this.opts.batch_max_messages || this.queuedBytes >= this.opts.batch_max_bytes || this.opts.linger_ms === 0) {
+    const full = this.queue.length >= this.opts.batch_max_messages || this.queuedBytes >= this.opts.batch_max_bytes
+    // while someone waits in flush(), nothing lingers
+    if (full || this.opts.linger_ms === 0 || this.idleWaiters.length > 0) {
       if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined }
       void this.sendNext()
     } else if (this.timer === undefined) {
@@ -160,8 +167,15 @@ export class BatchingProducer {
     if (this.queue.length === 0) { this.notifyIdle(); return }
     this.inFlight = true
     const batch = this.takeBatch()
-    await this.sendWithRetry(batch)
+    this.inFlightBatch = batch
+    const acked = await this.sendWithRetry(batch)
     this.inFlight = false
+    this.inFlightBatch = []
+    if (!acked) {
+      // closed before Kafka acknowledged: close() has rejected these records; never resolve them
+      for (const p of batch) p.reject(new ProducerClosedError())
+      return
+    }
     let freed = 0
     for (const p of batch) { freed += p.bytes; p.resolve() }
     this.pendingBytes -= freed
@@ -172,16 +186,18 @@ export class BatchingProducer {
     else this.notifyIdle()
   }
 
-  private async sendWithRetry (batch: Pending[]): Promise<void> {
+  /** true once Kafka acknowledged the batch; false if the producer was closed first */
+  private async sendWithRetry (batch: Pending[]): Promise<boolean> {
     const topicMessages = groupByTopic(batch)
     for (;;) {
       try {
         await this.producer.sendBatch({ topicMessages, acks: -1, compression: this.compression })
+        if (this.closed) return false
         if (this.failures > 0) this.log.info({ after: this.failures }, 'Kafka is acknowledging records again')
         this.failures = 0
-        return
+        return true
       } catch (err) {
-        if (this.closed) return
+        if (this.closed) return false
         this.stats.retries++
         const delay = RETRY_BACKOFF_MS[Math.min(this.failures, RETRY_BACKOFF_MS.length - 1)] as number
         if (this.failures === 0 || this.failures % 20 === 0) {

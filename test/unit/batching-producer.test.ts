@@ -1,0 +1,439 @@
+import { describe, it, afterEach } from 'node:test'
+import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { performance } from 'node:perf_hooks'
+import { CompressionTypes, type Kafka, type ProducerConfig } from 'kafkajs'
+import { pino } from 'pino'
+import { BatchingProducer, ProducerClosedError, type BatchingProducerOptions, type OutgoingRecord } from '../../src/kafka/batching-producer.js'
+
+const logger = pino({ level: 'silent' })
+
+interface Deferred {
+  promise: Promise<void>
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+function deferred (): Deferred {
+  let resolve!: () => void
+  let reject!: (err: Error) => void
+  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej })
+  return { promise, resolve, reject }
+}
+
+interface SendBatchCall {
+  topicMessages: Array<{ topic: string; messages: OutgoingRecord[] }>
+  acks: number | undefined
+  compression: CompressionTypes | undefined
+  /** performance.now() when sendBatch was called */
+  at: number
+  /** settles this call's promise (only meaningful in manual mode) */
+  result: Deferred
+}
+
+/**
+ * Stands in for a kafkajs producer. `mode`: `auto` acknowledges every batch at once, `manual`
+ * leaves each call pending until the test settles `calls[i].result`, `reject` fails every call.
+ * `failNext` makes that many calls fail first, whatever the mode.
+ */
+class FakeProducer {
+  mode: 'auto' | 'manual' | 'reject' = 'auto'
+  failNext = 0
+  readonly calls: SendBatchCall[] = []
+  connected = 0
+  disconnected = 0
+
+  readonly connect = async (): Promise<void> => { this.connected++ }
+  readonly disconnect = async (): Promise<void> => { this.disconnected++ }
+  readonly sendBatch = (args: { topicMessages: SendBatchCall['topicMessages']; acks?: number; compression?: CompressionTypes }): Promise<void> => {
+    const result = deferred()
+    // snapshot: a retry must carry the same records even if the caller reused the array
+    const topicMessages = args.topicMessages.map(tm => ({ topic: tm.topic, messages: [...tm.messages] }))
+    this.calls.push({ topicMessages, acks: args.acks, compression: args.compression, at: performance.now(), result })
+    if (this.failNext > 0) {
+      this.failNext--
+      result.reject(new Error('broker not available'))
+    } else if (this.mode === 'auto') {
+      result.resolve()
+    } else if (this.mode === 'reject') {
+      result.reject(new Error('broker not available'))
+    }
+    return result.promise
+  }
+
+  /** Message values of call `i`, per topic, as strings. */
+  values (i: number): Array<[string, string[]]> {
+    const call = this.calls[i]
+    assert.ok(call !== undefined, `no sendBatch call #${i}`)
+    return call.topicMessages.map(tm => [tm.topic, tm.messages.map(m => String(m.value))])
+  }
+}
+
+/** Promise state, observable without awaiting. */
+interface Tracked {
+  promise: Promise<void>
+  state: 'pending' | 'resolved' | 'rejected'
+  error: unknown
+}
+
+function track (promise: Promise<void>): Tracked {
+  const t: Tracked = { promise, state: 'pending', error: undefined }
+  promise.then(() => { t.state = 'resolved' }, (err: unknown) => { t.state = 'rejected'; t.error = err })
+  return t
+}
+
+/** Lets pending promise callbacks and immediate-timers run. */
+async function tick (n = 3): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise(resolve => setImmediate(resolve))
+}
+
+async function waitFor (what: string, predicate: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
+    await sleep(1)
+  }
+}
+
+const DEFAULTS: BatchingProducerOptions = {
+  linger_ms: 5,
+  batch_max_messages: 100,
+  batch_max_bytes: 1_000_000,
+  max_pending_bytes: 10_000_000,
+  compression: 'none'
+}
+
+let open: BatchingProducer[] = []
+
+/** A producer over a fake kafkajs; closed after the test. */
+function setup (opts: Partial<BatchingProducerOptions> = {}): { bp: BatchingProducer; fake: FakeProducer; configs: ProducerConfig[] } {
+  const fake = new FakeProducer()
+  const configs: ProducerConfig[] = []
+  const kafka = {
+    producer: (config: ProducerConfig) => { configs.push(config); return fake }
+  } as unknown as Kafka
+  const bp = new BatchingProducer(kafka, { ...DEFAULTS, ...opts }, logger)
+  open.push(bp)
+  return { bp, fake, configs }
+}
+
+afterEach(async () => {
+  for (const bp of open) await bp.close(20)
+  open = []
+})
+
+function rec (value: string, topic = 'data'): OutgoingRecord {
+  return { topic, key: `k-${value}`, value: Buffer.from(value) }
+}
+
+describe('BatchingProducer', () => {
+  it('creates an idempotent producer and connects/disconnects it', async () => {
+    const { bp, fake, configs } = setup()
+    assert.equal(configs.length, 1)
+    assert.equal(configs[0]?.idempotent, true)
+    assert.equal(configs[0]?.maxInFlightRequests, 1)
+    assert.equal(configs[0]?.allowAutoTopicCreation, false)
+    await bp.connect()
+    assert.equal(fake.connected, 1)
+    await bp.close(20)
+    assert.equal(fake.disconnected, 1)
+  })
+
+  it('records wait linger_ms and go out in one batch', async () => {
+    const { bp, fake } = setup({ linger_ms: 40 })
+    const start = performance.now()
+    const sent = [bp.send(rec('a')), bp.send(rec('b')), bp.send(rec('c'))].map(track)
+    await waitFor('the batch', () => fake.calls.length > 0)
+    const waited = (fake.calls[0]?.at ?? 0) - start
+    assert.ok(waited >= 39, `sent after ${waited} ms, before linger_ms`)
+    await tick()
+    assert.equal(fake.calls.length, 1)
+    assert.deepEqual(fake.values(0), [['data', ['a', 'b', 'c']]])
+    assert.equal(fake.calls[0]?.acks, -1)
+    assert.equal(fake.calls[0]?.compression, CompressionTypes.None)
+    await Promise.all(sent.map(t => t.promise))
+    assert.deepEqual(bp.stats, { records: 3, batches: 1, retries: 0 })
+  })
+
+  it('sends the original record objects (key, value, headers untouched)', async () => {
+    const { bp, fake } = setup({ linger_ms: 0 })
+    const r: OutgoingRecord = { topic: 't', key: 'k', value: Buffer.from('v'), headers: { h: 'x' } }
+    await bp.send(r)
+    assert.equal(fake.calls[0]?.topicMessages[0]?.messages[0], r)
+  })
+
+  it('uses gzip when configured', async () => {
+    const { bp, fake } = setup({ linger_ms: 0, compression: 'gzip' })
+    await bp.send(rec('a'))
+    assert.equal(fake.calls[0]?.compression, CompressionTypes.GZIP)
+  })
+
+  it('a full batch (batch_max_messages) goes at once, without waiting for linger', async () => {
+    const { bp, fake } = setup({ linger_ms: 10_000, batch_max_messages: 3 })
+    fake.mode = 'manual'
+    const first = [bp.send(rec('a')), bp.send(rec('b'))].map(track)
+    await tick()
+    assert.equal(fake.calls.length, 0)
+    first.push(track(bp.send(rec('c'))))
+    await tick()
+    assert.equal(fake.calls.length, 1)
+    assert.deepEqual(fake.values(0), [['data', ['a', 'b', 'c']]])
+    fake.calls[0]?.result.resolve()
+    await tick()
+    assert.deepEqual(first.map(t => t.state), ['resolved', 'resolved', 'resolved'])
+  })
+
+  it('a batch never exceeds batch_max_messages', async () => {
+    const { bp, fake } = setup({ linger_ms: 10_000, batch_max_messages: 2 })
+    fake.mode = 'manual'
+    const sent = ['a', 'b', 'c', 'd', 'e'].map(v => track(bp.send(rec(v))))
+    await tick()
+    assert.deepEqual(fake.values(0), [['data', ['a', 'b']]])
+    fake.calls[0]?.result.resolve()
+    await waitFor('second batch', () => fake.calls.length === 2)
+    assert.deepEqual(fake.values(1), [['data', ['c', 'd']]])
+    fake.mode = 'auto'
+    fake.calls[1]?.result.resolve()
+    await waitFor('second batch acknowledged', () => sent[3]?.state === 'resolved')
+    await tick()
+    assert.equal(fake.calls.length, 2, 'a partial batch went out without waiting for linger')
+    await bp.flush()
+    assert.deepEqual(fake.values(2), [['data', ['e']]])
+    assert.ok(sent.every(t => t.state === 'resolved'))
+  })
+
+  it('a batch reaching batch_max_bytes goes at once and is split at the byte bound', async () => {
+    // each record is about 64 + 4 (topic) + 2 (key) + 200 (value) = 270 bytes
+    const { bp, fake } = setup({ linger_ms: 10_000, batch_max_bytes: 300 })
+    const big = (v: string): OutgoingRecord => ({ topic: 'data', key: v, value: Buffer.alloc(200, v) })
+    fake.mode = 'manual'
+    const sent = [bp.send(big('a')), bp.send(big('b'))].map(track)
+    await tick()
+    assert.equal(fake.calls.length, 1)
+    assert.equal(fake.calls[0]?.topicMessages[0]?.messages.length, 1)
+    assert.equal(fake.calls[0]?.topicMessages[0]?.messages[0]?.key, 'a')
+    fake.mode = 'auto'
+    fake.calls[0]?.result.resolve()
+    await waitFor('first batch acknowledged', () => sent[0]?.state === 'resolved')
+    await bp.flush()
+    assert.equal(fake.calls.length, 2)
+    assert.equal(fake.calls[1]?.topicMessages[0]?.messages[0]?.key, 'b')
+    assert.ok(sent.every(t => t.state === 'resolved'))
+  })
+
+  it('only one sendBatch is in flight at a time', async () => {
+    const { bp, fake } = setup({ linger_ms: 0, batch_max_messages: 1 })
+    fake.mode = 'manual'
+    const sent = ['a', 'b', 'c'].map(v => track(bp.send(rec(v))))
+    await tick()
+    assert.equal(fake.calls.length, 1)
+    assert.deepEqual(fake.values(0), [['data', ['a']]])
+    await sleep(20)
+    assert.equal(fake.calls.length, 1, 'second batch sent while the first was in flight')
+
+    fake.calls[0]?.result.resolve()
+    await waitFor('second batch', () => fake.calls.length === 2)
+    assert.deepEqual(fake.values(1), [['data', ['b']]])
+    assert.deepEqual(sent.map(t => t.state), ['resolved', 'pending', 'pending'])
+    await sleep(20)
+    assert.equal(fake.calls.length, 2, 'third batch sent while the second was in flight')
+
+    fake.calls[1]?.result.resolve()
+    await waitFor('third batch', () => fake.calls.length === 3)
+    assert.deepEqual(fake.values(2), [['data', ['c']]])
+    assert.deepEqual(sent.map(t => t.state), ['resolved', 'resolved', 'pending'])
+    fake.calls[2]?.result.resolve()
+    await tick()
+    assert.deepEqual(sent.map(t => t.state), ['resolved', 'resolved', 'resolved'])
+  })
+
+  it('groups a batch by Kafka topic, keeping order within each topic', async () => {
+    const { bp, fake } = setup({ linger_ms: 10 })
+    await Promise.all([
+      bp.send(rec('1', 't1')),
+      bp.send(rec('2', 't2')),
+      bp.send(rec('3', 't1')),
+      bp.send(rec('4', 't3')),
+      bp.send(rec('5', 't2')),
+      bp.send(rec('6', 't1'))
+    ])
+    assert.equal(fake.calls.length, 1)
+    assert.deepEqual(fake.values(0), [['t1', ['1', '3', '6']], ['t2', ['2', '5']], ['t3', ['4']]])
+  })
+
+  it('send() resolves only after its batch was acknowledged', async () => {
+    const { bp, fake } = setup({ linger_ms: 1 })
+    fake.mode = 'manual'
+    const a = track(bp.send(rec('a')))
+    await waitFor('the batch', () => fake.calls.length === 1)
+    await sleep(20)
+    assert.equal(a.state, 'pending')
+    fake.calls[0]?.result.resolve()
+    await tick()
+    assert.equal(a.state, 'resolved')
+  })
+
+  it('retries a rejected batch with the same records, in order, without rejecting or dropping', async () => {
+    const { bp, fake } = setup({ linger_ms: 5, batch_max_messages: 2 })
+    fake.failNext = 2
+    const sent = ['a', 'b', 'c'].map(v => track(bp.send(rec(v))))
+    await waitFor('the first attempt', () => fake.calls.length === 1)
+    await tick()
+    assert.deepEqual(sent.map(t => t.state), ['pending', 'pending', 'pending'])
+    // backoff is 250 ms, then 500 ms
+    await waitFor('all records acknowledged', () => sent.every(t => t.state !== 'pending'), 3000)
+    assert.deepEqual(sent.map(t => t.state), ['resolved', 'resolved', 'resolved'])
+    assert.deepEqual(fake.calls.map((_, i) => fake.values(i)), [
+      [['data', ['a', 'b']]],
+      [['data', ['a', 'b']]],
+      [['data', ['a', 'b']]],
+      [['data', ['c']]]
+    ])
+    assert.deepEqual(bp.stats, { records: 3, batches: 2, retries: 2 })
+    assert.equal(bp.pending, 0)
+  })
+
+  it('hasRoom() is false and waitForRoom() pends past max_pending_bytes, until acks free space', async () => {
+    // each record is about 64 + 4 + 2 + 200 = 270 bytes
+    const big = (v: string): OutgoingRecord => ({ topic: 'data', key: v, value: Buffer.alloc(200, v) })
+    const { bp, fake } = setup({ linger_ms: 0, batch_max_messages: 1, max_pending_bytes: 500 })
+    fake.mode = 'manual'
+    assert.equal(bp.hasRoom(), true)
+    await bp.waitForRoom()
+
+    const a = track(bp.send(big('a')))
+    assert.ok(bp.pending > 0)
+    assert.equal(bp.hasRoom(), true)
+    const b = track(bp.send(big('b')))
+    assert.equal(bp.hasRoom(), false)
+    const room = track(bp.waitForRoom())
+    const room2 = track(bp.waitForRoom())
+    await tick()
+    assert.equal(room.state, 'pending')
+
+    fake.calls[0]?.result.resolve()
+    await tick()
+    assert.equal(a.state, 'resolved')
+    assert.equal(bp.hasRoom(), true)
+    assert.equal(room.state, 'resolved')
+    assert.equal(room2.state, 'resolved')
+
+    await waitFor('second batch', () => fake.calls.length === 2)
+    fake.calls[1]?.result.resolve()
+    await tick()
+    assert.equal(b.state, 'resolved')
+    assert.equal(bp.pending, 0)
+  })
+
+  it('flush() sends a lingering batch at once and resolves when it is acknowledged', async () => {
+    const { bp, fake } = setup({ linger_ms: 10_000 })
+    await bp.flush() // nothing queued
+    fake.mode = 'manual'
+    const sent = ['a', 'b'].map(v => track(bp.send(rec(v))))
+    await tick()
+    assert.equal(fake.calls.length, 0)
+    const flushed = track(bp.flush())
+    await tick()
+    assert.equal(fake.calls.length, 1, 'flush did not send the lingering batch')
+    assert.deepEqual(fake.values(0), [['data', ['a', 'b']]])
+    await sleep(10)
+    assert.equal(flushed.state, 'pending')
+    fake.calls[0]?.result.resolve()
+    await tick()
+    assert.equal(flushed.state, 'resolved')
+    assert.deepEqual(sent.map(t => t.state), ['resolved', 'resolved'])
+  })
+
+  it('flush() waits for the batch in flight and the records queued behind it', async () => {
+    const { bp, fake } = setup({ linger_ms: 20, batch_max_messages: 2 })
+    fake.mode = 'manual'
+    const sent = ['a', 'b', 'c'].map(v => track(bp.send(rec(v))))
+    await tick()
+    assert.equal(fake.calls.length, 1)
+    const flushed = track(bp.flush())
+    fake.calls[0]?.result.resolve()
+    await waitFor('second batch', () => fake.calls.length === 2)
+    assert.equal(flushed.state, 'pending')
+    fake.calls[1]?.result.resolve()
+    await waitFor('flush', () => flushed.state !== 'pending')
+    assert.equal(flushed.state, 'resolved')
+    assert.deepEqual(sent.map(t => t.state), ['resolved', 'resolved', 'resolved'])
+  })
+
+  it('flush() during a batch in flight does not make the records behind it wait linger_ms again', async () => {
+    const { bp, fake } = setup({ linger_ms: 10_000, batch_max_messages: 2 })
+    fake.mode = 'manual'
+    const sent = ['a', 'b', 'c'].map(v => track(bp.send(rec(v))))
+    await tick()
+    assert.equal(fake.calls.length, 1) // a, b: a full batch
+    const flushed = track(bp.flush())
+    fake.mode = 'auto'
+    fake.calls[0]?.result.resolve()
+    // c should go out right away since a flush is waiting; it sits behind a 10 s linger timer instead
+    await waitFor('c to be sent for the pending flush', () => fake.calls.length === 2, 300)
+    await waitFor('flush', () => flushed.state === 'resolved', 300)
+    assert.equal(sent[2]?.state, 'resolved')
+  })
+
+  it('close(timeout) flushes and disconnects when Kafka acknowledges', async () => {
+    const { bp, fake } = setup({ linger_ms: 10_000 })
+    const sent = [bp.send(rec('a')), bp.send(rec('b'))].map(track)
+    await bp.close(1000)
+    assert.deepEqual(sent.map(t => t.state), ['resolved', 'resolved'])
+    assert.equal(fake.disconnected, 1)
+  })
+
+  it('close(timeout) rejects queued records with ProducerClosedError when sendBatch never resolves', async () => {
+    const { bp, fake } = setup({ linger_ms: 0, batch_max_messages: 1, max_pending_bytes: 1 })
+    fake.mode = 'manual'
+    const a = track(bp.send(rec('a')))
+    const b = track(bp.send(rec('b')))
+    const c = track(bp.send(rec('c')))
+    const room = track(bp.waitForRoom())
+    await tick()
+    assert.equal(fake.calls.length, 1)
+
+    const start = performance.now()
+    await bp.close(50)
+    assert.ok(performance.now() - start >= 45, 'close returned before its timeout')
+    await tick()
+    assert.equal(fake.disconnected, 1)
+    for (const t of [b, c]) {
+      assert.equal(t.state, 'rejected')
+      assert.ok(t.error instanceof ProducerClosedError)
+    }
+    assert.equal(room.state, 'resolved', 'waitForRoom() callers must be released on close')
+    assert.notEqual(a.state, 'resolved', 'a record Kafka never acknowledged must not resolve')
+
+    // after close
+    await assert.rejects(bp.send(rec('d')), ProducerClosedError)
+    await bp.waitForRoom()
+  })
+
+  it('close(timeout) also rejects the records of the batch still in flight', async () => {
+    const { bp, fake } = setup({ linger_ms: 0 })
+    fake.mode = 'manual'
+    const a = track(bp.send(rec('a')))
+    await tick()
+    assert.equal(fake.calls.length, 1)
+    await bp.close(20)
+    await tick()
+    // the promise handed out by send() stays pending forever: the caller can neither PUBACK nor clean up
+    assert.equal(a.state, 'rejected')
+    assert.ok(a.error instanceof ProducerClosedError)
+  })
+
+  it('a batch failing across close() is not reported as acknowledged', async () => {
+    const { bp, fake } = setup({ linger_ms: 0 })
+    fake.mode = 'reject' // Kafka is away for good
+    const a = track(bp.send(rec('a')))
+    await waitFor('the first attempt', () => fake.calls.length === 1)
+    await bp.close(20)
+    // the retry after the 250 ms backoff fails too; the record was never acknowledged
+    await waitFor('the retry', () => fake.calls.length === 2, 1000)
+    await tick()
+    assert.notEqual(a.state, 'resolved', 'send() resolved although sendBatch never succeeded')
+    assert.equal(a.state, 'rejected')
+    assert.ok(a.error instanceof ProducerClosedError)
+  })
+})
