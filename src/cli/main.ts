@@ -2,6 +2,8 @@
 import { Command } from 'commander'
 import { registerStartCommand } from './start-command.js'
 import { registerKafkaCommands } from './kafka-commands.js'
+import { registerClusterCommands } from './cluster-command.js'
+import { registerDevCommand } from './dev-command.js'
 import { VERSION } from '../version.js'
 
 const program = new Command()
@@ -12,5 +14,7 @@ program
 
 registerStartCommand(program)
 registerKafkaCommands(program)
+registerClusterCommands(program)
+registerDevCommand(program)
 
 await program.parseAsync(process.argv)

@@ -137,6 +137,16 @@ const kafka = section(z.strictObject({
   local
 }))
 
+const CLUSTER_TIMEOUT = 'greater than cluster.heartbeat_interval_ms'
+const cluster = section(z.strictObject({
+  heartbeat_interval_ms: int(100, 600000).default(2000),
+  node_timeout_ms: int(500).default(10000)
+}).superRefine((c, ctx) => {
+  if (c.node_timeout_ms <= c.heartbeat_interval_ms) {
+    ctx.addIssue({ code: 'custom', path: ['node_timeout_ms'], message: `must be ${CLUSTER_TIMEOUT}`, params: { expected: CLUSTER_TIMEOUT } })
+  }
+}))
+
 const TOPIC_NAME = 'a Kafka topic name: 1 to 249 letters, digits, ".", "_" or "-", not "." or ".."'
 const topicName = z.string({ error: TOPIC_NAME })
   .regex(/^[a-zA-Z0-9._-]{1,249}$/, { error: TOPIC_NAME })
@@ -185,7 +195,8 @@ export const configSchema = z.strictObject({
   listeners,
   mqtt,
   kafka,
-  topics
+  topics,
+  cluster
 })
 
 /** The validated configuration, defaults applied. */

@@ -1,6 +1,7 @@
-import { Aedes } from 'aedes'
+import { Aedes, type AuthenticateError } from 'aedes'
 import { createRequire } from 'node:module'
 import type { Socket } from 'node:net'
+import type { Claim, LocalConnection } from '../cluster/takeover.js'
 import type { Logger } from '../observability/logger.js'
 import type { LocalSink } from '../routing/log-delivery.js'
 import type { MqttMessage } from '../routing/mqtt-message.js'
@@ -25,6 +26,11 @@ export interface MqttEdgeOptions {
   publisher: LogPublisher
   retained: RetainedStore
   logger: Logger
+  /**
+   * Called for every CONNECT before its CONNACK (from aedes' authenticate hook): resolves once the
+   * client id is claimed cluster-wide; a rejection refuses the CONNECT (server unavailable).
+   */
+  claim?: (clientId: string, connection: LocalConnection) => Promise<Claim>
 }
 
 /**
@@ -38,6 +44,7 @@ export class MqttEdge implements LocalSink {
   private readonly log: Logger
   private listeners: BoundListener[] = []
   private readonly sockets = new Set<Socket>()
+  private readonly claims = new WeakMap<object, Claim>()
 
   constructor (private readonly opts: MqttEdgeOptions) {
     this.log = opts.logger.child({ component: 'mqtt' })
@@ -50,6 +57,23 @@ export class MqttEdge implements LocalSink {
       maxClientsIdLength: opts.maxClientIdLength,
       connectTimeout: opts.connectTimeoutMs,
       maxInflightInbound: opts.maxInflightInbound,
+      authenticate: (client, _username, _password, done) => {
+        const claim = opts.claim
+        if (claim === undefined) { done(null, true); return }
+        const clientId = client.id
+        claim(clientId, { close: () => { if (!client.closed) client.close() } }).then(
+          c => {
+            // the connection may have gone while the claim was written
+            if (client.closed) c.release()
+            else this.claims.set(client, c)
+            done(null, true)
+          },
+          (err: unknown) => {
+            this.log.warn({ clientId, err }, 'CONNECT refused: the client id could not be claimed in Kafka')
+            done(Object.assign(new Error('Server unavailable'), { returnCode: 3 }) as unknown as AuthenticateError, false)
+          }
+        )
+      },
       authorizePublish: createPublishHook({
         publisher: opts.publisher,
         retained: opts.retained,
@@ -65,7 +89,10 @@ export class MqttEdge implements LocalSink {
       this.log.info({ clientId: client.id, err: err.message }, 'connection closed before CONNECT completed')
     })
     this.aedes.on('client', client => this.log.debug({ clientId: client.id }, 'client connected'))
-    this.aedes.on('clientDisconnect', client => this.log.debug({ clientId: client.id }, 'client disconnected'))
+    this.aedes.on('clientDisconnect', client => {
+      this.claims.get(client)?.release()
+      this.log.debug({ clientId: client.id }, 'client disconnected')
+    })
   }
 
   get connectedClients (): number { return this.aedes.connectedClients }

@@ -1,3 +1,7 @@
+import { Heartbeat } from '../cluster/heartbeat.js'
+import { Membership } from '../cluster/membership.js'
+import { nodesLogHandler } from '../cluster/nodes-log.js'
+import { TakeoverCoordinator } from '../cluster/takeover.js'
 import { parseBind, type WharfConfig } from '../config/index.js'
 import { BatchingProducer } from '../kafka/batching-producer.js'
 import { createKafka } from '../kafka/client.js'
@@ -9,6 +13,7 @@ import type { Logger } from '../observability/logger.js'
 import { RetainedStore } from '../retained/retained-store.js'
 import { LogDelivery } from '../routing/log-delivery.js'
 import { LogPublisher } from '../routing/log-publisher.js'
+import { VERSION } from '../version.js'
 import { topicSpecs } from './topic-specs.js'
 
 type Phase = 'starting' | 'connecting to Kafka' | 'loading retained messages' | 'ready' | 'stopping'
@@ -28,6 +33,10 @@ export class WharfNode {
   private readonly retainedTail: LogTail
   private readonly dataTail: LogTail
   private readonly delivery: LogDelivery
+  private readonly membership: Membership
+  private readonly takeover: TakeoverCoordinator
+  private readonly nodesTail: LogTail
+  private heartbeat: Heartbeat | undefined
   readonly edge: MqttEdge
   private startedAt = 0
   private stopping = false
@@ -37,6 +46,8 @@ export class WharfNode {
     const kafka = createKafka({ ...config.kafka, brokers }, logger)
     this.producer = new BatchingProducer(kafka, config.kafka.producer, logger)
     this.retained = new RetainedStore(this.producer, config.topics.retained.name)
+    this.membership = new Membership(config.cluster.node_timeout_ms)
+    this.takeover = new TakeoverCoordinator(this.producer, { node: config.node.name, topic: config.topics.nodes.name }, logger)
     this.edge = new MqttEdge({
       node: config.node.name,
       listeners: Object.entries(config.listeners.tcp)
@@ -47,12 +58,14 @@ export class WharfNode {
       maxInflightInbound: config.mqtt.max_inflight_inbound,
       publisher: new LogPublisher(this.producer, config.topics.messages.name),
       retained: this.retained,
-      logger
+      logger,
+      claim: (clientId, connection) => this.takeover.claim(clientId, connection)
     })
     this.delivery = new LogDelivery(this.edge, logger)
     const node = config.node.name
     this.retainedTail = new LogTail(kafka, { purpose: 'retained', node, topics: [config.topics.retained.name], from: 'earliest', onBatch: this.retained.view.onBatch }, logger)
     this.dataTail = new LogTail(kafka, { purpose: 'messages', node, topics: [config.topics.messages.name], from: 'latest', onBatch: this.delivery.onBatch }, logger)
+    this.nodesTail = new LogTail(kafka, { purpose: 'nodes', node, topics: [config.topics.nodes.name], from: 'earliest', onBatch: nodesLogHandler(this.membership, this.takeover, logger) }, logger)
     this.health = new HealthServer(() => this.readiness(), logger)
     this.ensureTopics = () => ensureTopics(kafka, topicSpecs(config.topics), logger)
   }
@@ -72,9 +85,20 @@ export class WharfNode {
     await this.retainedTail.start()
     await this.retainedTail.caughtUp()
     await this.dataTail.start()
+    await this.nodesTail.start()
+    await this.nodesTail.caughtUp()
     await this.edge.start()
-    this.phase = 'ready'
     this.startedAt = Date.now()
+    this.heartbeat = new Heartbeat(this.producer, {
+      node: this.config.node.name,
+      topic: this.config.topics.nodes.name,
+      intervalMs: this.config.cluster.heartbeat_interval_ms,
+      version: VERSION,
+      startedAt: this.startedAt,
+      status: () => ({ listeners: this.edge.boundListeners.map(l => ({ name: l.name, host: l.host, port: l.port })), connections: this.edge.connectedClients })
+    }, this.log)
+    await this.heartbeat.start()
+    this.phase = 'ready'
     this.log.info({
       startupMs: this.startedAt - t0,
       retained: this.retained.view.size,
@@ -92,9 +116,10 @@ export class WharfNode {
     this.stopping = true
     this.phase = 'stopping'
     await this.edge.stopAccepting()
+    void this.heartbeat?.leave()
     await this.producer.close(Math.max(1000, timeoutMs - 5000))
     await this.edge.close()
-    await Promise.all([this.dataTail.stop(), this.retainedTail.stop()])
+    await Promise.all([this.dataTail.stop(), this.retainedTail.stop(), this.nodesTail.stop()])
     await this.health.close()
     this.log.info('Wharf node stopped')
   }
@@ -122,7 +147,8 @@ export class WharfNode {
       connections: this.edge.connectedClients,
       retained: this.retained.view.size,
       kafkaPendingBytes: this.producer.pending,
-      uptimeMs: this.startedAt === 0 ? 0 : Date.now() - this.startedAt
+      uptimeMs: this.startedAt === 0 ? 0 : Date.now() - this.startedAt,
+      cluster: this.membership.summary()
     }
   }
 }

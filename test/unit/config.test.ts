@@ -52,7 +52,8 @@ const DEFAULTS: WharfConfig = {
     retained: { name: 'wharf.retained', partitions: 3, replication_factor: -1 },
     sessions: { name: 'wharf.sessions', partitions: 3, replication_factor: -1 },
     nodes: { name: 'wharf.nodes', partitions: 1, replication_factor: -1, retention_ms: 3600000 }
-  }
+  },
+  cluster: { heartbeat_interval_ms: 2000, node_timeout_ms: 10000 }
 }
 
 /** Every leaf key path (lists are leaves). */

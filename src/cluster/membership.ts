@@ -1,0 +1,53 @@
+import type { HeartbeatRecord, LeaveRecord } from './node-records.js'
+
+export type NodeStatus = 'live' | 'down' | 'left'
+
+export interface NodeState {
+  node: string
+  status: NodeStatus
+  /** the last heartbeat seen (absent when only a leave record was seen) */
+  heartbeat?: HeartbeatRecord
+  /** time of the last heartbeat or leave, by the writer's clock */
+  at: number
+}
+
+/**
+ * The cluster as read from the nodes topic: node -> last heartbeat. A node is `left` after a leave
+ * record (until a later heartbeat), `down` when its last heartbeat is older than `nodeTimeoutMs`,
+ * `live` otherwise. Times are the writers' clocks (`at`), so node clocks should be synchronised
+ * (NTP) to well under the timeout.
+ */
+export class Membership {
+  private readonly nodes = new Map<string, { heartbeat?: HeartbeatRecord; leftAt?: number }>()
+
+  constructor (private readonly nodeTimeoutMs: number, private readonly now: () => number = Date.now) {}
+
+  /** Apply a record, in log order. */
+  apply (record: HeartbeatRecord | LeaveRecord): void {
+    if (record.type === 'heartbeat') {
+      this.nodes.set(record.node, { heartbeat: record })
+    } else {
+      const prev = this.nodes.get(record.node)
+      this.nodes.set(record.node, { ...prev, leftAt: record.at })
+    }
+  }
+
+  /** Every node seen, sorted by name. */
+  states (): NodeState[] {
+    const now = this.now()
+    return [...this.nodes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([node, s]) => {
+      if (s.leftAt !== undefined) return { node, status: 'left' as const, ...(s.heartbeat === undefined ? {} : { heartbeat: s.heartbeat }), at: s.leftAt }
+      const hb = s.heartbeat as HeartbeatRecord
+      return { node, status: now - hb.at > this.nodeTimeoutMs ? 'down' as const : 'live' as const, heartbeat: hb, at: hb.at }
+    })
+  }
+
+  /** The live and down nodes (left ones are not part of the cluster any more). */
+  summary (): { live: string[]; down: string[] } {
+    const states = this.states()
+    return {
+      live: states.filter(s => s.status === 'live').map(s => s.node),
+      down: states.filter(s => s.status === 'down').map(s => s.node)
+    }
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The records of the nodes topic (`wharf.nodes`): heartbeats and leaves keyed by node name, takeover
+ * signals keyed by `takeover:<clientId>` so that every takeover of one client id lands in one
+ * partition, in log order. Values are JSON with a version field; unknown records are skipped.
+ */
+
+export interface ListenerInfo { name: string; host: string; port: number }
+
+export interface HeartbeatRecord {
+  v: 1
+  type: 'heartbeat'
+  node: string
+  listeners: ListenerInfo[]
+  startedAt: number
+  connections: number
+  version: string
+  at: number
+}
+
+export interface LeaveRecord { v: 1; type: 'leave'; node: string; at: number }
+
+export interface TakeoverRecord {
+  v: 1
+  type: 'takeover'
+  clientId: string
+  node: string
+  /** one connection of that client id on that node: tells this connection's record from older ones */
+  conn: string
+  at: number
+}
+
+export type NodeRecord = HeartbeatRecord | LeaveRecord | TakeoverRecord
+
+export function takeoverKey (clientId: string): string {
+  return `takeover:${clientId}`
+}
+
+export function encodeNodeRecord (record: NodeRecord): Buffer {
+  return Buffer.from(JSON.stringify(record))
+}
+
+function isObject (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** The record, or undefined when the value is not a version-1 record this code understands. */
+export function decodeNodeRecord (value: Buffer | null): NodeRecord | undefined {
+  if (value === null || value.length === 0) return undefined
+  let v: unknown
+  try {
+    v = JSON.parse(value.toString('utf8'))
+  } catch {
+    return undefined
+  }
+  if (!isObject(v) || v.v !== 1 || typeof v.node !== 'string' || typeof v.at !== 'number') return undefined
+  switch (v.type) {
+    case 'heartbeat':
+      if (!Array.isArray(v.listeners) || typeof v.startedAt !== 'number' || typeof v.connections !== 'number' || typeof v.version !== 'string') return undefined
+      return v as unknown as HeartbeatRecord
+    case 'leave':
+      return v as unknown as LeaveRecord
+    case 'takeover':
+      if (typeof v.clientId !== 'string' || typeof v.conn !== 'string') return undefined
+      return v as unknown as TakeoverRecord
+    default:
+      return undefined
+  }
+}

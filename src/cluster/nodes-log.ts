@@ -1,0 +1,25 @@
+import type { KafkaMessage } from '../kafka/log-tail.js'
+import type { Logger } from '../observability/logger.js'
+import type { Membership } from './membership.js'
+import { decodeNodeRecord } from './node-records.js'
+import type { TakeoverCoordinator } from './takeover.js'
+
+/**
+ * The handler of the nodes-topic tail: decodes each record and hands heartbeats and leaves to the
+ * membership view, takeover signals to the takeover coordinator. Undecodable records are skipped.
+ */
+export function nodesLogHandler (membership: Membership, takeover: TakeoverCoordinator | undefined, logger: Logger) {
+  const log = logger.child({ component: 'nodes-log' })
+  let skipped = 0
+  return async (_topic: string, _partition: number, messages: KafkaMessage[]): Promise<void> => {
+    for (const m of messages) {
+      const record = decodeNodeRecord(m.value)
+      if (record === undefined) {
+        if (skipped++ % 1000 === 0) log.warn({ offset: m.offset, skipped }, 'skipping a record of the nodes topic that is not a Wharf node record')
+        continue
+      }
+      if (record.type === 'takeover') takeover?.apply(record)
+      else membership.apply(record)
+    }
+  }
+}

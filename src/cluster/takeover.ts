@@ -1,0 +1,75 @@
+import { randomUUID } from 'node:crypto'
+import type { BatchingProducer } from '../kafka/batching-producer.js'
+import type { Logger } from '../observability/logger.js'
+import { encodeNodeRecord, takeoverKey, type TakeoverRecord } from './node-records.js'
+
+/** One local connection of a client id, as the MQTT edge hands it over: it can be closed. */
+export interface LocalConnection {
+  close (): void
+}
+
+/** What the edge keeps for a connection it claimed; `release()` when the connection ends. */
+export interface Claim {
+  release (): void
+}
+
+interface Owned {
+  conn: string
+  connection: LocalConnection
+  /** this connection's own takeover record has been read back from the log */
+  seen: boolean
+}
+
+/**
+ * Session takeover across nodes. Before a CONNECT is acknowledged the edge `claim()`s the client id:
+ * a takeover record `{ clientId, node, conn }` is written to the nodes topic (key
+ * `takeover:<clientId>`, so all takeovers of one id are in one partition, in log order) and the
+ * claim resolves once Kafka acknowledged it. Every node reads these records in log order: a record
+ * for a client id connected here, read *after* this connection's own record and written by another
+ * connection, is a later CONNECT elsewhere, so the local one is closed. The last CONNECT in the log wins.
+ */
+export class TakeoverCoordinator {
+  private readonly owned = new Map<string, Owned>()
+  private readonly log: Logger
+
+  constructor (private readonly producer: BatchingProducer, private readonly opts: { node: string; topic: string }, logger: Logger) {
+    this.log = logger.child({ component: 'takeover' })
+  }
+
+  /** Claim `clientId` for a connection on this node; resolves when the claim is in Kafka. */
+  async claim (clientId: string, connection: LocalConnection): Promise<Claim> {
+    const conn = randomUUID()
+    const owned: Owned = { conn, connection, seen: false }
+    this.owned.set(clientId, owned)
+    const record: TakeoverRecord = { v: 1, type: 'takeover', clientId, node: this.opts.node, conn, at: Date.now() }
+    try {
+      await this.producer.send({ topic: this.opts.topic, key: takeoverKey(clientId), value: encodeNodeRecord(record) })
+    } catch (err) {
+      this.release(clientId, owned)
+      throw err
+    }
+    return { release: () => this.release(clientId, owned) }
+  }
+
+  /** A takeover record read from the log, in log order. */
+  apply (record: TakeoverRecord): void {
+    const owned = this.owned.get(record.clientId)
+    if (owned === undefined) return
+    if (record.conn === owned.conn) {
+      owned.seen = true
+      return
+    }
+    // a record of another connection read before our own is older than ours: it lost
+    if (!owned.seen) return
+    this.owned.delete(record.clientId)
+    this.log.info({ clientId: record.clientId, fromNode: this.opts.node, toNode: record.node }, 'session taken over: closing the local connection')
+    owned.connection.close()
+  }
+
+  /** Client ids claimed by live local connections (for tests and metrics). */
+  get size (): number { return this.owned.size }
+
+  private release (clientId: string, owned: Owned): void {
+    if (this.owned.get(clientId) === owned) this.owned.delete(clientId)
+  }
+}
