@@ -23,9 +23,9 @@ export interface LogTailOptions {
  * so each reader joins a group of its own (unique per process start, so two processes never split the
  * partitions between them) and Wharf keeps the positions itself: the start is fixed before `start()`
  * resolves (end offsets of every partition, or the earliest ones), and after a rejoin the reader seeks
- * back to where it was. The start positions are committed to the group before it has a member, and
- * processed positions are committed every second, so kafkajs never falls back to "latest" and skips
- * records after a reconnect; the group is private to this process and dies with it.
+ * back to where it was and commits that position; processed positions are committed every second,
+ * so kafkajs never falls back to "latest" and skips records after a reconnect. (Not admin.setOffsets:
+ * kafkajs implements it with a throw-away consumer that waits a whole fetch wait, ~5 s, per group.)
  */
 export class LogTail {
   private readonly consumer: Consumer
@@ -61,17 +61,13 @@ export class LogTail {
     try {
       for (const topic of this.opts.topics) {
         const offsets = await retryRetriable(`offsets of ${topic}`, () => admin.fetchTopicOffsets(topic), this.log)
-        const partitions = offsets.map(o => ({ partition: o.partition, offset: this.opts.from === 'latest' ? o.high : o.low }))
         for (const o of offsets) {
           const key = `${topic}:${o.partition}`
           const start = this.opts.from === 'latest' ? o.high : o.low
           this.positions.set(key, start)
           if (BigInt(o.high) > BigInt(start)) this.startEnds.set(key, BigInt(o.high))
         }
-        // The start is committed before the group has a member: whenever kafkajs re-resolves its
-        // offsets (a rejoin, a reconnect after Kafka was away) it finds a committed position instead
-        // of falling back to the head and skipping what was written meanwhile.
-        await retryRetriable(`start offsets of ${this.groupId}`, () => admin.setOffsets({ groupId: this.groupId, topic, partitions }), this.log)
+
       }
     } finally {
       await admin.disconnect()
@@ -118,10 +114,19 @@ export class LogTail {
     for (const w of this.caughtUpWaiters.splice(0)) w()
   }
 
+  /**
+   * After every (re)join: seek to where this reader is, and commit that position, so that whenever
+   * kafkajs re-resolves offsets on its own (a reconnect after Kafka was away) it finds this position
+   * rather than falling back to the head and skipping what was written meanwhile.
+   */
   private restorePositions (): void {
+    const commits = []
     for (const [key, offset] of this.positions) {
       const cut = key.lastIndexOf(':')
-      this.consumer.seek({ topic: key.slice(0, cut), partition: Number(key.slice(cut + 1)), offset })
+      const tp = { topic: key.slice(0, cut), partition: Number(key.slice(cut + 1)), offset }
+      this.consumer.seek(tp)
+      commits.push(tp)
     }
+    this.consumer.commitOffsets(commits).catch(err => this.log.debug({ err }, 'could not commit the reader position yet'))
   }
 }
