@@ -9,8 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { findFreePort } from '../../src/kafka/local/index.js'
-import { uniqueTopics } from '../../test/support/wharf-process.js'
-import { WharfEdge } from './wharf-edge.js'
+import { uniqueTopics, WharfProcess } from '../../test/support/wharf-process.js'
 
 export type TargetName = 'wharf1' | 'wharf2' | 'mosquitto' | 'aedes'
 export const ALL_TARGETS: TargetName[] = ['wharf1', 'wharf2', 'mosquitto', 'aedes']
@@ -97,9 +96,9 @@ export async function startTarget (name: TargetName, ctx: TargetContext): Promis
       const topics = uniqueTopics(`bench-${name}`)
       const count = name === 'wharf1' ? 1 : 2
       const edges = await Promise.all(Array.from({ length: count }, (_v, i) =>
-        WharfEdge.start({ brokers: ctx.brokers, topics, nodeName: `bench-${name}-${i + 1}`, env: ctx.env ?? {}, ...(ctx.wharfNodeArgs === undefined ? {} : { nodeArgs: ctx.wharfNodeArgs }) })))
-      const a = edges[0] as WharfEdge
-      const b = edges[count - 1] as WharfEdge
+        WharfProcess.start({ brokers: ctx.brokers, topics, nodeName: `bench-${name}-${i + 1}`, env: ctx.env ?? {}, keepLines: 50, ...(ctx.wharfNodeArgs === undefined ? {} : { nodeArgs: ctx.wharfNodeArgs }) })))
+      const a = edges[0] as WharfProcess
+      const b = edges[count - 1] as WharfProcess
       return {
         name,
         pubUrl: a.url,

@@ -22,6 +22,10 @@ export interface StartOptions {
   topics: WharfTopics
   nodeName?: string
   env?: Record<string, string>
+  /** node flags before the script (e.g. `--cpu-prof`, which NODE_OPTIONS does not allow) */
+  nodeArgs?: string[]
+  /** keep only the last this many log lines (default: all) */
+  keepLines?: number
   /** wait for "Wharf node ready" (default true) */
   waitReady?: boolean
 }
@@ -38,6 +42,7 @@ export class WharfProcess {
   }
 
   get url (): string { return `mqtt://127.0.0.1:${this.mqttPort}` }
+  get pid (): number { return this.proc.pid as number }
 
   static async start (opts: StartOptions): Promise<WharfProcess> {
     const env: Record<string, string> = {
@@ -56,11 +61,12 @@ export class WharfProcess {
       ...opts.env
     }
     delete env.WHARF_CONFIG
-    const proc = spawn(process.execPath, [CLI, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     const wp = new WharfProcess(proc)
     const ready = new Promise<void>((resolve, reject) => {
       const onLine = (line: string): void => {
         wp.lines.push(line)
+        if (opts.keepLines !== undefined && wp.lines.length > opts.keepLines) wp.lines.shift()
         if (process.env.TEST_LOGS === '1') process.stderr.write(line + '\n')
         if (!line.includes('"Wharf node ready"')) return
         const entry = JSON.parse(line) as { listeners: string[]; http: number }
@@ -90,10 +96,13 @@ export class WharfProcess {
     return wp
   }
 
-  /** SIGTERM and wait for the exit. */
+  /** SIGTERM (a graceful stop, which also writes a --cpu-prof profile) and wait for the exit; SIGKILL after 30 s. */
   async stop (): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM')
-    return this.exited
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 30000)
+    const exit = await this.exited
+    clearTimeout(timer)
+    return exit
   }
 
   async kill (): Promise<void> {
