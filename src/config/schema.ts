@@ -1,5 +1,9 @@
 import { hostname } from 'node:os'
 import { z } from 'zod'
+import { FORMATS } from '../bridge/codec.js'
+import { crossRuleIssues } from '../bridge/mapping-rules.js'
+import { keyTemplateError, mqttTopicTemplateError } from '../bridge/template.js'
+import { isValidTopicFilter } from '../bridge/topic-filter.js'
 import { isHost, tryParseHostPort } from './bind.js'
 
 /*
@@ -186,6 +190,32 @@ const topics = section(z.strictObject({
   }
 }))
 
+const FILTER = 'an MQTT topic filter ("+" and a last "#" as whole levels)'
+const KEY_TEMPLATE = 'a key template of text, ${topic}, ${clientid}, ${username} and {N} (N-th topic level)'
+const MQTT_TOPIC_TEMPLATE = 'an MQTT topic template of text and ${key}, without wildcards'
+
+/** A template field: the message names what is wrong (e.g. the unknown placeholder). */
+function template (check: (t: string) => string | undefined, expected: string) {
+  return z.string({ error: expected }).superRefine((t, ctx) => {
+    const problem = check(t)
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `${problem}; expected ${expected}`, params: { expected }, input: t })
+  })
+}
+
+const mappingRule = z.strictObject({
+  filter: z.string({ error: FILTER }).refine(isValidTopicFilter, { error: FILTER }),
+  kafka_topic: topicName,
+  key: template(keyTemplateError, KEY_TEMPLATE).default('${topic}'),
+  format: oneOf(FORMATS).default('raw'),
+  qos: z.literal([0, 1, 2], { error: '0, 1 or 2' }).default(0),
+  mqtt_topic: template(mqttTopicTemplateError, MQTT_TOPIC_TEMPLATE).optional()
+})
+
+/** MQTT <-> Kafka mapping rules, first match wins (bridge/mapping.ts). */
+const mapping = section(z.strictObject({
+  rules: z.preprocess((v) => (v === null ? undefined : v), z.array(mappingRule, { error: 'a list of mapping rules' }).default([]))
+}))
+
 /** The whole configuration file (YAML names). */
 export const configSchema = z.strictObject({
   node,
@@ -196,7 +226,13 @@ export const configSchema = z.strictObject({
   mqtt,
   kafka,
   topics,
-  cluster
+  cluster,
+  mapping
+}).superRefine((c, ctx) => {
+  const internal = [c.topics.retained.name, c.topics.sessions.name, c.topics.nodes.name]
+  for (const issue of crossRuleIssues(c.mapping.rules, c.topics.messages.name, internal)) {
+    ctx.addIssue({ code: 'custom', path: ['mapping', 'rules', issue.index, issue.field], message: issue.message, params: { expected: 'one format per Kafka topic, not one of Wharf\'s own topics' } })
+  }
 })
 
 /** The validated configuration, defaults applied. */

@@ -121,11 +121,18 @@ export class LogTail {
    */
   private restorePositions (): void {
     const commits = []
-    for (const [key, offset] of this.positions) {
-      const cut = key.lastIndexOf(':')
-      const tp = { topic: key.slice(0, cut), partition: Number(key.slice(cut + 1)), offset }
-      this.consumer.seek(tp)
-      commits.push(tp)
+    try {
+      for (const [key, offset] of this.positions) {
+        const cut = key.lastIndexOf(':')
+        const tp = { topic: key.slice(0, cut), partition: Number(key.slice(cut + 1)), offset }
+        this.consumer.seek(tp)
+        commits.push(tp)
+      }
+    } catch (err) {
+      // kafkajs is restarting the consumer (e.g. the group coordinator was still loading): the
+      // GROUP_JOIN that follows calls this again
+      this.log.debug({ err }, 'reader not joined yet; positions are restored when it joins')
+      return
     }
     this.consumer.commitOffsets(commits).catch(err => this.log.debug({ err }, 'could not commit the reader position yet'))
   }

@@ -1,10 +1,15 @@
 import type { WharfConfig } from '../config/index.js'
 import type { TopicSpec } from '../kafka/topic-admin.js'
 
-/** The four topics of the design, as configured: the data topic, and the compacted ones. */
-export function topicSpecs (topics: WharfConfig['topics']): TopicSpec[] {
+/**
+ * The four topics of the design, as configured: the data topic, and the compacted ones; plus the
+ * Kafka topics of mapping rules, created when missing with the data topic's settings.
+ */
+export function topicSpecs (topics: WharfConfig['topics'], mappedTopics: readonly string[] = []): TopicSpec[] {
+  const mapped = mappedTopics.filter((name) => name !== topics.messages.name)
   return [
     { ...topics.messages, compacted: false },
+    ...mapped.map((name) => ({ ...topics.messages, name, compacted: false })),
     { ...topics.retained, compacted: true },
     { ...topics.sessions, compacted: true },
     { ...topics.nodes, compacted: false }

@@ -1,3 +1,4 @@
+import { Mapping } from '../bridge/mapping.js'
 import { Heartbeat } from '../cluster/heartbeat.js'
 import { Membership } from '../cluster/membership.js'
 import { nodesLogHandler } from '../cluster/nodes-log.js'
@@ -45,6 +46,7 @@ export class WharfNode {
     this.log = logger
     const kafka = createKafka({ ...config.kafka, brokers }, logger)
     this.producer = new BatchingProducer(kafka, config.kafka.producer, logger)
+    const mapping = new Mapping(config.mapping.rules, config.topics.messages.name)
     this.retained = new RetainedStore(this.producer, config.topics.retained.name)
     this.membership = new Membership(config.cluster.node_timeout_ms)
     this.takeover = new TakeoverCoordinator(this.producer, { node: config.node.name, topic: config.topics.nodes.name }, logger)
@@ -56,18 +58,18 @@ export class WharfNode {
       maxClientIdLength: config.mqtt.max_client_id_length,
       connectTimeoutMs: config.mqtt.connect_timeout_ms,
       maxInflightInbound: config.mqtt.max_inflight_inbound,
-      publisher: new LogPublisher(this.producer, config.topics.messages.name),
+      publisher: new LogPublisher(this.producer, mapping),
       retained: this.retained,
       logger,
       claim: (clientId, connection) => this.takeover.claim(clientId, connection)
     })
-    this.delivery = new LogDelivery(this.edge, logger)
+    this.delivery = new LogDelivery(this.edge, mapping, logger)
     const node = config.node.name
     this.retainedTail = new LogTail(kafka, { purpose: 'retained', node, topics: [config.topics.retained.name], from: 'earliest', onBatch: this.retained.view.onBatch }, logger)
-    this.dataTail = new LogTail(kafka, { purpose: 'messages', node, topics: [config.topics.messages.name], from: 'latest', onBatch: this.delivery.onBatch }, logger)
+    this.dataTail = new LogTail(kafka, { purpose: 'messages', node, topics: mapping.kafkaTopics, from: 'latest', onBatch: this.delivery.onBatch }, logger)
     this.nodesTail = new LogTail(kafka, { purpose: 'nodes', node, topics: [config.topics.nodes.name], from: 'earliest', onBatch: nodesLogHandler(this.membership, this.takeover, logger) }, logger)
     this.health = new HealthServer(() => this.readiness(), logger)
-    this.ensureTopics = () => ensureTopics(kafka, topicSpecs(config.topics), logger)
+    this.ensureTopics = () => ensureTopics(kafka, topicSpecs(config.topics, mapping.kafkaTopics), logger)
   }
 
   private readonly ensureTopics: () => Promise<Map<string, number>>

@@ -1,7 +1,7 @@
 import type { KafkaMessage } from 'kafkajs'
+import type { Mapping } from '../bridge/mapping.js'
 import type { Logger } from '../observability/logger.js'
 import type { MqttMessage } from './mqtt-message.js'
-import { decodeRecord } from './record-codec.js'
 
 /** Whoever hands messages to the clients connected to this node (the MQTT edge). */
 export interface LocalSink {
@@ -12,24 +12,27 @@ export interface LocalSink {
 const SKIP_LOG_INTERVAL_MS = 60_000
 
 /**
- * Delivery from the log: every record of a data topic, in partition order, becomes an MQTT message
- * for the local subscribers. Records that cannot be mapped are counted and skipped, logged once per
- * reason per minute; they never stop the reader.
+ * Delivery from the log: every record of the data topic and of the mapped topics, in partition
+ * order, is decoded with its topic's format and becomes an MQTT message for the local subscribers.
+ * Records that cannot be mapped or decoded are counted (per reason, and per Kafka topic) and
+ * skipped, logged once per reason and Kafka topic per minute; they never stop the reader.
  */
 export class LogDelivery {
   readonly skipped = new Map<string, number>()
+  /** skipped records per Kafka topic */
+  readonly skippedByTopic = new Map<string, number>()
   private readonly lastLogged = new Map<string, number>()
   private readonly log: Logger
   delivered = 0
 
-  constructor (private readonly sink: LocalSink, logger: Logger) {
+  constructor (private readonly sink: LocalSink, private readonly mapping: Mapping, logger: Logger) {
     this.log = logger.child({ component: 'delivery' })
   }
 
   readonly onBatch = async (topic: string, partition: number, records: KafkaMessage[]): Promise<void> => {
     const work: Array<Promise<void>> = []
     for (const record of records) {
-      const decoded = decodeRecord(record)
+      const decoded = this.mapping.decode(topic, record)
       if (decoded.ok) {
         work.push(this.sink.deliver(decoded.message))
       } else {
@@ -42,9 +45,11 @@ export class LogDelivery {
 
   private skip (reason: string, topic: string, partition: number, offset: string): void {
     this.skipped.set(reason, (this.skipped.get(reason) ?? 0) + 1)
+    this.skippedByTopic.set(topic, (this.skippedByTopic.get(topic) ?? 0) + 1)
     const now = Date.now()
-    if (now - (this.lastLogged.get(reason) ?? 0) >= SKIP_LOG_INTERVAL_MS) {
-      this.lastLogged.set(reason, now)
+    const logKey = `${topic}\u0000${reason}`
+    if (now - (this.lastLogged.get(logKey) ?? 0) >= SKIP_LOG_INTERVAL_MS) {
+      this.lastLogged.set(logKey, now)
       this.log.warn({ reason, kafkaTopic: topic, partition, offset, skippedSoFar: this.skipped.get(reason) }, 'skipped a record that cannot be delivered over MQTT')
     }
   }

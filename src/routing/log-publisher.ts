@@ -1,13 +1,14 @@
+import type { Mapping } from '../bridge/mapping.js'
 import type { BatchingProducer } from '../kafka/batching-producer.js'
 import type { MqttMessage } from './mqtt-message.js'
-import { encodeRecord } from './record-codec.js'
 
 /**
- * MQTT -> Kafka: every PUBLISH becomes one record in the data topic (key = MQTT topic, so one MQTT
- * topic is one partition and keeps its order everywhere).
+ * MQTT -> Kafka: every PUBLISH becomes one record, in the Kafka topic, with the key and format of
+ * the first mapping rule that matches (by default the data topic, raw, key = MQTT topic, so one
+ * MQTT topic is one partition and keeps its order everywhere).
  */
 export class LogPublisher {
-  constructor (private readonly producer: BatchingProducer, private readonly dataTopic: string) {}
+  constructor (private readonly producer: BatchingProducer, private readonly mapping: Mapping) {}
 
   hasRoom (): boolean { return this.producer.hasRoom() }
 
@@ -16,6 +17,6 @@ export class LogPublisher {
 
   /** resolves when Kafka acknowledged the record */
   publish (message: MqttMessage): Promise<void> {
-    return this.producer.send(encodeRecord(this.dataTopic, message))
+    return this.producer.send(this.mapping.encode(message))
   }
 }

@@ -26,6 +26,8 @@ export interface StartOptions {
   nodeArgs?: string[]
   /** keep only the last this many log lines (default: all) */
   keepLines?: number
+  /** arguments after `start` (e.g. `--config <file>`) */
+  args?: string[]
   /** wait for "Wharf node ready" (default true) */
   waitReady?: boolean
 }
@@ -61,7 +63,7 @@ export class WharfProcess {
       ...opts.env
     }
     delete env.WHARF_CONFIG
-    const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, 'start', ...(opts.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     const wp = new WharfProcess(proc)
     const ready = new Promise<void>((resolve, reject) => {
       const onLine = (line: string): void => {

@@ -53,7 +53,8 @@ const DEFAULTS: WharfConfig = {
     sessions: { name: 'wharf.sessions', partitions: 3, replication_factor: -1 },
     nodes: { name: 'wharf.nodes', partitions: 1, replication_factor: -1, retention_ms: 3600000 }
   },
-  cluster: { heartbeat_interval_ms: 2000, node_timeout_ms: 10000 }
+  cluster: { heartbeat_interval_ms: 2000, node_timeout_ms: 10000 },
+  mapping: { rules: [] }
 }
 
 /** Every leaf key path (lists are leaves). */

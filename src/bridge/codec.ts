@@ -1,0 +1,71 @@
+import type { IHeaders, KafkaMessage } from 'kafkajs'
+import type { OutgoingRecord } from '../kafka/batching-producer.js'
+import type { MqttMessage } from './mqtt-message.js'
+
+/** Kafka header names carrying MQTT metadata (documented in README, "For backend services"). */
+export const HEADER = {
+  topic: 'mqtt.topic',
+  qos: 'mqtt.qos',
+  retain: 'mqtt.retain',
+  clientId: 'mqtt.client_id',
+  username: 'mqtt.username',
+  node: 'mqtt.node'
+} as const
+
+/** Payload formats of mapping rules. */
+export const FORMATS = ['raw', 'json'] as const
+export type Format = typeof FORMATS[number]
+
+/** Where a message goes in Kafka: chosen by the mapping rule. */
+export interface RecordTarget {
+  topic: string
+  key: string
+}
+
+/** What a codec reads from a record; topic and QoS stay undefined when the record does not say. */
+export interface DecodedRecord {
+  topic: string | undefined
+  qos: 0 | 1 | 2 | undefined
+  payload: Buffer
+  retain: boolean
+  clientId: string | undefined
+  username: string | undefined
+  node: string | undefined
+}
+
+export type DecodeResult = { ok: true; record: DecodedRecord } | { ok: false; reason: string }
+
+/** One payload format, both directions. Avro (part 2) is another implementation of this. */
+export interface RecordCodec {
+  readonly format: Format
+  encode (message: MqttMessage, target: RecordTarget): OutgoingRecord
+  decode (record: KafkaMessage): DecodeResult
+}
+
+const QOS_TEXT = ['0', '1', '2'] as const
+
+/** The MQTT metadata headers every format writes. */
+export function metadataHeaders (msg: MqttMessage): IHeaders {
+  const headers: IHeaders = {
+    [HEADER.topic]: msg.topic,
+    [HEADER.qos]: QOS_TEXT[msg.qos],
+    [HEADER.retain]: msg.retain ? 'true' : 'false'
+  }
+  if (msg.clientId !== undefined) headers[HEADER.clientId] = msg.clientId
+  if (msg.username !== undefined) headers[HEADER.username] = msg.username
+  if (msg.node !== undefined) headers[HEADER.node] = msg.node
+  return headers
+}
+
+export function headerText (headers: IHeaders | undefined, name: string): string | undefined {
+  const v = headers?.[name]
+  if (v === undefined) return undefined
+  if (Array.isArray(v)) return v.length === 0 ? undefined : String(v[v.length - 1])
+  return v.toString()
+}
+
+/** 0, 1, 2 from text; undefined when absent; -1 when invalid. */
+export function parseQos (text: string | undefined): 0 | 1 | 2 | undefined | -1 {
+  if (text === undefined) return undefined
+  return text === '0' ? 0 : text === '1' ? 1 : text === '2' ? 2 : -1
+}
