@@ -1,6 +1,6 @@
 import type { KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
-import { HEADER } from '../routing/record-codec.js'
+import { HEADER } from '../bridge/codec.js'
 import type { MqttMessage } from '../routing/mqtt-message.js'
 import { topicMatches } from '../routing/topic-filter.js'
 

@@ -2,8 +2,14 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IHeaders, KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../../src/kafka/batching-producer.js'
-import type { MqttMessage } from '../../src/routing/mqtt-message.js'
-import { decodeRecord, encodeRecord, HEADER, type DecodeResult } from '../../src/routing/record-codec.js'
+import { HEADER } from '../../src/bridge/codec.js'
+import { Mapping, type MapResult as DecodeResult } from '../../src/bridge/mapping.js'
+import type { MqttMessage } from '../../src/bridge/mqtt-message.js'
+
+// The raw format as the data path uses it: a Mapping without rules (data topic, raw, key = MQTT topic)
+const encodeRecord = (kafkaTopic: string, msg: MqttMessage) => new Mapping([], kafkaTopic).encode(msg)
+const dataTopic = new Mapping([], 'wharf.data')
+const decodeRecord = (record: Parameters<Mapping['decode']>[1]): DecodeResult => dataTopic.decode('wharf.data', record)
 
 /** Headers as they come back from Kafka: every value a Buffer. */
 function bufferHeaders (headers: IHeaders | undefined): IHeaders {
