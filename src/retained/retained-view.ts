@@ -1,8 +1,8 @@
 import type { KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
 import { HEADER } from '../bridge/codec.js'
-import type { MqttMessage } from '../routing/mqtt-message.js'
-import { topicMatches } from '../routing/topic-filter.js'
+import type { MqttMessage } from '../bridge/mqtt-message.js'
+import { topicMatches } from '../bridge/topic-filter.js'
 
 export interface RetainedMessage {
   topic: string

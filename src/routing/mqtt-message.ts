@@ -1,1 +1,0 @@
-export type { MqttMessage } from '../bridge/mqtt-message.js'

@@ -1,1 +1,0 @@
-export { isValidTopicName, topicMatches } from '../bridge/topic-filter.js'
