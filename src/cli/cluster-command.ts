@@ -24,7 +24,7 @@ export function registerClusterCommands (program: Command): void {
       const membership = new Membership(config.cluster.node_timeout_ms)
       await readToEnd(kafka, config.topics.nodes.name, m => {
         const record = decodeNodeRecord(m.value)
-        if (record !== undefined && record.type !== 'takeover') membership.apply(record)
+        if (record?.type === 'heartbeat' || record?.type === 'leave') membership.apply(record)
       }, logger)
       console.log(formatTable(membership.states(), Date.now()))
       process.exit(0)

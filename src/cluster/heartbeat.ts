@@ -8,6 +8,8 @@ export interface HeartbeatOptions {
   intervalMs: number
   version: string
   startedAt: number
+  /** this node process' incarnation id */
+  inc: string
   /** what the node reports in each heartbeat, read at send time */
   status: () => { listeners: ListenerInfo[]; connections: number }
 }
@@ -50,6 +52,7 @@ export class Heartbeat {
       node: this.opts.node,
       listeners,
       startedAt: this.opts.startedAt,
+      inc: this.opts.inc,
       connections,
       version: this.opts.version,
       at: Date.now()

@@ -42,6 +42,22 @@ export class Membership {
     })
   }
 
+  /**
+   * Is this incarnation of `node` alive: its heartbeats are recent and it has not left or been
+   * restarted since (a heartbeat without an incarnation id counts for any).
+   */
+  isLive (node: string, inc: string): boolean {
+    const s = this.nodes.get(node)
+    if (s === undefined || s.leftAt !== undefined || s.heartbeat === undefined) return false
+    if (this.now() - s.heartbeat.at > this.nodeTimeoutMs) return false
+    return s.heartbeat.inc === undefined || s.heartbeat.inc === inc
+  }
+
+  /** The live nodes, sorted by name. */
+  liveNodes (): string[] {
+    return this.states().filter(s => s.status === 'live').map(s => s.node)
+  }
+
   /** The live and down nodes (left ones are not part of the cluster any more). */
   summary (): { live: string[]; down: string[] } {
     const states = this.states()

@@ -1,6 +1,6 @@
 /**
- * The records of the nodes topic (`wharf.nodes`): heartbeats and leaves keyed by node name, takeover
- * signals keyed by `takeover:<clientId>` so that every takeover of one client id lands in one
+ * The records of the nodes topic (`wharf.nodes`): heartbeats and leaves keyed by node name, claims
+ * on dead nodes' wills keyed `wills:<node>`, takeover signals keyed by `takeover:<clientId>` so that every takeover of one client id lands in one
  * partition, in log order. Values are JSON with a version field; unknown records are skipped.
  */
 
@@ -12,6 +12,8 @@ export interface HeartbeatRecord {
   node: string
   listeners: ListenerInfo[]
   startedAt: number
+  /** this run of the node (a restart with the same name is another incarnation); absent before 0.2 */
+  inc?: string
   connections: number
   version: string
   at: number
@@ -29,7 +31,27 @@ export interface TakeoverRecord {
   at: number
 }
 
-export type NodeRecord = HeartbeatRecord | LeaveRecord | TakeoverRecord
+/**
+ * A survivor offers to publish the wills of a dead node's clients (one incarnation of it). The first
+ * claim for that incarnation in the log wins; key `wills:<dead node>`.
+ */
+export interface WillsClaimRecord {
+  v: 1
+  type: 'wills'
+  /** the dead node and its incarnation */
+  node: string
+  inc: string
+  /** the claimer */
+  by: string
+  byInc: string
+  at: number
+}
+
+export type NodeRecord = HeartbeatRecord | LeaveRecord | TakeoverRecord | WillsClaimRecord
+
+export function willsClaimKey (node: string): string {
+  return `wills:${node}`
+}
 
 export function takeoverKey (clientId: string): string {
   return `takeover:${clientId}`
@@ -62,6 +84,9 @@ export function decodeNodeRecord (value: Buffer | null): NodeRecord | undefined 
     case 'takeover':
       if (typeof v.clientId !== 'string' || typeof v.conn !== 'string') return undefined
       return v as unknown as TakeoverRecord
+    case 'wills':
+      if (typeof v.inc !== 'string' || typeof v.by !== 'string' || typeof v.byInc !== 'string') return undefined
+      return v as unknown as WillsClaimRecord
     default:
       return undefined
   }

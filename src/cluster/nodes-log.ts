@@ -1,14 +1,19 @@
 import type { KafkaMessage } from '../kafka/log-tail.js'
 import type { Logger } from '../observability/logger.js'
 import type { Membership } from './membership.js'
-import { decodeNodeRecord } from './node-records.js'
+import { decodeNodeRecord, type WillsClaimRecord } from './node-records.js'
 import type { TakeoverCoordinator } from './takeover.js'
+
+/** Whoever acts on claims for dead nodes' wills. */
+export interface WillsClaimSink {
+  applyClaim (record: WillsClaimRecord): void
+}
 
 /**
  * The handler of the nodes-topic tail: decodes each record and hands heartbeats and leaves to the
- * membership view, takeover signals to the takeover coordinator. Undecodable records are skipped.
+ * membership view, takeover signals to the takeover coordinator, will claims to the dead-node wills. Undecodable records are skipped.
  */
-export function nodesLogHandler (membership: Membership, takeover: TakeoverCoordinator | undefined, logger: Logger) {
+export function nodesLogHandler (membership: Membership, takeover: TakeoverCoordinator | undefined, logger: Logger, wills?: WillsClaimSink) {
   const log = logger.child({ component: 'nodes-log' })
   let skipped = 0
   return async (_topic: string, _partition: number, messages: KafkaMessage[]): Promise<void> => {
@@ -19,6 +24,7 @@ export function nodesLogHandler (membership: Membership, takeover: TakeoverCoord
         continue
       }
       if (record.type === 'takeover') takeover?.apply(record)
+      else if (record.type === 'wills') wills?.applyClaim(record)
       else membership.apply(record)
     }
   }

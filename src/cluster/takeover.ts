@@ -10,6 +10,8 @@ export interface LocalConnection {
 
 /** What the edge keeps for a connection it claimed; `release()` when the connection ends. */
 export interface Claim {
+  /** this connection's id, written into the takeover record and into its session and will records */
+  readonly conn: string
   release (): void
 }
 
@@ -48,7 +50,7 @@ export class TakeoverCoordinator {
       this.release(clientId, owned)
       throw err
     }
-    return { release: () => this.release(clientId, owned) }
+    return { conn, release: () => this.release(clientId, owned) }
   }
 
   /** A takeover record read from the log, in log order. */

@@ -98,7 +98,12 @@ const listeners = section(z.strictObject({ tcp: tcpListeners }))
 const mqtt = section(z.strictObject({
   max_client_id_length: int(1, 65535).default(256),
   connect_timeout_ms: int(1000).default(30000),
-  max_inflight_inbound: int(1).default(1000)
+  max_inflight_inbound: int(1).default(1000),
+  /** seconds a persistent session outlives its client's disconnect; 0 = never expires */
+  session_expiry_interval: int(0).default(7200),
+  /** QoS 1/2 messages a resuming session gets from its backlog at most; 0 = no limit */
+  max_offline_messages: int(0).default(100000),
+  session_checkpoint_interval_ms: int(100, 60000).default(1000)
 }))
 
 const tls = section(z.strictObject({
@@ -144,7 +149,8 @@ const kafka = section(z.strictObject({
 const CLUSTER_TIMEOUT = 'greater than cluster.heartbeat_interval_ms'
 const cluster = section(z.strictObject({
   heartbeat_interval_ms: int(100, 600000).default(2000),
-  node_timeout_ms: int(500).default(10000)
+  node_timeout_ms: int(500).default(10000),
+  takeover_timeout_ms: int(100, 600000).default(5000)
 }).superRefine((c, ctx) => {
   if (c.node_timeout_ms <= c.heartbeat_interval_ms) {
     ctx.addIssue({ code: 'custom', path: ['node_timeout_ms'], message: `must be ${CLUSTER_TIMEOUT}`, params: { expected: CLUSTER_TIMEOUT } })

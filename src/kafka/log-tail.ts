@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Kafka, Consumer, KafkaMessage } from 'kafkajs'
 import type { Logger } from '../observability/logger.js'
+import { EndOffsets, tpKey } from './end-offsets.js'
 import { retryRetriable } from './retry.js'
 
 export type { KafkaMessage }
@@ -32,11 +33,14 @@ export class LogTail {
   private readonly groupId: string
   private readonly log: Logger
   /** next offset to read, per "topic:partition" */
-  private readonly positions = new Map<string, string>()
+  private readonly nextOffsets = new Map<string, string>()
   /** end offsets captured at start: the reader is caught up once every partition reached them */
   private readonly startEnds = new Map<string, bigint>()
   private caughtUpWaiters: Array<() => void> = []
   private isCaughtUp = false
+  /** callers of `reachEnd()` waiting for positions */
+  private endWaiters: Array<{ ends: Map<string, bigint>; resolve: () => void }> = []
+  private endOffsets: EndOffsets | undefined
 
   constructor (private readonly kafka: Kafka, private readonly opts: LogTailOptions, logger: Logger) {
     this.log = logger.child({ component: 'tail', purpose: opts.purpose })
@@ -62,9 +66,9 @@ export class LogTail {
       for (const topic of this.opts.topics) {
         const offsets = await retryRetriable(`offsets of ${topic}`, () => admin.fetchTopicOffsets(topic), this.log)
         for (const o of offsets) {
-          const key = `${topic}:${o.partition}`
+          const key = tpKey(topic, o.partition)
           const start = this.opts.from === 'latest' ? o.high : o.low
-          this.positions.set(key, start)
+          this.nextOffsets.set(key, start)
           if (BigInt(o.high) > BigInt(start)) this.startEnds.set(key, BigInt(o.high))
         }
 
@@ -84,7 +88,7 @@ export class LogTail {
         if (this.log.isLevelEnabled('debug')) this.log.debug({ kafkaTopic: batch.topic, partition: batch.partition, firstOffset: batch.firstOffset(), records: batch.messages.length }, 'read batch')
         await this.opts.onBatch(batch.topic, batch.partition, batch.messages)
         const last = batch.messages[batch.messages.length - 1] as KafkaMessage
-        this.advance(`${batch.topic}:${batch.partition}`, BigInt(last.offset) + 1n)
+        this.advance(tpKey(batch.topic, batch.partition), BigInt(last.offset) + 1n)
       }
     })
     this.restorePositions()
@@ -96,17 +100,56 @@ export class LogTail {
     return new Promise(resolve => this.caughtUpWaiters.push(resolve))
   }
 
+  /**
+   * Every record handled so far: per "topic:partition", the offset below which every record has been
+   * handed to `onBatch` and that call has resolved.
+   */
+  positions (): Map<string, bigint> {
+    const snapshot = new Map<string, bigint>()
+    for (const [key, offset] of this.nextOffsets) snapshot.set(key, BigInt(offset))
+    return snapshot
+  }
+
+  /**
+   * Resolves when every record that Kafka had acknowledged before this call has been handled
+   * (read-your-writes for a view built by this reader). Costs one ListOffsets round, shared by
+   * concurrent callers.
+   */
+  async reachEnd (): Promise<void> {
+    this.endOffsets ??= new EndOffsets(this.kafka, this.opts.topics, this.log)
+    const marks = await this.endOffsets.fetch()
+    const ends = new Map<string, bigint>()
+    for (const [key, { high }] of marks) {
+      const at = this.nextOffsets.get(key)
+      if (at === undefined || BigInt(at) < high) ends.set(key, high)
+    }
+    if (ends.size === 0) return
+    await new Promise<void>(resolve => this.endWaiters.push({ ends, resolve }))
+  }
+
   async stop (): Promise<void> {
+    await this.endOffsets?.close()
     await this.consumer.disconnect().catch(err => this.log.warn({ err }, 'Kafka reader did not disconnect cleanly'))
   }
 
   private advance (key: string, next: bigint): void {
-    this.positions.set(key, next.toString())
+    this.nextOffsets.set(key, next.toString())
+    if (this.endWaiters.length > 0) this.checkEndWaiters(key, next)
     const end = this.startEnds.get(key)
     if (end !== undefined && next >= end) {
       this.startEnds.delete(key)
       if (this.startEnds.size === 0) this.markCaughtUp()
     }
+  }
+
+  private checkEndWaiters (key: string, next: bigint): void {
+    this.endWaiters = this.endWaiters.filter(w => {
+      const end = w.ends.get(key)
+      if (end !== undefined && next >= end) w.ends.delete(key)
+      if (w.ends.size > 0) return true
+      w.resolve()
+      return false
+    })
   }
 
   private markCaughtUp (): void {
@@ -122,7 +165,7 @@ export class LogTail {
   private restorePositions (): void {
     const commits = []
     try {
-      for (const [key, offset] of this.positions) {
+      for (const [key, offset] of this.nextOffsets) {
         const cut = key.lastIndexOf(':')
         const tp = { topic: key.slice(0, cut), partition: Number(key.slice(cut + 1)), offset }
         this.consumer.seek(tp)

@@ -1,5 +1,4 @@
-import { Aedes, type AuthenticateError } from 'aedes'
-import { createRequire } from 'node:module'
+import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes'
 import type { Socket } from 'node:net'
 import type { Claim, LocalConnection } from '../cluster/takeover.js'
 import type { Logger } from '../observability/logger.js'
@@ -7,15 +6,24 @@ import type { LocalSink } from '../routing/log-delivery.js'
 import type { MqttMessage } from '../bridge/mqtt-message.js'
 import type { RetainedStore } from '../retained/retained-store.js'
 import type { LogPublisher } from '../routing/log-publisher.js'
+import type { LogPosition, PersistentSession } from '../session/persistent-session.js'
+import type { SessionManager } from '../session/session-manager.js'
+import type { WillStore } from '../session/will-store.js'
 import { createLocalEmitter } from './local-emitter.js'
+import { createPersistence } from './persistence.js'
 import { createPublishHook, type IncomingPersistence } from './publish-hook.js'
-import { createPersistence } from './retained-persistence.js'
+import { SessionDelivery } from './session-delivery.js'
 import { closeTcpListeners, openTcpListeners, type BoundListener, type TcpListenerSpec } from './tcp-listeners.js'
 
 type MQEmitter = ReturnType<typeof createLocalEmitter>
-type PacketConstructor = new (original: object, broker: Aedes) => object
-// CommonJS, typed as a namespace: load it the CommonJS way
-const Packet = createRequire(import.meta.url)('aedes-packet') as PacketConstructor
+
+/** Persistent sessions and wills (absent: every session ends with its connection, as in aedes). */
+export interface EdgeSessions {
+  manager: SessionManager
+  wills: WillStore
+  /** this node process' incarnation id */
+  inc: string
+}
 
 export interface MqttEdgeOptions {
   node: string
@@ -31,6 +39,7 @@ export interface MqttEdgeOptions {
    * client id is claimed cluster-wide; a rejection refuses the CONNECT (server unavailable).
    */
   claim?: (clientId: string, connection: LocalConnection) => Promise<Claim>
+  sessions?: EdgeSessions
 }
 
 /**
@@ -45,10 +54,21 @@ export class MqttEdge implements LocalSink {
   private listeners: BoundListener[] = []
   private readonly sockets = new Set<Socket>()
   private readonly claims = new WeakMap<object, Claim>()
+  private readonly bound = new WeakMap<Client, PersistentSession>()
+  private readonly willsInFlight = new WeakMap<Client, Promise<void>>()
+  /** connections whose end is still being written to Kafka (will, final session state) */
+  private readonly ending = new Set<Promise<void>>()
+  private readonly delivery: SessionDelivery
 
   constructor (private readonly opts: MqttEdgeOptions) {
     this.log = opts.logger.child({ component: 'mqtt' })
-    const persistence = createPersistence(opts.retained.view)
+    const sessions = opts.sessions
+    const persistence = createPersistence({
+      retained: opts.retained.view,
+      sessionOf: (clientId) => sessions?.manager.get(clientId),
+      subscriptionsChanged: (session) => sessions === undefined ? Promise.resolve() : sessions.manager.changed(session),
+      putWill: (client, will) => this.putWill(client, will)
+    })
     this.mq = createLocalEmitter(100)
     this.aedes = new Aedes({
       id: opts.node,
@@ -61,11 +81,10 @@ export class MqttEdge implements LocalSink {
         const claim = opts.claim
         if (claim === undefined) { done(null, true); return }
         const clientId = client.id
-        claim(clientId, { close: () => { if (!client.closed) client.close() } }).then(
-          c => {
-            // the connection may have gone while the claim was written
-            if (client.closed) c.release()
-            else this.claims.set(client, c)
+        claim(clientId, { close: () => { if (!client.closed) client.close() } })
+          .then(c => this.openSession(client, c))
+          .then(
+          () => {
             done(null, true)
           },
           (err: unknown) => {
@@ -79,9 +98,12 @@ export class MqttEdge implements LocalSink {
         retained: opts.retained,
         node: opts.node,
         persistence: () => persistence as unknown as IncomingPersistence,
-        logger: this.log
-      })
+        logger: this.log,
+        onWill: (client, written) => this.willsInFlight.set(client, written)
+      }),
+      authorizeForward: (client, packet) => this.delivery.authorizeForward(client, packet)
     })
+    this.delivery = new SessionDelivery(this.aedes, client => this.bound.get(client))
     this.aedes.on('clientError', (client, err) => {
       this.log.info({ clientId: client.id, err: err.message }, 'client connection closed on error')
     })
@@ -89,10 +111,75 @@ export class MqttEdge implements LocalSink {
       this.log.info({ clientId: client.id, err: err.message }, 'connection closed before CONNECT completed')
     })
     this.aedes.on('client', client => this.log.debug({ clientId: client.id }, 'client connected'))
+    this.aedes.on('clientReady', client => this.resume(client))
     this.aedes.on('clientDisconnect', client => {
       this.claims.get(client)?.release()
       this.log.debug({ clientId: client.id }, 'client disconnected')
+      this.endSession(client)
     })
+  }
+
+  /**
+   * Before the CONNACK (aedes' authenticate hook, after the cluster-wide claim): close a local
+   * connection of the same client id, open the persistent session (the previous owner hands it over
+   * first) or drop a stored one for clean = 1, and discard a stale will of a dead connection.
+   */
+  private async openSession (client: Client, claim: Claim): Promise<void> {
+    // the connection may have gone while the claim was written
+    if (client.closed) { claim.release(); return }
+    this.claims.set(client, claim)
+    const sessions = this.opts.sessions
+    if (sessions === undefined) return
+    const previous = (this.aedes as unknown as { clients: Record<string, Client> }).clients[client.id]
+    if (previous !== undefined && previous !== client) previous.close()
+    const opened = await sessions.manager.open(client.id, client.clean, claim.conn)
+    await sessions.wills.discardStale(client.id, claim.conn)
+    if (opened.session === undefined) return
+    if (client.closed) { void sessions.manager.close(opened.session); return }
+    this.bound.set(client, opened.session)
+    this.delivery.prepare(client, opened.session)
+  }
+
+  /** CONNACK sent and aedes' own queue done: replay from the log, then go live. */
+  private resume (client: Client): void {
+    const session = this.bound.get(client)
+    const manager = this.opts.sessions?.manager
+    if (session === undefined || manager === undefined) return
+    const t0 = Date.now()
+    manager.resume(session, item => this.delivery.replay(client, item)).then(
+      ({ replayed, gap }) => {
+        this.delivery.goLive(client, session)
+        this.log.info({ clientId: client.id, replayed, gap: gap.toString(), ms: Date.now() - t0 }, 'session resumed')
+      },
+      (err: unknown) => {
+        if (client.closed) return
+        this.log.warn({ clientId: client.id, err }, 'session could not be resumed from Kafka; closing the connection')
+        client.close()
+      }
+    )
+  }
+
+  /** The connection ended: its will (if aedes publishes it) goes first, then its final state. */
+  private endSession (client: Client): void {
+    const sessions = this.opts.sessions
+    const claim = this.claims.get(client)
+    if (sessions === undefined || claim === undefined) return
+    const session = this.bound.get(client)
+    const willDone = (this.willsInFlight.get(client) ?? Promise.resolve())
+      .then(() => sessions.wills.release(client.id, claim.conn))
+      .catch(err => this.log.warn({ err, clientId: client.id }, 'will record not removed'))
+    const ended = (session === undefined ? willDone : sessions.manager.close(session, willDone))
+      .finally(() => this.ending.delete(ended))
+    this.ending.add(ended)
+  }
+
+  private async putWill (client: Client, will: PublishPacket): Promise<void> {
+    const sessions = this.opts.sessions
+    const claim = this.claims.get(client)
+    if (sessions === undefined || claim === undefined) return
+    const payload = typeof will.payload === 'string' ? Buffer.from(will.payload) : will.payload
+    await sessions.wills.put(client.id, { node: this.opts.node, inc: sessions.inc, conn: claim.conn },
+      { topic: will.topic, payload, qos: will.qos, retain: will.retain })
   }
 
   get connectedClients (): number { return this.aedes.connectedClients }
@@ -117,9 +204,9 @@ export class MqttEdge implements LocalSink {
    * at packet creation) would then drop those as stale. The offline queue of persistent sessions is
    * the durable-session issue's, built on the log; aedes' in-memory one is not used.
    */
-  deliver (message: MqttMessage): Promise<void> {
-    const packet = new Packet({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: false, dup: false }, this.aedes)
-    return new Promise(resolve => this.mq.emit(packet as { topic: string }, () => resolve()))
+  deliver (message: MqttMessage, pos?: LogPosition): Promise<void> {
+    const packet = this.delivery.livePacket(message, pos)
+    return new Promise(resolve => this.mq.emit(packet, () => { this.delivery.done(packet); resolve() }))
   }
 
   /** Stop accepting connections (existing ones keep working). */
@@ -130,9 +217,10 @@ export class MqttEdge implements LocalSink {
     void closing
   }
 
-  /** Close every client connection and aedes itself. */
+  /** Close every client connection and aedes itself; resolves when their wills and final session states are written. */
   async close (): Promise<void> {
     await new Promise<void>(resolve => this.aedes.close(() => resolve()))
     for (const s of this.sockets) s.destroy()
+    await Promise.all([...this.ending])
   }
 }

@@ -22,9 +22,18 @@ export function createPublishHook (opts: {
   node: string
   persistence: () => IncomingPersistence
   logger: Logger
+  /** a client's will is being published (aedes closes the connection): settles when Kafka answered */
+  onWill?: (client: Client, written: Promise<void>) => void
 }): AuthorizePublishHandler {
   const { publisher, retained, node, logger } = opts
-  return function authorizePublish (client, packet, callback) {
+  return function authorizePublish (client, packet, done) {
+    let callback = done
+    if (client !== null && opts.onWill !== undefined && (client as { will?: unknown }).will === packet) {
+      // aedes is publishing this client's will while it closes the connection
+      let settle: () => void = () => undefined
+      opts.onWill(client, new Promise<void>(resolve => { settle = resolve }))
+      callback = (err) => { settle(); done(err) }
+    }
     if (packet.topic.startsWith('$SYS/')) {
       callback(new Error('clients may not publish to $SYS topics'))
       return

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto'
 import { Mapping } from '../bridge/mapping.js'
+import type { MqttMessage } from '../bridge/mqtt-message.js'
 import { Heartbeat } from '../cluster/heartbeat.js'
 import { Membership } from '../cluster/membership.js'
 import { nodesLogHandler } from '../cluster/nodes-log.js'
@@ -6,18 +8,26 @@ import { TakeoverCoordinator } from '../cluster/takeover.js'
 import { parseBind, type WharfConfig } from '../config/index.js'
 import { BatchingProducer } from '../kafka/batching-producer.js'
 import { createKafka } from '../kafka/client.js'
+import { EndOffsets } from '../kafka/end-offsets.js'
 import { LogTail } from '../kafka/log-tail.js'
+import { RangeReader } from '../kafka/range-reader.js'
 import { ensureTopics } from '../kafka/topic-admin.js'
 import { MqttEdge } from '../mqtt/edge.js'
 import { HealthServer, type ReadinessReport } from '../observability/health-server.js'
 import type { Logger } from '../observability/logger.js'
+import { createMetrics, type Metrics } from '../observability/metrics.js'
 import { RetainedStore } from '../retained/retained-store.js'
 import { LogDelivery } from '../routing/log-delivery.js'
 import { LogPublisher } from '../routing/log-publisher.js'
+import { DeadNodeWills } from '../session/dead-node-wills.js'
+import { SessionManager } from '../session/session-manager.js'
+import type { Owner } from '../session/session-record.js'
+import { SessionView } from '../session/session-view.js'
+import { WillStore } from '../session/will-store.js'
 import { VERSION } from '../version.js'
 import { topicSpecs } from './topic-specs.js'
 
-type Phase = 'starting' | 'connecting to Kafka' | 'loading retained messages' | 'ready' | 'stopping'
+type Phase = 'starting' | 'connecting to Kafka' | 'loading retained messages' | 'loading sessions' | 'ready' | 'stopping'
 
 const STARTUP_RETRY_MS = [500, 1000, 2000, 5000]
 
@@ -37,6 +47,15 @@ export class WharfNode {
   private readonly membership: Membership
   private readonly takeover: TakeoverCoordinator
   private readonly nodesTail: LogTail
+  private readonly sessionsTail: LogTail
+  private readonly sessionView = new SessionView()
+  private readonly sessions: SessionManager
+  private readonly deadNodeWills: DeadNodeWills
+  private readonly rangeReader: RangeReader
+  private readonly dataOffsets: EndOffsets
+  /** this run of the node: session and will records name it, so a restart is told from a survivor */
+  readonly inc = randomUUID()
+  readonly metrics: Metrics
   private heartbeat: Heartbeat | undefined
   readonly edge: MqttEdge
   private startedAt = 0
@@ -50,25 +69,65 @@ export class WharfNode {
     this.retained = new RetainedStore(this.producer, config.topics.retained.name)
     this.membership = new Membership(config.cluster.node_timeout_ms)
     this.takeover = new TakeoverCoordinator(this.producer, { node: config.node.name, topic: config.topics.nodes.name }, logger)
+    this.metrics = createMetrics(config.node.name)
+    const node = config.node.name
+    const publisher = new LogPublisher(this.producer, mapping)
+    const wills = new WillStore(this.producer, config.topics.sessions.name, this.sessionView)
+    const ownerLive = (o: Owner): boolean => (o.node === node && o.inc === this.inc) || this.membership.isLive(o.node, o.inc)
+    this.rangeReader = new RangeReader(kafka, { node, topics: mapping.kafkaTopics }, logger)
+    this.dataOffsets = new EndOffsets(kafka, mapping.kafkaTopics, logger)
+    this.sessions = new SessionManager({
+      node,
+      inc: this.inc,
+      topic: config.topics.sessions.name,
+      expiryS: config.mqtt.session_expiry_interval,
+      maxOfflineMessages: config.mqtt.max_offline_messages,
+      checkpointIntervalMs: config.mqtt.session_checkpoint_interval_ms,
+      takeoverTimeoutMs: config.cluster.takeover_timeout_ms
+    }, {
+      producer: this.producer,
+      view: this.sessionView,
+      syncView: () => this.sessionsTail.reachEnd(),
+      deliveredPositions: () => this.dataTail.positions(),
+      dataOffsets: this.dataOffsets,
+      reader: this.rangeReader,
+      decode: (topic, record) => mapping.decode(topic, record),
+      ownerLive,
+      sweeperFor: (owner) => {
+        const live = this.membership.liveNodes()
+        return live.includes(owner) ? owner : live[0]
+      },
+      metrics: this.metrics
+    }, logger)
+    const publishWill = (m: MqttMessage): Promise<void> =>
+      m.retain ? Promise.all([publisher.publish(m), this.retained.write(m)]).then(() => undefined) : publisher.publish(m)
+    this.deadNodeWills = new DeadNodeWills(
+      { node, inc: this.inc, nodesTopic: config.topics.nodes.name, intervalMs: Math.min(1000, config.cluster.heartbeat_interval_ms) },
+      { producer: this.producer, view: this.sessionView, ownerLive, publish: publishWill, remove: (clientId) => wills.remove(clientId), metrics: this.metrics },
+      logger)
     this.edge = new MqttEdge({
-      node: config.node.name,
+      node,
       listeners: Object.entries(config.listeners.tcp)
         .filter(([, l]) => l.enabled)
         .map(([name, l]) => ({ name, ...parseBind(l.bind), maxConnections: l.max_connections })),
       maxClientIdLength: config.mqtt.max_client_id_length,
       connectTimeoutMs: config.mqtt.connect_timeout_ms,
       maxInflightInbound: config.mqtt.max_inflight_inbound,
-      publisher: new LogPublisher(this.producer, mapping),
+      publisher,
       retained: this.retained,
       logger,
-      claim: (clientId, connection) => this.takeover.claim(clientId, connection)
+      claim: (clientId, connection) => this.takeover.claim(clientId, connection),
+      sessions: { manager: this.sessions, wills, inc: this.inc }
     })
     this.delivery = new LogDelivery(this.edge, mapping, logger)
-    const node = config.node.name
     this.retainedTail = new LogTail(kafka, { purpose: 'retained', node, topics: [config.topics.retained.name], from: 'earliest', onBatch: this.retained.view.onBatch }, logger)
+    this.sessionsTail = new LogTail(kafka, { purpose: 'sessions', node, topics: [config.topics.sessions.name], from: 'earliest', onBatch: this.sessionView.onBatch }, logger)
     this.dataTail = new LogTail(kafka, { purpose: 'messages', node, topics: mapping.kafkaTopics, from: 'latest', onBatch: this.delivery.onBatch }, logger)
-    this.nodesTail = new LogTail(kafka, { purpose: 'nodes', node, topics: [config.topics.nodes.name], from: 'earliest', onBatch: nodesLogHandler(this.membership, this.takeover, logger) }, logger)
-    this.health = new HealthServer(() => this.readiness(), logger)
+    this.nodesTail = new LogTail(kafka, { purpose: 'nodes', node, topics: [config.topics.nodes.name], from: 'earliest', onBatch: nodesLogHandler(this.membership, this.takeover, logger, this.deadNodeWills) }, logger)
+    this.health = new HealthServer(() => this.readiness(), logger, {
+      contentType: this.metrics.registry.contentType,
+      metrics: () => this.metrics.registry.metrics()
+    })
     this.ensureTopics = () => ensureTopics(kafka, topicSpecs(config.topics, mapping.kafkaTopics), logger)
   }
 
@@ -86,7 +145,11 @@ export class WharfNode {
     this.phase = 'loading retained messages'
     await this.retainedTail.start()
     await this.retainedTail.caughtUp()
+    this.phase = 'loading sessions'
+    await this.sessionsTail.start()
+    await this.sessionsTail.caughtUp()
     await this.dataTail.start()
+    await this.rangeReader.start()
     await this.nodesTail.start()
     await this.nodesTail.caughtUp()
     await this.edge.start()
@@ -97,13 +160,17 @@ export class WharfNode {
       intervalMs: this.config.cluster.heartbeat_interval_ms,
       version: VERSION,
       startedAt: this.startedAt,
+      inc: this.inc,
       status: () => ({ listeners: this.edge.boundListeners.map(l => ({ name: l.name, host: l.host, port: l.port })), connections: this.edge.connectedClients })
     }, this.log)
     await this.heartbeat.start()
+    this.sessions.start()
+    this.deadNodeWills.start()
     this.phase = 'ready'
     this.log.info({
       startupMs: this.startedAt - t0,
       retained: this.retained.view.size,
+      sessions: this.sessionView.sessions.size,
       listeners: this.edge.boundListeners.map(l => `${l.name}=${l.host}:${l.port}`),
       http: this.health.port
     }, 'Wharf node ready')
@@ -111,17 +178,22 @@ export class WharfNode {
 
   /**
    * Graceful stop: not ready, stop accepting, let Kafka acknowledge what is pending (so those
-   * PUBACKs still go out), close the clients, stop reading the log. Bounded by `timeoutMs`.
+   * PUBACKs still go out), close the clients (their wills and final session states are written),
+   * stop reading the log. Bounded by `timeoutMs`.
    */
   async stop (timeoutMs = 15000): Promise<void> {
     if (this.stopping) return
     this.stopping = true
     this.phase = 'stopping'
+    const deadline = Date.now() + timeoutMs
     await this.edge.stopAccepting()
     void this.heartbeat?.leave()
-    await this.producer.close(Math.max(1000, timeoutMs - 5000))
-    await this.edge.close()
-    await Promise.all([this.dataTail.stop(), this.retainedTail.stop(), this.nodesTail.stop()])
+    this.sessions.stop()
+    this.deadNodeWills.stop()
+    await withTimeout(this.producer.flush(), Math.max(1000, timeoutMs / 3))
+    await withTimeout(this.edge.close(), Math.max(1000, deadline - Date.now() - 3000))
+    await this.producer.close(Math.max(1000, deadline - Date.now() - 1000))
+    await Promise.all([this.dataTail.stop(), this.retainedTail.stop(), this.nodesTail.stop(), this.sessionsTail.stop(), this.rangeReader.stop(), this.dataOffsets.close()])
     await this.health.close()
     this.log.info('Wharf node stopped')
   }
@@ -148,9 +220,17 @@ export class WharfNode {
       node: this.config.node.name,
       connections: this.edge.connectedClients,
       retained: this.retained.view.size,
+      sessions: { stored: this.sessionView.sessions.size, local: this.sessions.size },
       kafkaPendingBytes: this.producer.pending,
       uptimeMs: this.startedAt === 0 ? 0 : Date.now() - this.startedAt,
       cluster: this.membership.summary()
     }
   }
+}
+
+/** Wait for `p`, at most `ms` (a stop must end even when Kafka does not answer). */
+async function withTimeout (p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([p.catch(() => undefined), new Promise(resolve => { timer = setTimeout(resolve, ms) })])
+  clearTimeout(timer)
 }

@@ -10,13 +10,13 @@ export interface ReadinessReport {
 /**
  * The node's HTTP port: `GET /health` answers 200 while the process runs; `GET /ready` answers 200
  * once the node serves MQTT (Kafka reachable, topics present, retained view loaded) and 503 before
- * and during shutdown. Both bodies are JSON.
+ * and during shutdown. Both bodies are JSON. `GET /metrics`: Prometheus text format.
  */
 export class HealthServer {
   private readonly server: Server
   private boundPort = 0
 
-  constructor (private readonly readiness: () => ReadinessReport, logger: Logger) {
+  constructor (private readonly readiness: () => ReadinessReport, logger: Logger, metrics?: { contentType: string; metrics: () => Promise<string> }) {
     const log = logger.child({ component: 'http' })
     this.server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0]
@@ -25,6 +25,13 @@ export class HealthServer {
       if (path === '/ready') {
         const report = this.readiness()
         return send(report.ready ? 200 : 503, report)
+      }
+      if (path === '/metrics' && metrics !== undefined) {
+        metrics.metrics().then(text => {
+          res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text) })
+          res.end(req.method === 'HEAD' ? undefined : text)
+        }, (err: unknown) => { log.warn({ err }, 'metrics not collected'); send(500, { error: 'metrics not collected' }) })
+        return
       }
       send(404, { error: 'not found' })
 

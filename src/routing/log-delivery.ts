@@ -2,11 +2,15 @@ import type { KafkaMessage } from 'kafkajs'
 import type { Mapping } from '../bridge/mapping.js'
 import type { Logger } from '../observability/logger.js'
 import type { MqttMessage } from '../bridge/mqtt-message.js'
+import { tpKey } from '../kafka/end-offsets.js'
+
+/** A record's place in the log: "topic:partition" and offset. */
+export interface RecordPosition { tp: string; offset: bigint }
 
 /** Whoever hands messages to the clients connected to this node (the MQTT edge). */
 export interface LocalSink {
   /** resolves when the message has been handed to every matching local subscriber */
-  deliver (message: MqttMessage): Promise<void>
+  deliver (message: MqttMessage, position: RecordPosition): Promise<void>
 }
 
 const SKIP_LOG_INTERVAL_MS = 60_000
@@ -31,10 +35,11 @@ export class LogDelivery {
 
   readonly onBatch = async (topic: string, partition: number, records: KafkaMessage[]): Promise<void> => {
     const work: Array<Promise<void>> = []
+    const tp = tpKey(topic, partition)
     for (const record of records) {
       const decoded = this.mapping.decode(topic, record)
       if (decoded.ok) {
-        work.push(this.sink.deliver(decoded.message))
+        work.push(this.sink.deliver(decoded.message, { tp, offset: BigInt(record.offset) }))
       } else {
         this.skip(decoded.reason, topic, partition, record.offset)
       }

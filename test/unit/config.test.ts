@@ -38,7 +38,7 @@ const DEFAULTS: WharfConfig = {
   log: { level: 'info', pretty: false },
   http: { bind: '0.0.0.0', port: 18083 },
   listeners: { tcp: { default: { bind: '0.0.0.0:1883', enabled: true, max_connections: 1000000 } } },
-  mqtt: { max_client_id_length: 256, connect_timeout_ms: 30000, max_inflight_inbound: 1000 },
+  mqtt: { max_client_id_length: 256, connect_timeout_ms: 30000, max_inflight_inbound: 1000, session_expiry_interval: 7200, max_offline_messages: 100000, session_checkpoint_interval_ms: 1000 },
   kafka: {
     client_id: 'wharf',
     connection_timeout_ms: 3000,
@@ -53,7 +53,7 @@ const DEFAULTS: WharfConfig = {
     sessions: { name: 'wharf.sessions', partitions: 3, replication_factor: -1 },
     nodes: { name: 'wharf.nodes', partitions: 1, replication_factor: -1, retention_ms: 3600000 }
   },
-  cluster: { heartbeat_interval_ms: 2000, node_timeout_ms: 10000 },
+  cluster: { heartbeat_interval_ms: 2000, node_timeout_ms: 10000, takeover_timeout_ms: 5000 },
   mapping: { rules: [] }
 }
 

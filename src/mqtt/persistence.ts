@@ -1,0 +1,88 @@
+import { Readable } from 'node:stream'
+import { createRequire } from 'node:module'
+import type { Client, PublishPacket } from 'aedes'
+import type { AedesMemoryPersistence } from 'aedes-persistence'
+import type { RetainedView } from '../retained/retained-view.js'
+import type { PersistentSession, Qos } from '../session/persistent-session.js'
+
+// a CommonJS module whose typings describe an ES default export: load it the CommonJS way
+const memory = createRequire(import.meta.url)('aedes-persistence') as () => AedesMemoryPersistence
+
+export interface PersistenceDeps {
+  retained: RetainedView
+  /** the persistent session of a connected client (by id: aedes asks for subscriptions that way) */
+  sessionOf: (clientId: string) => PersistentSession | undefined
+  /** a session's subscriptions changed; resolves when that is in Kafka (SUBACK waits for it) */
+  subscriptionsChanged: (session: PersistentSession) => Promise<void>
+  /** a client connects with a will; resolves when Kafka has it (CONNACK waits for it) */
+  putWill: (client: Client, will: PublishPacket) => Promise<void>
+}
+
+interface QosPacket { cmd: string; messageId?: number; brokerCounter: number }
+
+/**
+ * The persistence aedes runs on. Nothing of a session lives here: aedes' in-memory persistence
+ * keeps only what belongs to one connection on this node (inbound QoS 2 packet ids); everything
+ * else is a window onto Wharf's own state:
+ * - retained messages: the node's view of the retained topic (written by the publish hook);
+ * - subscriptions and outgoing QoS 1/2 state of persistent sessions: the session (written to the
+ *   sessions topic by the session manager); aedes' offline queue is never used, the log is the queue,
+ *   and the outgoing stream at CONNECT holds only the PUBRELs of interrupted QoS 2 deliveries;
+ * - wills: the sessions topic (aedes' own dead-broker will sweep sees none: survivors publish
+ *   the wills of dead nodes through the cluster).
+ */
+export function createPersistence (deps: PersistenceDeps): AedesMemoryPersistence {
+  const persistence = memory()
+  const { retained, sessionOf } = deps
+  const stream = (patterns: string[]): Readable => Readable.from(
+    retained.match(patterns).map(m => ({ cmd: 'publish', topic: m.topic, payload: m.payload, qos: m.qos, retain: true }))
+  )
+  const session = (client: { id: string }): PersistentSession | undefined => sessionOf(client.id)
+  Object.assign(persistence, {
+    storeRetained: async () => undefined,
+    createRetainedStream: (pattern: string) => stream([pattern]),
+    createRetainedStreamCombi: (patterns: string[]) => stream(patterns),
+
+    addSubscriptions: async (client: Client, subs: Array<{ topic: string; qos: Qos }>) => {
+      const s = session(client)
+      if (s === undefined) return
+      for (const sub of subs) s.addSub(sub.topic, sub.qos)
+      await deps.subscriptionsChanged(s)
+    },
+    removeSubscriptions: async (client: Client, topics: string[]) => {
+      const s = session(client)
+      if (s === undefined) return
+      for (const topic of topics) s.removeSub(topic)
+      await deps.subscriptionsChanged(s)
+    },
+    subscriptionsByClient: async (client: { id: string }) => {
+      const s = session(client)
+      return s === undefined ? [] : [...s.subs].map(([topic, sub]) => ({ topic, qos: sub.qos }))
+    },
+    cleanSubscriptions: async () => undefined,
+    subscriptionsByTopic: async () => [],
+    countOffline: async () => ({ subscriptions: 0, clients: 0 }),
+
+    outgoingEnqueue: async () => undefined,
+    outgoingEnqueueCombi: async () => undefined,
+    outgoingUpdate: async (client: Client, packet: QosPacket) => {
+      const s = session(client)
+      if (s === undefined || packet.messageId === undefined) return
+      if (packet.cmd === 'publish') s.packetId(packet.brokerCounter, packet.messageId)
+      else if (packet.cmd === 'pubrel') s.released(packet.messageId)
+    },
+    outgoingClearMessageId: async (client: Client, packet: QosPacket) => {
+      if (packet.messageId !== undefined) session(client)?.completed(packet.messageId)
+      return packet
+    },
+    outgoingStream: (client: Client) => Readable.from(
+      (session(client)?.pendingReleases() ?? []).map(messageId => ({ cmd: 'pubrel', messageId }))
+    ),
+
+    putWill: (client: Client, packet: PublishPacket) => deps.putWill(client, packet),
+    getWill: async () => undefined,
+    delWill: async () => undefined,
+    streamWill: () => Readable.from([])
+  })
+  return persistence
+}

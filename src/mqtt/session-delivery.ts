@@ -1,0 +1,123 @@
+import { createRequire } from 'node:module'
+import type { Aedes, AuthorizeForwardHandler, Client, PublishPacket } from 'aedes'
+import type { MqttMessage } from '../bridge/mqtt-message.js'
+import type { LogPosition, PersistentSession, Qos } from '../session/persistent-session.js'
+import type { ReplayItem } from '../session/session-manager.js'
+
+type PacketConstructor = new (original: object, broker: Aedes) => AedesPacket
+// CommonJS, typed as a namespace: load it the CommonJS way
+const Packet = createRequire(import.meta.url)('aedes-packet') as PacketConstructor
+
+/** aedes' packet as it travels through its emitter: a broker-wide counter identifies it. */
+export interface AedesPacket extends PublishPacket {
+  brokerId: string
+  brokerCounter: number
+}
+
+/** The parts of aedes' client that deliver one packet (their callbacks fire once it is written). */
+interface DeliveringClient extends Client {
+  deliverQoS: (packet: AedesPacket, cb: () => void) => void
+  deliver0: (packet: AedesPacket, cb: () => void) => void
+  _nextId: number
+}
+
+interface Origin extends LogPosition {
+  /** handed over by a resume or its catch-up, not by the live path */
+  replay: boolean
+  /** an unacknowledged delivery sent again with its packet id */
+  resend: boolean
+}
+
+/**
+ * Delivery to persistent sessions, on top of aedes' own. Every packet read from the log carries its
+ * log position (kept here by aedes' packet counter, since aedes copies packets per subscription),
+ * so that aedes' authorizeForward hook — which runs once per client and packet, synchronously, just
+ * before aedes assigns a packet id — can let the session decide: deliveries it already had are
+ * dropped, live deliveries that arrive while the session resumes are held back and handed over
+ * after the replay (no gap, no reordering), and the session learns which record each packet id is.
+ * Clients with clean sessions get aedes' delivery unchanged.
+ */
+export class SessionDelivery {
+  private readonly origins = new Map<number, Origin>()
+  private readonly held = new WeakMap<PersistentSession, Array<{ packet: AedesPacket; origin: Origin }>>()
+
+  constructor (private readonly aedes: Aedes, private readonly sessionOf: (client: Client) => PersistentSession | undefined) {}
+
+  /** A packet for the emitter, made from a record of the log. Call `done(packet)` after the emit. */
+  livePacket (message: MqttMessage, pos: LogPosition | undefined): AedesPacket {
+    const packet = new Packet({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: false, dup: false }, this.aedes)
+    if (pos !== undefined) this.origins.set(packet.brokerCounter, { ...pos, replay: false, resend: false })
+    return packet
+  }
+
+  done (packet: AedesPacket): void {
+    this.origins.delete(packet.brokerCounter)
+  }
+
+  readonly authorizeForward: AuthorizeForwardHandler = (client, packet) => {
+    const session = this.sessionOf(client)
+    if (session === undefined) return packet
+    const origin = this.origins.get((packet as AedesPacket).brokerCounter)
+    if (origin === undefined) return packet // retained messages, $SYS notices: not from the log
+    if (session.state === 'closed') return null
+    if (session.state === 'resuming' && !origin.replay) {
+      let held = this.held.get(session)
+      if (held === undefined) this.held.set(session, held = [])
+      held.push({ packet: packet as AedesPacket, origin })
+      return null
+    }
+    if (origin.resend) {
+      session.readmit(origin, packet.qos as 1 | 2, (packet as AedesPacket).brokerCounter)
+      return packet
+    }
+    const qos = session.effectiveQos(packet.topic, packet.qos)
+    if (qos === -1) return null
+    return session.admit(origin, qos, (packet as AedesPacket).brokerCounter) ? packet : null
+  }
+
+  /** Before the replay: new packet ids must not collide with the ids of deliveries to be resent. */
+  prepare (client: Client, session: PersistentSession): void {
+    const highest = session.highestPacketId()
+    if (highest > 0) (client as DeliveringClient)._nextId = (highest % 65535) + 1
+  }
+
+  /** Hand one replayed record to the client; resolves once it is written. */
+  replay (client: Client, item: ReplayItem): Promise<void> {
+    if (client.closed) return Promise.reject(new Error('client gone'))
+    const packet = this.replayPacket(item.message, item.qos, item.dup, item.messageId)
+    return this.send(client as DeliveringClient, packet, { ...item.pos, replay: true, resend: item.messageId !== undefined })
+  }
+
+  /**
+   * The replay is done: hand over what live delivery held back meanwhile (the session drops what
+   * the replay already covered) and switch the session to live delivery, in one synchronous step so
+   * that nothing live slips in between.
+   */
+  goLive (client: Client, session: PersistentSession): void {
+    const held = this.held.get(session) ?? []
+    this.held.delete(session)
+    for (const { packet, origin } of held) {
+      const qos = session.effectiveQos(packet.topic, packet.qos)
+      if (qos === -1) continue
+      void this.send(client as DeliveringClient, this.replayPacket(packet, qos, false, undefined), { ...origin, replay: true, resend: false })
+    }
+    if (session.state === 'resuming') session.state = 'live'
+  }
+
+  private send (client: DeliveringClient, packet: AedesPacket, origin: Origin): Promise<void> {
+    this.origins.set(packet.brokerCounter, origin)
+    return new Promise(resolve => {
+      const cb = (): void => { this.done(packet); resolve() }
+      if (packet.qos > 0) client.deliverQoS(packet, cb)
+      else client.deliver0(packet, cb)
+    })
+  }
+
+  /** A packet that skips aedes' per-client de-duplication (the session de-duplicates by position). */
+  private replayPacket (message: { topic: string; payload: Buffer | string }, qos: Qos, dup: boolean, messageId: number | undefined): AedesPacket {
+    const packet = new Packet({ cmd: 'publish', topic: message.topic, payload: message.payload, qos, retain: false, dup }, this.aedes)
+    packet.brokerId = ''
+    if (messageId !== undefined) packet.messageId = messageId
+    return packet
+  }
+}

@@ -1,0 +1,234 @@
+import { compileTopicFilter, type TopicMatcher } from '../bridge/topic-filter.js'
+import { tpKey, splitTpKey } from '../kafka/end-offsets.js'
+import type { Owner, SessionRecord, UnackedDelivery } from './session-record.js'
+
+export type Qos = 0 | 1 | 2
+
+/** Where a delivered message came from: one record of a data topic. */
+export interface LogPosition {
+  /** "topic:partition" */
+  tp: string
+  offset: bigint
+}
+
+interface Unacked { tp: string; offset: bigint; qos: 1 | 2; rel: boolean }
+interface Handed { counter: number; tp: string; offset: bigint; qos: 1 | 2 }
+
+/** What to do with a record read during a resume. */
+export type ReplayDecision =
+  | { send: false }
+  | { send: true; qos: Qos; messageId?: number; dup: boolean }
+
+/**
+ * The state of one persistent session (clean session = 0) while this node owns it: subscriptions,
+ * and per data-topic partition the cursor up to which the session has been served, plus the QoS 1/2
+ * deliveries not completed yet. Deliveries are de-duplicated by log position, so a record reaches
+ * the session once whether it comes from a resume (replay) or from live delivery. Pure state: the
+ * MQTT edge feeds it, the session manager persists it.
+ */
+export class PersistentSession {
+  state: 'resuming' | 'live' | 'closed' = 'resuming'
+  readonly subs = new Map<string, { qos: Qos; matches: TopicMatcher }>()
+  readonly cursors = new Map<string, bigint>()
+  readonly unacked = new Map<number, Unacked>()
+  /** handed to the MQTT engine at QoS 1/2, packet id not assigned yet (FIFO, by packet counter) */
+  private handed: Handed[] = []
+  /** unacknowledged deliveries of the record resumed from, by "tp@offset": sent again with DUP */
+  private readonly toResend = new Map<string, number>()
+  /** bumped on every change worth writing */
+  version = 0
+  /** records delivered by the current resume that were new to the session */
+  replayedNew = 0
+  disconnectedAt: number | undefined
+
+  constructor (
+    readonly clientId: string,
+    public owner: Owner,
+    readonly expiryS: number
+  ) {}
+
+  static fromRecord (record: SessionRecord, owner: Owner, expiryS: number): PersistentSession {
+    const s = new PersistentSession(record.clientId, owner, expiryS)
+    for (const [filter, qos] of record.subs) s.addSub(filter, qos)
+    for (const [topic, parts] of Object.entries(record.cursors)) {
+      for (const [p, o] of Object.entries(parts)) s.cursors.set(tpKey(topic, Number(p)), BigInt(o))
+    }
+    for (const u of record.unacked) {
+      const tp = tpKey(u.t, u.p)
+      if (u.id > 0) {
+        s.unacked.set(u.id, { tp, offset: BigInt(u.o), qos: u.qos, rel: u.rel })
+        if (!u.rel) s.toResend.set(`${tp}@${u.o}`, u.id)
+      } else s.lowerCursor(tp, BigInt(u.o)) // handed over but never written: deliver it again as new
+    }
+    return s
+  }
+
+  addSub (filter: string, qos: Qos): void {
+    this.subs.set(filter, { qos, matches: compileTopicFilter(filter) })
+    this.version++
+  }
+
+  removeSub (filter: string): void {
+    if (this.subs.delete(filter)) this.version++
+  }
+
+  /** The QoS a message of `topic` published at `qos` is delivered at, or -1 when nothing matches. */
+  effectiveQos (topic: string, qos: Qos): Qos | -1 {
+    let best: Qos | -1 = -1
+    for (const sub of this.subs.values()) {
+      if (sub.qos > best && sub.matches(topic)) best = sub.qos
+    }
+    return best === -1 ? -1 : (Math.min(best, qos) as Qos)
+  }
+
+  /**
+   * A record of the log is about to be handed to the client (live or replayed). False when the
+   * session has had it already. `counter` identifies the packet until it gets its packet id.
+   */
+  admit (pos: LogPosition, qos: Qos, counter: number): boolean {
+    const cursor = this.cursors.get(pos.tp)
+    if (cursor !== undefined && pos.offset < cursor) return false
+    this.cursors.set(pos.tp, pos.offset + 1n)
+    if (qos > 0) this.handed.push({ counter, tp: pos.tp, offset: pos.offset, qos: qos as 1 | 2 })
+    this.version++
+    return true
+  }
+
+  /** A resent unacknowledged delivery was handed to the client again (same packet id follows). */
+  readmit (pos: LogPosition, qos: 1 | 2, counter: number): void {
+    this.handed.push({ counter, tp: pos.tp, offset: pos.offset, qos })
+  }
+
+  /** The MQTT engine gave the packet `counter` its packet id (QoS 1/2 write). */
+  packetId (counter: number, messageId: number): void {
+    while (this.handed.length > 0) {
+      const h = this.handed.shift() as Handed
+      // entries before it were written at QoS 0 after all (no packet id): served
+      if (h.counter !== counter) continue
+      this.unacked.set(messageId, { tp: h.tp, offset: h.offset, qos: h.qos, rel: false })
+      this.version++
+      return
+    }
+  }
+
+  /** PUBREC for a QoS 2 delivery: PUBREL sent, PUBCOMP outstanding. */
+  released (messageId: number): void {
+    const u = this.unacked.get(messageId)
+    if (u !== undefined && !u.rel) {
+      u.rel = true
+      this.version++
+    }
+  }
+
+  /** PUBACK (QoS 1) or PUBCOMP (QoS 2). */
+  completed (messageId: number): void {
+    if (this.unacked.delete(messageId)) this.version++
+  }
+
+  /** QoS 2 deliveries waiting for PUBCOMP: PUBREL is sent again on resume. */
+  pendingReleases (): number[] {
+    const ids: number[] = []
+    for (const [id, u] of this.unacked) if (u.rel) ids.push(id)
+    return ids
+  }
+
+  /** The highest packet id in use, so that new ids do not collide with resent ones. */
+  highestPacketId (): number {
+    let max = 0
+    for (const id of this.unacked.keys()) if (id > max) max = id
+    return max
+  }
+
+  /**
+   * Live and subscribed: every record below `positions` has been offered to this session, so its
+   * cursors may move there (unacknowledged deliveries are listed on their own).
+   */
+  advanceTo (positions: ReadonlyMap<string, bigint>): void {
+    for (const [tp, at] of positions) {
+      const cursor = this.cursors.get(tp)
+      if (cursor === undefined || at > cursor) {
+        this.cursors.set(tp, at)
+        this.version++
+      }
+    }
+  }
+
+  /** Past the offline-message limit: skip the rest of the backlog up to `positions`. */
+  skipTo (positions: ReadonlyMap<string, bigint>): void { this.advanceTo(positions) }
+
+  /** Start from `positions` where the session has no cursor yet (a new session, a new partition). */
+  startAt (positions: ReadonlyMap<string, bigint>): void {
+    for (const [tp, at] of positions) if (!this.cursors.has(tp)) this.cursors.set(tp, at)
+  }
+
+  /** Where a resume must read from, per partition: the cursor, or lower for unacknowledged ones. */
+  replayStarts (): Map<string, bigint> {
+    const starts = new Map(this.cursors)
+    for (const u of this.unacked.values()) {
+      if (u.rel) continue
+      const s = starts.get(u.tp)
+      if (s === undefined || u.offset < s) starts.set(u.tp, u.offset)
+    }
+    return starts
+  }
+
+  /** Decide what a replayed record of `topic` at `qos` becomes for this session. */
+  replay (pos: LogPosition, topic: string, qos: Qos): ReplayDecision {
+    const key = `${pos.tp}@${pos.offset}`
+    const id = this.toResend.get(key)
+    if (id !== undefined) {
+      this.toResend.delete(key)
+      const u = this.unacked.get(id)
+      if (u !== undefined && !u.rel) return { send: true, qos: u.qos, messageId: id, dup: true }
+    }
+    const cursor = this.cursors.get(pos.tp)
+    if (cursor !== undefined && pos.offset < cursor) return { send: false }
+    const eff = this.effectiveQos(topic, qos)
+    // QoS 0 messages are not queued for offline sessions (as in Mosquitto's default)
+    if (eff === -1 || eff === 0) return { send: false }
+    return { send: true, qos: eff, dup: false }
+  }
+
+  /** Unacknowledged deliveries whose records are gone from Kafka: forget them. */
+  dropUnackedBelow (tp: string, low: bigint): number {
+    let dropped = 0
+    for (const [id, u] of this.unacked) {
+      if (!u.rel && u.tp === tp && u.offset < low) { this.unacked.delete(id); dropped++ }
+    }
+    return dropped
+  }
+
+  toRecord (connected: boolean, now: number): SessionRecord {
+    const cursors: Record<string, Record<string, string>> = {}
+    for (const [tp, at] of this.cursors) {
+      const { topic, partition } = splitTpKey(tp)
+      ;(cursors[topic] ??= {})[partition] = at.toString()
+    }
+    const unacked: UnackedDelivery[] = []
+    for (const [id, u] of this.unacked) unacked.push(entry(u.tp, u.offset, id, u.qos, u.rel))
+    for (const h of this.handed) unacked.push(entry(h.tp, h.offset, 0, h.qos, false))
+    const record: SessionRecord = {
+      v: 1,
+      clientId: this.clientId,
+      owner: this.owner,
+      connected,
+      at: now,
+      expiryS: this.expiryS,
+      subs: [...this.subs].map(([filter, s]) => [filter, s.qos]),
+      cursors,
+      unacked
+    }
+    if (!connected) record.disconnectedAt = this.disconnectedAt ?? now
+    return record
+  }
+
+  private lowerCursor (tp: string, offset: bigint): void {
+    const c = this.cursors.get(tp)
+    if (c === undefined || offset < c) this.cursors.set(tp, offset)
+  }
+}
+
+function entry (tp: string, offset: bigint, id: number, qos: 1 | 2, rel: boolean): UnackedDelivery {
+  const { topic, partition } = splitTpKey(tp)
+  return { t: topic, p: partition, o: offset.toString(), id, qos, rel }
+}

@@ -1,0 +1,57 @@
+import { connect as tcpConnect, type Socket } from 'node:net'
+import mqttPacket, { type Packet } from 'mqtt-packet'
+
+/**
+ * A bare MQTT 3.1.1 client over a TCP socket: it sends exactly the packets a test writes and
+ * answers nothing by itself, so a test can stop a QoS 2 flow at any step.
+ */
+export class RawMqtt {
+  readonly packets: Packet[] = []
+  private waiters: Array<() => void> = []
+
+  private constructor (private readonly socket: Socket) {
+    const parser = mqttPacket.parser({ protocolVersion: 4 })
+    parser.on('packet', (p: Packet) => {
+      this.packets.push(p)
+      for (const w of this.waiters.splice(0)) w()
+    })
+    socket.on('data', (chunk) => parser.parse(chunk))
+  }
+
+  static async connect (port: number, clientId: string, clean: boolean): Promise<{ client: RawMqtt; sessionPresent: boolean }> {
+    const socket = tcpConnect(port, '127.0.0.1')
+    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+    const client = new RawMqtt(socket)
+    client.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean, keepalive: 60 })
+    const connack = await client.next(p => p.cmd === 'connack')
+    if (connack.cmd !== 'connack' || connack.returnCode !== 0) throw new Error(`CONNECT refused: ${JSON.stringify(connack)}`)
+    return { client, sessionPresent: connack.sessionPresent }
+  }
+
+  send (packet: Packet): void {
+    this.socket.write(mqttPacket.generate(packet))
+  }
+
+  /** The first packet received (from the start of the connection) that matches and was not taken yet. */
+  async next (match: (p: Packet) => boolean, timeoutMs = 20000): Promise<Packet> {
+    const deadline = Date.now() + timeoutMs
+    for (;;) {
+      const i = this.packets.findIndex(match)
+      if (i >= 0) return this.packets.splice(i, 1)[0] as Packet
+      const left = deadline - Date.now()
+      if (left <= 0) throw new Error(`no matching packet within ${timeoutMs} ms; got ${this.packets.map(p => p.cmd).join(', ')}`)
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, left)
+        this.waiters.push(() => { clearTimeout(timer); resolve() })
+      })
+    }
+  }
+
+  /** Drop the TCP connection without DISCONNECT. */
+  drop (): void { this.socket.destroy() }
+
+  disconnect (): void {
+    this.send({ cmd: 'disconnect' })
+    this.socket.end()
+  }
+}
