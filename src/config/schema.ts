@@ -4,6 +4,7 @@ import { FORMATS } from '../bridge/codec.js'
 import { crossRuleIssues } from '../bridge/mapping-rules.js'
 import { keyTemplateError, mqttTopicTemplateError } from '../bridge/template.js'
 import { isValidTopicFilter } from '../bridge/topic-filter.js'
+import { STRATEGIES } from '../shared/strategies.js'
 import { isHost, tryParseHostPort } from './bind.js'
 
 /*
@@ -157,6 +158,17 @@ const cluster = section(z.strictObject({
   }
 }))
 
+const strategy = oneOf(STRATEGIES)
+const GROUP_NAME = 'a shared-subscription group name: no "/", "+" or "#"'
+const sharedSubscription = section(z.strictObject({
+  /** how a node picks the local member of a group that gets a message */
+  strategy: strategy.default('round_robin'),
+  /** per-group override of `strategy` */
+  group_strategy: z.record(z.string().regex(/^[^/+#]+$/, { error: GROUP_NAME }), strategy).default({}),
+  /** a node that stops heartbeating its shared-subscription groups for this long loses their partitions (Kafka's group.min.session.timeout.ms is 6 s by default) */
+  member_timeout_ms: int(6000, 300000).default(10000)
+}))
+
 const TOPIC_NAME = 'a Kafka topic name: 1 to 249 letters, digits, ".", "_" or "-", not "." or ".."'
 const topicName = z.string({ error: TOPIC_NAME })
   .regex(/^[a-zA-Z0-9._-]{1,249}$/, { error: TOPIC_NAME })
@@ -233,6 +245,7 @@ export const configSchema = z.strictObject({
   kafka,
   topics,
   cluster,
+  shared_subscription: sharedSubscription,
   mapping
 }).superRefine((c, ctx) => {
   const internal = [c.topics.retained.name, c.topics.sessions.name, c.topics.nodes.name]

@@ -13,6 +13,8 @@ import { createLocalEmitter } from './local-emitter.js'
 import { createPersistence } from './persistence.js'
 import { createPublishHook, type IncomingPersistence } from './publish-hook.js'
 import { SessionDelivery } from './session-delivery.js'
+import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
+import { SharedMembers } from './shared-members.js'
 import { closeTcpListeners, openTcpListeners, type BoundListener, type TcpListenerSpec } from './tcp-listeners.js'
 
 type MQEmitter = ReturnType<typeof createLocalEmitter>
@@ -40,6 +42,8 @@ export interface MqttEdgeOptions {
    */
   claim?: (clientId: string, connection: LocalConnection) => Promise<Claim>
   sessions?: EdgeSessions
+  /** `$share/...` and `$queue/...` subscriptions (absent: refused like any unknown filter would be) */
+  shared?: SharedSubscriptions
 }
 
 /**
@@ -59,6 +63,7 @@ export class MqttEdge implements LocalSink {
   /** connections whose end is still being written to Kafka (will, final session state) */
   private readonly ending = new Set<Promise<void>>()
   private readonly delivery: SessionDelivery
+  private readonly sharedMembers: SharedMembers | undefined
 
   constructor (private readonly opts: MqttEdgeOptions) {
     this.log = opts.logger.child({ component: 'mqtt' })
@@ -101,9 +106,14 @@ export class MqttEdge implements LocalSink {
         logger: this.log,
         onWill: (client, written) => this.willsInFlight.set(client, written)
       }),
-      authorizeForward: (client, packet) => this.delivery.authorizeForward(client, packet)
+      authorizeForward: (client, packet) => this.delivery.authorizeForward(client, packet),
+      authorizeSubscribe: (client, sub, callback) => {
+        if (this.sharedMembers !== undefined) this.sharedMembers.authorizeSubscribe(client, sub, callback)
+        else callback(null, sub)
+      }
     })
     this.delivery = new SessionDelivery(this.aedes, client => this.bound.get(client))
+    this.sharedMembers = opts.shared === undefined ? undefined : new SharedMembers(this.aedes, opts.shared, this.log)
     this.aedes.on('clientError', (client, err) => {
       this.log.info({ clientId: client.id, err: err.message }, 'client connection closed on error')
     })
@@ -115,6 +125,7 @@ export class MqttEdge implements LocalSink {
     this.aedes.on('clientDisconnect', client => {
       this.claims.get(client)?.release()
       this.log.debug({ clientId: client.id }, 'client disconnected')
+      this.sharedMembers?.clientGone(client)
       this.endSession(client)
     })
   }

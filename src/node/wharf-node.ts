@@ -20,6 +20,7 @@ import { RetainedStore } from '../retained/retained-store.js'
 import { LogDelivery } from '../routing/log-delivery.js'
 import { LogPublisher } from '../routing/log-publisher.js'
 import { DeadNodeWills } from '../session/dead-node-wills.js'
+import { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import { SessionManager } from '../session/session-manager.js'
 import type { Owner } from '../session/session-record.js'
 import { SessionView } from '../session/session-view.js'
@@ -53,6 +54,7 @@ export class WharfNode {
   private readonly deadNodeWills: DeadNodeWills
   private readonly rangeReader: RangeReader
   private readonly dataOffsets: EndOffsets
+  private readonly shared: SharedSubscriptions
   /** this run of the node: session and will records name it, so a restart is told from a survivor */
   readonly inc = randomUUID()
   readonly metrics: Metrics
@@ -105,6 +107,14 @@ export class WharfNode {
       { node, inc: this.inc, nodesTopic: config.topics.nodes.name, intervalMs: Math.min(1000, config.cluster.heartbeat_interval_ms) },
       { producer: this.producer, view: this.sessionView, ownerLive, publish: publishWill, remove: (clientId) => wills.remove(clientId), metrics: this.metrics },
       logger)
+    this.shared = new SharedSubscriptions(kafka, {
+      topics: mapping.kafkaTopics,
+      clusterKey: config.topics.messages.name,
+      strategy: config.shared_subscription.strategy,
+      groupStrategies: config.shared_subscription.group_strategy,
+      memberTimeoutMs: config.shared_subscription.member_timeout_ms,
+      concurrency: 16
+    }, (topic, record) => mapping.decode(topic, record), logger)
     this.edge = new MqttEdge({
       node,
       listeners: Object.entries(config.listeners.tcp)
@@ -117,7 +127,8 @@ export class WharfNode {
       retained: this.retained,
       logger,
       claim: (clientId, connection) => this.takeover.claim(clientId, connection),
-      sessions: { manager: this.sessions, wills, inc: this.inc }
+      sessions: { manager: this.sessions, wills, inc: this.inc },
+      shared: this.shared
     })
     this.delivery = new LogDelivery(this.edge, mapping, logger)
     this.retainedTail = new LogTail(kafka, { purpose: 'retained', node, topics: [config.topics.retained.name], from: 'earliest', onBatch: this.retained.view.onBatch }, logger)
@@ -192,6 +203,7 @@ export class WharfNode {
     this.deadNodeWills.stop()
     await withTimeout(this.producer.flush(), Math.max(1000, timeoutMs / 3))
     await withTimeout(this.edge.close(), Math.max(1000, deadline - Date.now() - 3000))
+    await withTimeout(this.shared.stop(), Math.max(1000, deadline - Date.now() - 2000))
     await this.producer.close(Math.max(1000, deadline - Date.now() - 1000))
     await Promise.all([this.dataTail.stop(), this.retainedTail.stop(), this.nodesTail.stop(), this.sessionsTail.stop(), this.rangeReader.stop(), this.dataOffsets.close()])
     await this.health.close()

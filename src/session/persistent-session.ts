@@ -101,14 +101,14 @@ export class PersistentSession {
 
   /** The MQTT engine gave the packet `counter` its packet id (QoS 1/2 write). */
   packetId (counter: number, messageId: number): void {
-    while (this.handed.length > 0) {
-      const h = this.handed.shift() as Handed
-      // entries before it were written at QoS 0 after all (no packet id): served
-      if (h.counter !== counter) continue
-      this.unacked.set(messageId, { tp: h.tp, offset: h.offset, qos: h.qos, rel: false })
-      this.version++
-      return
-    }
+    // not one of this session's log deliveries (e.g. a shared-subscription message): not tracked here
+    const i = this.handed.findIndex(h => h.counter === counter)
+    if (i < 0) return
+    const h = this.handed[i] as Handed
+    // entries before it were written at QoS 0 after all (no packet id): served
+    this.handed.splice(0, i + 1)
+    this.unacked.set(messageId, { tp: h.tp, offset: h.offset, qos: h.qos, rel: false })
+    this.version++
   }
 
   /** PUBREC for a QoS 2 delivery: PUBREL sent, PUBCOMP outstanding. */

@@ -54,6 +54,7 @@ const DEFAULTS: WharfConfig = {
     nodes: { name: 'wharf.nodes', partitions: 1, replication_factor: -1, retention_ms: 3600000 }
   },
   cluster: { heartbeat_interval_ms: 2000, node_timeout_ms: 10000, takeover_timeout_ms: 5000 },
+  shared_subscription: { strategy: 'round_robin', group_strategy: {}, member_timeout_ms: 10000 },
   mapping: { rules: [] }
 }
 

@@ -1,0 +1,95 @@
+import type { KafkaMessage } from 'kafkajs'
+import type { MapResult } from '../bridge/mapping.js'
+import type { MqttMessage } from '../bridge/mqtt-message.js'
+import { compileTopicFilter, type TopicMatcher } from '../bridge/topic-filter.js'
+import type { Logger } from '../observability/logger.js'
+import type { Qos } from '../session/persistent-session.js'
+import { chooser, type Chooser, type Strategy } from './strategies.js'
+
+/** A local client in one or more shared groups, as the MQTT edge hands it over. */
+export interface SharedMember {
+  readonly clientId: string
+  /**
+   * Resolves when the member has the message: PUBACK (QoS 1), PUBCOMP (QoS 2), written (QoS 0).
+   * Rejects when the member goes away first.
+   */
+  deliver: (message: MqttMessage, qos: Qos) => Promise<void>
+}
+
+export interface SharedGroupCounters {
+  delivered: number
+  redelivered: number
+}
+
+/**
+ * One shared subscription (group, filter) on this node: the local members and the dispatch of the
+ * records of the partitions Kafka assigned to this node. Each matching record goes to one member
+ * (by the group's strategy); a record counts as done once that member acknowledged it, and if the
+ * member leaves first it goes to another one. The consumer commits only done records.
+ */
+export class SharedGroup {
+  private members: Array<{ member: SharedMember; qos: Qos }> = []
+  private readonly matches: TopicMatcher
+  private readonly choose: Chooser<{ member: SharedMember; qos: Qos }>
+  private closing = false
+  readonly counters: SharedGroupCounters = { delivered: 0, redelivered: 0 }
+
+  constructor (
+    readonly group: string,
+    readonly filter: string,
+    strategy: Strategy,
+    private readonly decode: (kafkaTopic: string, record: KafkaMessage) => MapResult,
+    private readonly log: Logger
+  ) {
+    this.matches = compileTopicFilter(filter)
+    this.choose = chooser(strategy)
+  }
+
+  get size (): number { return this.members.length }
+
+  /** Add a member, or change its QoS. */
+  add (member: SharedMember, qos: Qos): void {
+    const existing = this.members.find(m => m.member === member)
+    if (existing !== undefined) existing.qos = qos
+    else this.members = [...this.members, { member, qos }]
+  }
+
+  /** Remove a member; its unacknowledged messages go to the others (the edge rejects them). */
+  remove (member: SharedMember): void {
+    this.members = this.members.filter(m => m.member !== member)
+  }
+
+  /** No more deliveries: what is not done stays uncommitted for the group's other nodes. */
+  close (): void { this.closing = true }
+
+  /** The group consumer's handler: how many records, from the first, are done. */
+  readonly onBatch = async (topic: string, _partition: number, records: KafkaMessage[]): Promise<number> => {
+    const work: Array<Promise<void>> = []
+    for (const record of records) {
+      const decoded = this.decode(topic, record)
+      // records that are not MQTT messages or do not match are done at once
+      if (!decoded.ok || !this.matches(decoded.message.topic)) work.push(Promise.resolve())
+      else work.push(this.dispatch(decoded.message))
+    }
+    const results = await Promise.allSettled(work)
+    const failed = results.findIndex(r => r.status === 'rejected')
+    return failed === -1 ? results.length : failed
+  }
+
+  private async dispatch (message: MqttMessage): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.closing || this.members.length === 0) throw new Error('no member left in this node\'s part of the group')
+      const target = this.choose(this.members, { publisher: message.clientId, topic: message.topic })
+      try {
+        await target.member.deliver(message, Math.min(message.qos, target.qos) as Qos)
+        this.counters.delivered++
+        return
+      } catch (err) {
+        this.counters.redelivered++
+        if (attempt === 0) this.log.debug({ err, clientId: target.member.clientId, group: this.group, topic: message.topic }, 'shared member left before acknowledging; delivering to another member')
+        // the member is gone: the next pick is among the remaining ones
+        this.remove(target.member)
+      }
+    }
+  }
+}

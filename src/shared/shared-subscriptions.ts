@@ -1,0 +1,92 @@
+import type { Kafka, KafkaMessage } from 'kafkajs'
+import type { MapResult } from '../bridge/mapping.js'
+import { GroupConsumer } from '../kafka/group-consumer.js'
+import type { Logger } from '../observability/logger.js'
+import type { Qos } from '../session/persistent-session.js'
+import { SharedGroup, type SharedMember } from './shared-group.js'
+import type { ShareFilter } from './share-filter.js'
+import type { Strategy } from './strategies.js'
+
+export interface SharedSubscriptionsOptions {
+  /** the data topics every group reads */
+  topics: string[]
+  /** part of every Kafka group id, so that two Wharf clusters on one Kafka do not share groups */
+  clusterKey: string
+  strategy: Strategy
+  groupStrategies: Readonly<Record<string, Strategy>>
+  memberTimeoutMs: number
+  /** partitions handled at once per group */
+  concurrency: number
+}
+
+interface Running {
+  group: SharedGroup
+  consumer: GroupConsumer
+  started: Promise<void>
+}
+
+/**
+ * The shared subscriptions of this node: for each (group, filter) with at least one local member,
+ * this node is a member of a Kafka consumer group `wharf.shared.<cluster>.<group>.<filter>` over the
+ * data topics, so Kafka spreads the partitions over the nodes that have members; the node leaves
+ * the Kafka group when its last local member goes.
+ */
+export class SharedSubscriptions {
+  private readonly running = new Map<string, Running>()
+  private readonly leaving = new Set<Promise<void>>()
+  private readonly log: Logger
+
+  constructor (
+    private readonly kafka: Kafka,
+    private readonly opts: SharedSubscriptionsOptions,
+    private readonly decode: (kafkaTopic: string, record: KafkaMessage) => MapResult,
+    private readonly logger: Logger
+  ) {
+    this.log = logger.child({ component: 'shared' })
+  }
+
+  /** Groups with local members (for metrics and tests). */
+  get groups (): SharedGroup[] { return [...this.running.values()].map(r => r.group) }
+
+  join (member: SharedMember, share: ShareFilter, qos: Qos): void {
+    const key = `${share.group}\u0000${share.filter}`
+    let r = this.running.get(key)
+    if (r === undefined) {
+      const strategy = this.opts.groupStrategies[share.group] ?? this.opts.strategy
+      const group = new SharedGroup(share.group, share.filter, strategy, this.decode, this.log)
+      const groupId = `wharf.shared.${this.opts.clusterKey}.${share.group}.${share.filter}`
+      const consumer = new GroupConsumer(this.kafka, {
+        groupId,
+        topics: this.opts.topics,
+        sessionTimeoutMs: this.opts.memberTimeoutMs,
+        concurrency: this.opts.concurrency
+      }, group.onBatch, this.logger)
+      const started = consumer.start().catch(err => this.log.error({ err, groupId }, 'could not join the Kafka group of a shared subscription'))
+      r = { group, consumer, started }
+      this.running.set(key, r)
+      this.log.info({ group: share.group, filter: share.filter, strategy, groupId }, 'first local member of a shared subscription: joining its Kafka group')
+    }
+    r.group.add(member, qos)
+  }
+
+  leave (member: SharedMember, share: ShareFilter): void {
+    const key = `${share.group}\u0000${share.filter}`
+    const r = this.running.get(key)
+    if (r === undefined) return
+    r.group.remove(member)
+    if (r.group.size > 0) return
+    this.running.delete(key)
+    r.group.close()
+    this.log.info({ group: share.group, filter: share.filter }, 'last local member of a shared subscription left: leaving its Kafka group')
+    const left: Promise<void> = r.started.then(() => r.consumer.stop()).finally(() => this.leaving.delete(left))
+    this.leaving.add(left)
+  }
+
+  /** Leave every Kafka group (node shutdown). */
+  async stop (): Promise<void> {
+    const all = [...this.running.values()]
+    this.running.clear()
+    for (const r of all) r.group.close()
+    await Promise.all([...all.map(r => r.started.then(() => r.consumer.stop())), ...this.leaving])
+  }
+}

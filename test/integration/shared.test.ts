@@ -1,0 +1,125 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import type { MqttClient } from 'mqtt'
+import { collect, connect, end, until, type Received } from '../support/mqtt-client.js'
+import { lossReport, Qos1Stream } from '../support/qos1-stream.js'
+import { RawMqtt } from '../support/raw-mqtt.js'
+import { testBrokers, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
+
+const JOINED = 'joined the shared-subscription group'
+
+/** Wait until every node that has members of `group` holds a part of its Kafka group (the rebalance is over). */
+async function groupSettled (nodes: WharfProcess[], group: string, partitions = 3): Promise<void> {
+  await until(() => {
+    const latest = nodes.map(n => [...n.lines].reverse().find(l => l.includes(JOINED) && l.includes(`.${group}.`)))
+    if (latest.some(l => l === undefined)) return false
+    const assigned = latest.map(l => {
+      const list = /\[([\d,]*)\]/.exec((JSON.parse(l as string) as { assigned: string }).assigned)?.[1] ?? ''
+      return list === '' ? 0 : list.split(',').length
+    })
+    return assigned.reduce((a, b) => a + b, 0) === partitions && assigned.every(n => n > 0)
+  }, 30000, `the Kafka group of ${group} to settle on ${nodes.length} node(s)`)
+}
+
+describe('shared subscriptions across two edges', () => {
+  const topics = uniqueTopics('shared')
+  const id = randomUUID().slice(0, 6)
+  const env = { WHARF_SHARED_SUBSCRIPTION__MEMBER_TIMEOUT_MS: '6000', WHARF_CLUSTER__HEARTBEAT_INTERVAL_MS: '500', WHARF_CLUSTER__NODE_TIMEOUT_MS: '3000' }
+  let a: WharfProcess
+  let b: WharfProcess
+
+  before(async () => {
+    a = await WharfProcess.start({ brokers: testBrokers(), topics, nodeName: `shareA-${id}`, env, keepLines: 5000 })
+    b = await WharfProcess.start({ brokers: testBrokers(), topics, nodeName: `shareB-${id}`, env, keepLines: 5000 })
+  })
+  after(async () => {
+    await Promise.all([a.stop(), b.stop()])
+  })
+
+  it('three members on two nodes share 3,000 QoS 1 messages exactly once; a plain subscriber beside the group gets all', async (t) => {
+    const members = [await connect(a.url), await connect(a.url), await connect(b.url)]
+    const got = members.map(collect)
+    await Promise.all(members.map(m => m.subscribeAsync('$share/g1/work/#', { qos: 1 })))
+    const plain = await connect(b.url)
+    const plainGot = collect(plain)
+    await plain.subscribeAsync('work/#', { qos: 1 })
+    await groupSettled([a, b], 'g1')
+
+    const pub = await connect(a.url)
+    const sent = Array.from({ length: 3000 }, (_, i) => String(i))
+    for (let i = 0; i < sent.length; i += 500) {
+      await Promise.all(sent.slice(i, i + 500).map(p => pub.publishAsync(`work/${Number(p) % 50}`, p, { qos: 1 })))
+    }
+    await until(() => got.reduce((n, g) => n + g.length, 0) >= sent.length && plainGot.length >= sent.length, 60000, 'all 3,000 messages').catch(err => {
+      throw new Error(`${(err as Error).message}: members ${got.map(g => g.length).join('/')}, plain ${plainGot.length}`)
+    })
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    const all = got.flat().map(m => m.payload)
+    t.diagnostic(`shares: ${got.map(g => g.length).join(' / ')}`)
+    assert.equal(all.length, sent.length, 'no message twice across the group')
+    assert.deepEqual([...new Set(all)].sort(), [...sent].sort(), 'every message once')
+    assert.ok(got.every(g => g.length > 0), 'every member gets a share')
+    assert.equal(plainGot.length, sent.length, 'the plain subscriber gets every message')
+    await end(...members, plain, pub)
+  })
+
+  it('$queue/ shares like a group named $queue', async () => {
+    const members = [await connect(a.url), await connect(b.url)]
+    const got = members.map(collect)
+    await Promise.all(members.map(m => m.subscribeAsync('$queue/jobs/+', { qos: 1 })))
+    await groupSettled([a, b], '$queue')
+    const pub = await connect(b.url)
+    await Promise.all(Array.from({ length: 200 }, (_, i) => pub.publishAsync(`jobs/${i % 20}`, String(i), { qos: 1 })))
+    await until(() => got.reduce((n, g) => n + g.length, 0) >= 200, 30000, '200 jobs')
+    await new Promise(resolve => setTimeout(resolve, 500))
+    assert.equal(got.flat().length, 200)
+    assert.equal(new Set(got.flat().map(m => m.payload)).size, 200)
+    await end(...members, pub)
+  })
+
+  it('a member that disconnects with unacknowledged messages: they go to the other members', async () => {
+    // the raw member takes messages and never acknowledges them, then its connection drops
+    const raw = await RawMqtt.connect(a.mqttPort, `lazy-${id}`, true)
+    raw.client.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g2/tasks/#', qos: 1 }] })
+    await raw.client.next(p => p.cmd === 'suback')
+    const others = [await connect(a.url), await connect(b.url)]
+    const got = others.map(collect)
+    await Promise.all(others.map(m => m.subscribeAsync('$share/g2/tasks/#', { qos: 1 })))
+    await groupSettled([a, b], 'g2')
+    const pub = await connect(b.url)
+    const sent = Array.from({ length: 300 }, (_, i) => String(i))
+    await Promise.all(sent.map(p => pub.publishAsync(`tasks/${Number(p) % 30}`, p, { qos: 1 })))
+    await until(() => raw.client.packets.filter(p => p.cmd === 'publish').length >= 5, 20000, 'the raw member holding messages')
+    const held = raw.client.packets.filter(p => p.cmd === 'publish').length
+    raw.client.drop()
+    await until(() => new Set(got.flat().map(m => m.payload)).size >= sent.length, 30000, 'every message at the remaining members').catch(err => {
+      throw new Error(`${(err as Error).message}: ${new Set(got.flat().map(m => m.payload)).size} of ${sent.length} (raw member held ${held})`)
+    })
+    await end(...others, pub)
+  })
+
+  it('an edge killed with SIGKILL mid-stream: no PUBACKed message is lost', async (t) => {
+    const onA = await connect(a.url)
+    const onB = await connect(b.url)
+    onA.on('error', () => undefined)
+    const gotA = collect(onA)
+    const gotB: Received[] = collect(onB)
+    await onA.subscribeAsync('$share/g3/stream/#', { qos: 1 })
+    await onB.subscribeAsync('$share/g3/stream/#', { qos: 1 })
+    await groupSettled([a, b], 'g3')
+    const pub: MqttClient = await connect(b.url)
+    const streams = [0, 1, 2].map(i => new Qos1Stream(pub, `s${i}`, `stream/${i}`, 10, 1500))
+    await until(() => gotA.length >= 200, 30000, 'messages on the node to kill')
+    await a.kill()
+    await Promise.all(streams.map(s => s.done))
+    const acked = streams.flatMap(s => [...s.acked])
+    await until(() => lossReport(acked, [...gotA, ...gotB].map(m => m.payload)).lost.length === 0, 60000, 'every PUBACKed message after the partitions moved').catch(err => {
+      throw new Error(`${(err as Error).message}: lost ${lossReport(acked, [...gotA, ...gotB].map(m => m.payload)).lost.length}`)
+    })
+    const r = lossReport(acked, [...gotA, ...gotB].map(m => m.payload))
+    t.diagnostic(`acked ${r.acked}, received ${r.received}, lost ${r.lost.length}, duplicates ${r.duplicates}`)
+    assert.equal(r.lost.length, 0)
+    await end(onB, pub)
+  })
+})
