@@ -144,17 +144,18 @@ export class PersistentSession {
    * cursors may move there (unacknowledged deliveries are listed on their own).
    */
   advanceTo (positions: ReadonlyMap<string, bigint>): void {
+    // not a change worth a write of its own: it rides along with the next one (or the final one)
     for (const [tp, at] of positions) {
       const cursor = this.cursors.get(tp)
-      if (cursor === undefined || at > cursor) {
-        this.cursors.set(tp, at)
-        this.version++
-      }
+      if (cursor === undefined || at > cursor) this.cursors.set(tp, at)
     }
   }
 
   /** Past the offline-message limit: skip the rest of the backlog up to `positions`. */
-  skipTo (positions: ReadonlyMap<string, bigint>): void { this.advanceTo(positions) }
+  skipTo (positions: ReadonlyMap<string, bigint>): void {
+    this.advanceTo(positions)
+    this.version++
+  }
 
   /** Start from `positions` where the session has no cursor yet (a new session, a new partition). */
   startAt (positions: ReadonlyMap<string, bigint>): void {
