@@ -34,6 +34,8 @@ export interface SessionManagerDeps {
   dataOffsets: EndOffsets
   reader: RangeReader
   decode: (kafkaTopic: string, record: KafkaMessage) => MapResult
+  /** whatever `decode` needs fetched first for these records (e.g. schemas from a registry) */
+  prefetch?: (kafkaTopic: string, records: readonly KafkaMessage[]) => Promise<void> | undefined
   /** is the connection named by `owner` possibly still alive (its node incarnation live)? */
   ownerLive: (owner: Owner) => boolean
   /** the node that deletes expired sessions last owned by `node` (that node if live, else one chosen survivor) */
@@ -171,6 +173,8 @@ export class SessionManager {
       ranges,
       onRecords: async (topic, partition, records) => {
         const tp = tpKey(topic, partition)
+        const fetching = this.deps.prefetch?.(topic, records)
+        if (fetching !== undefined) await fetching
         const work: Array<Promise<void>> = []
         for (const record of records) {
           const decoded = this.deps.decode(topic, record)

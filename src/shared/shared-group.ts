@@ -39,7 +39,9 @@ export class SharedGroup {
     readonly filter: string,
     strategy: Strategy,
     private readonly decode: (kafkaTopic: string, record: KafkaMessage) => MapResult,
-    private readonly log: Logger
+    private readonly log: Logger,
+    /** whatever `decode` needs fetched first for these records (e.g. schemas from a registry) */
+    private readonly prefetch?: (kafkaTopic: string, records: readonly KafkaMessage[]) => Promise<void> | undefined
   ) {
     this.matches = compileTopicFilter(filter)
     this.choose = chooser(strategy)
@@ -64,6 +66,8 @@ export class SharedGroup {
 
   /** The group consumer's handler: how many records, from the first, are done. */
   readonly onBatch = async (topic: string, _partition: number, records: KafkaMessage[]): Promise<number> => {
+    const fetching = this.prefetch?.(topic, records)
+    if (fetching !== undefined) await fetching
     const work: Array<Promise<void>> = []
     for (const record of records) {
       const decoded = this.decode(topic, record)
