@@ -47,6 +47,22 @@ export interface LoadResult {
   lost: number
   /** times a publisher's window was reset because nothing came back for 2 s */
   stalls: number
+  /** deliveries during the measured window, per subscriber (index = subscriber number) */
+  deliveredPerSubscriber: number[]
+}
+
+/** Optional shape changes for scenarios the three kinds do not cover (e.g. shared subscriptions). */
+export interface LoadOptions {
+  /** publisher i connects to pubUrls[i % length] instead of `pubUrl` */
+  pubUrls?: string[]
+  /** subscriber s connects to subUrls[s % length] instead of `subUrl` */
+  subUrls?: string[]
+  /** the topic of publisher i's message `seq` (default: by kind); `base` is unique per run */
+  topicOf?: (base: string, i: number, seq: number) => string
+  /** what subscriber s subscribes to (default: by kind) */
+  filterOf?: (base: string, s: number) => string | string[]
+  /** awaited once every subscriber is subscribed and every publisher connected, before the first message */
+  ready?: (base: string) => Promise<void>
 }
 
 const now = (): number => performance.timeOrigin + performance.now()
@@ -66,10 +82,11 @@ async function connect (url: string, id: string): Promise<MqttClient> {
  * Run one scenario: publishers connect to `pubUrl`, subscribers to `subUrl` (the same broker,
  * or another edge of the same cluster).
  */
-export async function runLoad (spec: LoadSpec, pubUrl: string, subUrl: string): Promise<LoadResult> {
+export async function runLoad (spec: LoadSpec, pubUrl: string, subUrl: string, opts: LoadOptions = {}): Promise<LoadResult> {
   const run = randomUUID().slice(0, 8)
   const base = `bench/${run}`
   const topicOf = (i: number): string => spec.kind === 'fan-out' ? `${base}/out` : `${base}/${i}`
+  const topicFor = (i: number, seq: number): string => opts.topicOf === undefined ? topicOf(i) : opts.topicOf(base, i, seq)
   // how many subscribers receive each message of a publisher
   const fanout = spec.kind === 'fan-out' ? spec.subscribers : 1
   const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 })
@@ -91,6 +108,7 @@ export async function runLoad (spec: LoadSpec, pubUrl: string, subUrl: string): 
   const windowStart = new Array<number>(spec.publishers).fill(Number.MAX_SAFE_INTEGER)
   const windowEnd = new Array<number>(spec.publishers).fill(-1)
   const windowDeliveries = new Array<number>(spec.publishers).fill(0)
+  const perSubscriber = new Array<number>(spec.subscribers).fill(0)
   const payload = (i: number, seq: number): Buffer => {
     const p = Buffer.alloc(Math.max(16, spec.payloadBytes))
     p.writeDoubleBE(now(), 0)
@@ -110,7 +128,7 @@ export async function runLoad (spec: LoadSpec, pubUrl: string, subUrl: string): 
     }
     const t = now()
     const measured = measuring && spec.qos === 1
-    ;(pubs[i] as MqttClient).publish(topicOf(i), payload(i, seq), { qos: spec.qos }, measured
+    ;(pubs[i] as MqttClient).publish(topicFor(i, seq), payload(i, seq), { qos: spec.qos }, measured
       ? (err) => { if (err === undefined || err === null) ackHist.recordValue(Math.max(1, Math.round((now() - t) * 1000))) }
       : undefined)
   }
@@ -121,7 +139,7 @@ export async function runLoad (spec: LoadSpec, pubUrl: string, subUrl: string): 
 
   try {
     for (let s = 0; s < spec.subscribers; s++) {
-      const c = await connect(subUrl, `bench-${run}-s${s}`)
+      const c = await connect(opts.subUrls === undefined ? subUrl : opts.subUrls[s % opts.subUrls.length] as string, `bench-${run}-s${s}`)
       subs.push(c)
       c.on('message', (_topic, p: Buffer) => {
         const t = now()
@@ -134,14 +152,16 @@ export async function runLoad (spec: LoadSpec, pubUrl: string, subUrl: string): 
         }
         if (measuring) {
           measuredDelivered++
+          perSubscriber[s] = (perSubscriber[s] as number) + 1
           hist.recordValue(Math.max(1, Math.round((t - p.readDoubleBE(0)) * 1000)))
         }
         topUp(i)
       })
-      const filter = spec.kind === 'p2p' ? topicOf(s) : spec.kind === 'fan-in' ? `${base}/+` : topicOf(0)
+      const filter = opts.filterOf !== undefined ? opts.filterOf(base, s) : spec.kind === 'p2p' ? topicOf(s) : spec.kind === 'fan-in' ? `${base}/+` : topicOf(0)
       await c.subscribeAsync(filter, { qos: spec.qos })
     }
-    for (let i = 0; i < spec.publishers; i++) pubs.push(await connect(pubUrl, `bench-${run}-p${i}`))
+    for (let i = 0; i < spec.publishers; i++) pubs.push(await connect(opts.pubUrls === undefined ? pubUrl : opts.pubUrls[i % opts.pubUrls.length] as string, `bench-${run}-p${i}`))
+    await opts.ready?.(base)
     // cross-node: let the subscriptions settle before the first message (Wharf delivers from the log
     // head each edge saw, so there is nothing to wait for, but give slow brokers a moment)
     await sleep(200)
@@ -196,7 +216,8 @@ export async function runLoad (spec: LoadSpec, pubUrl: string, subUrl: string): 
       latencyMs: { p50: pct(50), p90: pct(90), p99: pct(99), p999: pct(99.9), max: Math.round(hist.maxValue / 10) / 100 },
       ...(spec.qos === 1 ? { ackLatencyMs: { p50: ackPct(50), p99: ackPct(99), p999: ackPct(99.9) } } : {}),
       lost: Math.max(0, expected() - got()),
-      stalls
+      stalls,
+      deliveredPerSubscriber: perSubscriber
     }
   } finally {
     hist.destroy()

@@ -1,12 +1,33 @@
 import { createRequire } from 'node:module'
 import type { Aedes, AuthorizeForwardHandler, Client, PublishPacket } from 'aedes'
 import type { MqttMessage } from '../bridge/mqtt-message.js'
+import { compileTopicFilter, type TopicMatcher } from '../bridge/topic-filter.js'
 import type { LogPosition, PersistentSession, Qos } from '../session/persistent-session.js'
 import type { ReplayItem } from '../session/session-manager.js'
 
 type PacketConstructor = new (original: object, broker: Aedes) => AedesPacket
 // CommonJS, typed as a namespace: load it the CommonJS way
 const Packet = createRequire(import.meta.url)('aedes-packet') as PacketConstructor
+
+const matchers = new Map<string, TopicMatcher>()
+
+/** The best QoS granted to `client` by a filter matching `topic` (0 when none matches). */
+function grantedQos (client: Client, topic: string): Qos {
+  const subs = (client as unknown as { subscriptions: Record<string, { qos: number }> }).subscriptions
+  let best = 0
+  for (const filter in subs) {
+    const qos = (subs[filter] as { qos: number }).qos
+    if (qos <= best) continue
+    let matches = matchers.get(filter)
+    if (matches === undefined) {
+      if (matchers.size > 10000) matchers.clear()
+      matches = compileTopicFilter(filter)
+      matchers.set(filter, matches)
+    }
+    if (matches(topic)) best = qos
+  }
+  return best as Qos
+}
 
 /** aedes' packet as it travels through its emitter: a broker-wide counter identifies it. */
 export interface AedesPacket extends PublishPacket {
@@ -56,7 +77,15 @@ export class SessionDelivery {
 
   readonly authorizeForward: AuthorizeForwardHandler = (client, packet) => {
     const session = this.sessionOf(client)
-    if (session === undefined) return packet
+    if (session === undefined) {
+      // aedes lowers the QoS to the subscription's only for a filter equal to the topic: do it for
+      // wildcard filters too (min of publish QoS and the best granted QoS, [MQTT-3.8.4-6])
+      if (packet.qos > 0) {
+        const granted = grantedQos(client, packet.topic)
+        if (granted < packet.qos) packet.qos = granted
+      }
+      return packet
+    }
     const origin = this.origins.get((packet as AedesPacket).brokerCounter)
     if (origin === undefined) return packet // retained messages, $SYS notices: not from the log
     if (session.state === 'closed') return null
@@ -72,7 +101,10 @@ export class SessionDelivery {
     }
     const qos = session.effectiveQos(packet.topic, packet.qos)
     if (qos === -1) return null
-    return session.admit(origin, qos, (packet as AedesPacket).brokerCounter) ? packet : null
+    if (!session.admit(origin, qos, (packet as AedesPacket).brokerCounter)) return null
+    // each subscriber gets its own copy of the packet from aedes: lowering its QoS is safe
+    packet.qos = qos
+    return packet
   }
 
   /** Before the replay: new packet ids must not collide with the ids of deliveries to be resent. */

@@ -1,6 +1,7 @@
 /**
  * The records of the sessions topic (`wharf.sessions`, compacted). Key `<clientId>`: the persistent
- * session of a client that connected with clean session = 0. Key `<clientId>#will`: the will of a
+ * session of a client that connected with clean session = 0 (`<clientId>#session` when the client
+ * id itself ends in `#will` or `#session`, see `sessionKey`). Key `<clientId>#will`: the will of a
  * connected client (any session kind), removed (tombstone) when the will is published or discarded.
  * Values are JSON with a version field, so that a later version can read what this one wrote and
  * skip what it does not understand. Offsets are decimal strings (Kafka offsets are 64-bit).
@@ -67,9 +68,18 @@ export interface WillRecord {
   will: WillMessage
 }
 
-export function sessionKey (clientId: string): string { return clientId }
-export function willKey (clientId: string): string { return `${clientId}#will` }
 const WILL_SUFFIX = '#will'
+const SESSION_SUFFIX = '#session'
+
+/**
+ * The key of a client's session. A client id that ends in `#will` would otherwise collide with the
+ * will key of another client (`a#will` is the will of `a`), so such ids, and those ending in
+ * `#session` to keep the mapping one-to-one, get `#session` appended.
+ */
+export function sessionKey (clientId: string): string {
+  return clientId.endsWith(WILL_SUFFIX) || clientId.endsWith(SESSION_SUFFIX) ? clientId + SESSION_SUFFIX : clientId
+}
+export function willKey (clientId: string): string { return `${clientId}${WILL_SUFFIX}` }
 
 export type SessionsTopicEntry =
   | { kind: 'session'; clientId: string; record: SessionRecord | null }
@@ -89,16 +99,17 @@ export function encodeSessionRecord (record: SessionRecord | WillRecord): Buffer
 
 /**
  * A record of the sessions topic as this version understands it; a null record is a tombstone (or
- * a value this version cannot read, which is treated the same: it is not acted upon). A client id
- * may itself end in `#will`: such a session is keyed `<id>` and its will `<id>#will#will`, so the
- * last suffix decides.
+ * a value this version cannot read, which is treated the same: it is not acted upon). The last
+ * suffix decides: a client id may itself end in `#will` (its session is keyed `<id>#session`, its
+ * will `<id>#will`).
  */
 export function decodeSessionsTopicEntry (key: string, value: Buffer | null): SessionsTopicEntry {
   if (key.endsWith(WILL_SUFFIX)) {
     const clientId = key.slice(0, -WILL_SUFFIX.length)
     return { kind: 'will', clientId, record: decodeWill(clientId, value) }
   }
-  return { kind: 'session', clientId: key, record: decodeSession(key, value) }
+  const clientId = key.endsWith(SESSION_SUFFIX) ? key.slice(0, -SESSION_SUFFIX.length) : key
+  return { kind: 'session', clientId, record: decodeSession(clientId, value) }
 }
 
 function parse (value: Buffer | null): Record<string, unknown> | undefined {
