@@ -1,4 +1,5 @@
 import { CompressionTypes, Partitioners, type Kafka, type Producer, type IHeaders } from 'kafkajs'
+import { performance } from 'node:perf_hooks'
 import type { Logger } from '../observability/logger.js'
 
 /** One record on its way to Kafka. `bytes` is its approximate size, used for batching and flow control. */
@@ -20,6 +21,8 @@ export interface BatchingProducerOptions {
 interface Pending {
   record: OutgoingRecord
   bytes: number
+  /** performance.now() when send() queued it: linger counts from the oldest queued record */
+  at: number
   resolve: () => void
   reject: (err: Error) => void
 }
@@ -45,10 +48,16 @@ function recordBytes (r: OutgoingRecord): number {
 
 /**
  * kafkajs sends one Produce request per `send()` call, so Wharf batches itself: records wait at most
- * `linger_ms` (or until a batch is full) and go out in one `sendBatch` with acks=all on an idempotent
- * producer. One batch is in flight at a time, so records of one key keep their order even across
- * retries. A failed batch is retried, never dropped: while Kafka is away the promises handed out by
- * `send()` stay pending (no PUBACK) and, once `max_pending_bytes` is reached, `waitForRoom()` blocks
+ * `linger_ms` (counted from the oldest queued record) or until a batch is full, and go out in one
+ * `sendBatch` with acks=all on an idempotent producer. One batch is in flight at a time, so records of
+ * one key keep their order even across retries; records that queued behind it have waited its round
+ * trip and go out as soon as it is acknowledged. Not more than one: kafkajs 2.2.4 holds a per-broker
+ * lock around each Produce round trip of an idempotent producer, so concurrent `sendBatch` calls would
+ * not overlap on the wire anyway, and when a request fails it hands its sequence numbers back and
+ * releases the lock, so the batch queued behind it would be written first (out of order) or, if the
+ * failed request had in fact been written, could be taken by Kafka for its duplicate and dropped while
+ * acknowledged. A failed batch is retried, never dropped: while Kafka is away the promises handed out
+ * by `send()` stay pending (no PUBACK) and, once `max_pending_bytes` is reached, `waitForRoom()` blocks
  * the callers (the MQTT edge stops reading sockets).
  */
 export class BatchingProducer {
@@ -102,7 +111,7 @@ export class BatchingProducer {
     if (this.closed) return Promise.reject(new ProducerClosedError())
     return new Promise((resolve, reject) => {
       const bytes = recordBytes(record)
-      this.queue.push({ record, bytes, resolve, reject })
+      this.queue.push({ record, bytes, at: performance.now(), resolve, reject })
       this.queuedBytes += bytes
       this.pendingBytes += bytes
       this.schedule()
@@ -139,12 +148,16 @@ export class BatchingProducer {
   private schedule (): void {
     if (this.inFlight) return
     const full = this.queue.length >= this.opts.batch_max_messages || this.queuedBytes >= this.opts.batch_max_bytes
+    // linger counts from the oldest queued record (as in Kafka's Java producer): records that queued
+    // behind a batch in flight have already waited its round trip and go out as soon as it is acked
+    const oldest = this.queue[0]
+    const lingerLeft = oldest === undefined ? 0 : this.opts.linger_ms - (performance.now() - oldest.at)
     // while someone waits in flush(), nothing lingers
-    if (full || this.opts.linger_ms === 0 || this.idleWaiters.length > 0) {
+    if (full || lingerLeft <= 0 || this.idleWaiters.length > 0) {
       if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined }
       void this.sendNext()
     } else if (this.timer === undefined) {
-      this.timer = setTimeout(() => { this.timer = undefined; void this.sendNext() }, this.opts.linger_ms)
+      this.timer = setTimeout(() => { this.timer = undefined; void this.sendNext() }, Math.ceil(lingerLeft))
     }
   }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Kafka, logLevel, type KafkaConfig, type SASLOptions, type LogEntry } from 'kafkajs'
 import type { Logger } from '../observability/logger.js'
+import { patchKafkajsEncoder } from './kafkajs-encoder.js'
 
 /** The Kafka connection settings Wharf needs; a slice of `kafka.*` in the configuration. */
 export interface KafkaConnectionOptions {
@@ -43,6 +44,7 @@ function ssl (tls: KafkaConnectionOptions['tls']): KafkaConfig['ssl'] {
 
 /** One kafkajs client per node; producers, consumers and the admin all come from it. */
 export function createKafka (opts: KafkaConnectionOptions, logger: Logger, clientSuffix = ''): Kafka {
+  patchKafkajsEncoder() // allocation-light Produce encoding: see kafkajs-encoder.ts
   const config: KafkaConfig = {
     clientId: opts.client_id + clientSuffix,
     brokers: opts.brokers,

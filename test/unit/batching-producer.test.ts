@@ -375,6 +375,58 @@ describe('BatchingProducer', () => {
     assert.equal(sent[2]?.state, 'resolved')
   })
 
+  it('records queued behind a batch in flight go out as soon as it is acknowledged, not linger_ms later', async () => {
+    const { bp, fake } = setup({ linger_ms: 100 })
+    fake.mode = 'manual'
+    const sent = [track(bp.send(rec('a')))]
+    await waitFor('first batch', () => fake.calls.length === 1)
+    sent.push(track(bp.send(rec('b'))), track(bp.send(rec('c'))))
+    await sleep(120) // b and c have lingered long enough while a was in flight
+    assert.equal(fake.calls.length, 1)
+    const ackedAt = performance.now()
+    fake.calls[0]?.result.resolve()
+    await waitFor('second batch', () => fake.calls.length === 2, 500)
+    const after = (fake.calls[1]?.at ?? 0) - ackedAt
+    assert.ok(after < 50, `second batch ${after.toFixed(1)} ms after the ack: lingered again`)
+    assert.deepEqual(fake.values(1), [['data', ['b', 'c']]])
+    fake.calls[1]?.result.resolve()
+    await Promise.all(sent.map(t => t.promise))
+  })
+
+  it('linger_ms counts from the oldest queued record, also behind a batch in flight', async () => {
+    const { bp, fake } = setup({ linger_ms: 150 })
+    fake.mode = 'manual'
+    void bp.send(rec('a')).catch(() => undefined)
+    await waitFor('first batch', () => fake.calls.length === 1)
+    const queuedAt = performance.now()
+    const b = track(bp.send(rec('b')))
+    await sleep(30)
+    fake.calls[0]?.result.resolve()
+    await waitFor('second batch', () => fake.calls.length === 2, 1000)
+    const waited = (fake.calls[1]?.at ?? 0) - queuedAt
+    assert.ok(waited >= 145, `b sent ${waited.toFixed(1)} ms after it was queued, before linger_ms`)
+    assert.ok(waited < 260, `b sent ${waited.toFixed(1)} ms after it was queued: linger restarted at the ack`)
+    fake.calls[1]?.result.resolve()
+    await b.promise
+  })
+
+  it('keeps order and fails nothing when a batch with records queued behind it is retried', async () => {
+    const { bp, fake } = setup({ linger_ms: 0, batch_max_messages: 2 })
+    fake.mode = 'manual'
+    const sent = ['a', 'b', 'c', 'd', 'e'].map(v => track(bp.send(rec(v))))
+    await waitFor('first batch', () => fake.calls.length === 1)
+    fake.calls[0]?.result.reject(new Error('broker not available'))
+    // retried after the backoff with the same records, before anything queued behind it
+    await waitFor('retry', () => fake.calls.length === 2, 2000)
+    assert.deepEqual(fake.values(1), fake.values(0))
+    fake.mode = 'auto'
+    fake.calls[1]?.result.resolve()
+    await Promise.all(sent.map(t => t.promise))
+    // linger 0: a went out alone; everything queued behind it follows in order, two at a time
+    assert.deepEqual(fake.calls.map((_c, i) => fake.values(i)[0]?.[1]), [['a'], ['a'], ['b', 'c'], ['d', 'e']])
+    assert.deepEqual(sent.map(t => t.state), ['resolved', 'resolved', 'resolved', 'resolved', 'resolved'])
+  })
+
   it('close(timeout) flushes and disconnects when Kafka acknowledges', async () => {
     const { bp, fake } = setup({ linger_ms: 10_000 })
     const sent = [bp.send(rec('a')), bp.send(rec('b'))].map(track)
