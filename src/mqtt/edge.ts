@@ -112,7 +112,7 @@ export class MqttEdge implements LocalSink {
         else callback(null, sub)
       }
     })
-    this.delivery = new SessionDelivery(this.aedes, client => this.bound.get(client))
+    this.delivery = new SessionDelivery(this.aedes, client => this.bound.get(client), () => (opts.sessions?.manager.size ?? 0) > 0)
     this.sharedMembers = opts.shared === undefined ? undefined : new SharedMembers(this.aedes, opts.shared, this.log)
     this.aedes.on('clientError', (client, err) => {
       this.log.info({ clientId: client.id, err: err.message }, 'client connection closed on error')

@@ -43,10 +43,10 @@ interface DeliveringClient extends Client {
 }
 
 interface Origin extends LogPosition {
-  /** handed over by a resume or its catch-up, not by the live path */
-  replay: boolean
+  /** handed over by a resume or its catch-up, not by the live path (absent: live) */
+  replay?: boolean
   /** an unacknowledged delivery sent again with its packet id */
-  resend: boolean
+  resend?: boolean
 }
 
 /**
@@ -62,12 +62,21 @@ export class SessionDelivery {
   private readonly origins = new Map<number, Origin>()
   private readonly held = new WeakMap<PersistentSession, Array<{ packet: AedesPacket; origin: Origin }>>()
 
-  constructor (private readonly aedes: Aedes, private readonly sessionOf: (client: Client) => PersistentSession | undefined) {}
+  /**
+   * @param anySessions whether this node has persistent sessions at all: live packets carry their
+   *   position only then (a session that opens later never gets a packet emitted before it existed)
+   */
+  constructor (
+    private readonly aedes: Aedes,
+    private readonly sessionOf: (client: Client) => PersistentSession | undefined,
+    private readonly anySessions: () => boolean
+  ) {}
 
   /** A packet for the emitter, made from a record of the log. Call `done(packet)` after the emit. */
   livePacket (message: MqttMessage, pos: LogPosition | undefined): AedesPacket {
     const packet = new Packet({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: false, dup: false }, this.aedes)
-    if (pos !== undefined) this.origins.set(packet.brokerCounter, { ...pos, replay: false, resend: false })
+    // the hot path: no allocation beyond the map entry, and none at all without persistent sessions
+    if (pos !== undefined && this.anySessions()) this.origins.set(packet.brokerCounter, pos)
     return packet
   }
 
@@ -79,8 +88,9 @@ export class SessionDelivery {
     const session = this.sessionOf(client)
     if (session === undefined) {
       // aedes lowers the QoS to the subscription's only for a filter equal to the topic: do it for
-      // wildcard filters too (min of publish QoS and the best granted QoS, [MQTT-3.8.4-6])
-      if (packet.qos > 0) {
+      // wildcard filters too (min of publish QoS and the best granted QoS, [MQTT-3.8.4-6]). Packets
+      // without a broker id are Wharf's own (shared-subscription deliveries): their QoS is decided.
+      if (packet.qos > 0 && (packet as AedesPacket).brokerId !== '') {
         const granted = grantedQos(client, packet.topic)
         if (granted < packet.qos) packet.qos = granted
       }
@@ -89,13 +99,13 @@ export class SessionDelivery {
     const origin = this.origins.get((packet as AedesPacket).brokerCounter)
     if (origin === undefined) return packet // retained messages, $SYS notices: not from the log
     if (session.state === 'closed') return null
-    if (session.state === 'resuming' && !origin.replay) {
+    if (session.state === 'resuming' && origin.replay !== true) {
       let held = this.held.get(session)
       if (held === undefined) this.held.set(session, held = [])
       held.push({ packet: packet as AedesPacket, origin })
       return null
     }
-    if (origin.resend) {
+    if (origin.resend === true) {
       session.readmit(origin, packet.qos as 1 | 2, (packet as AedesPacket).brokerCounter)
       return packet
     }
