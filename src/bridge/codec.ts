@@ -13,7 +13,7 @@ export const HEADER = {
 } as const
 
 /** Payload formats of mapping rules. */
-export const FORMATS = ['raw', 'json'] as const
+export const FORMATS = ['raw', 'json', 'avro'] as const
 export type Format = typeof FORMATS[number]
 
 /** Where a message goes in Kafka: chosen by the mapping rule. */
@@ -35,11 +35,16 @@ export interface DecodedRecord {
 
 export type DecodeResult = { ok: true; record: DecodedRecord } | { ok: false; reason: string }
 
-/** One payload format, both directions. Avro (part 2) is another implementation of this. */
+/** One payload format, both directions. encode and decode are synchronous (the hot path). */
 export interface RecordCodec {
   readonly format: Format
   encode (message: MqttMessage, target: RecordTarget): OutgoingRecord
   decode (record: KafkaMessage): DecodeResult
+  /**
+   * Gets what decoding these records needs and the codec does not have yet (Avro writer schemas
+   * from a schema registry); undefined, without waiting, when nothing is missing.
+   */
+  prefetch? (records: readonly KafkaMessage[]): Promise<void> | undefined
 }
 
 const QOS_TEXT = ['0', '1', '2'] as const

@@ -37,3 +37,11 @@ export function crossRuleIssues (rules: readonly MappingRuleSpec[], dataTopic: s
   })
   return issues
 }
+
+/** `mapping.schema_registry` as configured: the Confluent-compatible registry of `avro` topics. */
+export interface SchemaRegistrySpec {
+  url: string
+  username?: string | undefined
+  password?: string | undefined
+  request_timeout_ms: number
+}

@@ -1,10 +1,13 @@
 import type { KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
-import type { RecordCodec } from './codec.js'
+import { avroCodec } from './avro-codec.js'
+import type { Format, RecordCodec } from './codec.js'
 import { jsonCodec } from './json-codec.js'
 import type { MqttMessage } from './mqtt-message.js'
 import type { MappingRuleSpec } from './mapping-rules.js'
 import { rawCodec } from './raw-codec.js'
+import { RegistryAvroCodec } from './registry-avro-codec.js'
+import type { RegistrySchemas } from './registry-schemas.js'
 import { compileKeyTemplate, compileMqttTopicTemplate, type KeyTemplate } from './template.js'
 import { compileTopicFilter, isValidTopicName, type TopicMatcher } from './topic-filter.js'
 
@@ -23,31 +26,48 @@ interface InboundTopic {
 
 export type MapResult = { ok: true; message: MqttMessage } | { ok: false; reason: string }
 
-const CODECS: Record<MappingRuleSpec['format'], RecordCodec> = { raw: rawCodec, json: jsonCodec }
+const STATELESS_CODECS: Record<Format, RecordCodec> = { raw: rawCodec, json: jsonCodec, avro: avroCodec }
 
 /**
  * The compiled mapping rules, both directions. MQTT -> Kafka: the first rule whose filter matches
  * the MQTT topic picks the Kafka topic, key and format; no match means the data topic, raw, key =
  * MQTT topic. Kafka -> MQTT: the first rule that names a Kafka topic gives its format, default QoS
- * and MQTT topic template. Rules must be valid (the config schema checks them).
+ * and MQTT topic template. Rules must be valid (the config schema checks them). With a schema
+ * registry, `avro` topics use the Confluent wire format; `registerSchemas` must run before use.
  */
 export class Mapping {
   private readonly outbound: OutboundRule[]
   private readonly inbound = new Map<string, InboundTopic>()
   private readonly defaultRule: OutboundRule
+  private readonly registered: RegistryAvroCodec[] = []
 
-  constructor (rules: readonly MappingRuleSpec[], readonly dataTopic: string) {
+  constructor (rules: readonly MappingRuleSpec[], readonly dataTopic: string, registry?: RegistrySchemas) {
+    const byTopic = new Map<string, RecordCodec>()
+    const codecOf = (r: MappingRuleSpec): RecordCodec => {
+      let codec = byTopic.get(r.kafka_topic)
+      if (codec === undefined) {
+        if (r.format === 'avro' && registry !== undefined) {
+          const withRegistry = new RegistryAvroCodec(r.kafka_topic, registry)
+          this.registered.push(withRegistry)
+          codec = withRegistry
+        } else {
+          codec = STATELESS_CODECS[r.format]
+        }
+        byTopic.set(r.kafka_topic, codec)
+      }
+      return codec
+    }
     this.outbound = rules.map((r) => ({
       matches: compileTopicFilter(r.filter),
       kafkaTopic: r.kafka_topic,
       key: compileKeyTemplate(r.key),
-      codec: CODECS[r.format]
+      codec: codecOf(r)
     }))
     this.defaultRule = { matches: () => true, kafkaTopic: dataTopic, key: (m) => m.topic, codec: rawCodec }
     for (const r of rules) {
       if (this.inbound.has(r.kafka_topic)) continue
       this.inbound.set(r.kafka_topic, {
-        codec: CODECS[r.format],
+        codec: codecOf(r),
         qos: r.qos,
         mqttTopic: r.mqtt_topic === undefined ? undefined : compileMqttTopicTemplate(r.mqtt_topic)
       })
@@ -58,6 +78,22 @@ export class Mapping {
   /** Every Kafka topic a node reads for delivery: the data topic first, then the rules' topics. */
   get kafkaTopics (): string[] {
     return [this.dataTopic, ...[...this.inbound.keys()].filter((t) => t !== this.dataTopic)]
+  }
+
+  /**
+   * Registers the Avro envelope under `<kafka topic>-value` for every `avro` topic, when a schema
+   * registry is configured; rejects with SchemaRegistrationFailed (naming the configuration key).
+   */
+  async registerSchemas (): Promise<void> {
+    for (const codec of this.registered) await codec.register()
+  }
+
+  /**
+   * Gets what decoding these records of `kafkaTopic` needs first (writer schemas from the
+   * registry); undefined, without waiting, when nothing is missing (the usual case).
+   */
+  prefetch (kafkaTopic: string, records: readonly KafkaMessage[]): Promise<void> | undefined {
+    return this.inbound.get(kafkaTopic)?.codec.prefetch?.(records)
   }
 
   /** The record for a message published over MQTT. */

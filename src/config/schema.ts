@@ -229,9 +229,25 @@ const mappingRule = z.strictObject({
   mqtt_topic: template(mqttTopicTemplateError, MQTT_TOPIC_TEMPLATE).optional()
 })
 
+const REGISTRY_URL = 'an http:// or https:// URL of a Confluent-compatible schema registry'
+const REGISTRY_AUTH = 'username and password together (HTTP basic authentication), or neither'
+/** The schema registry of `avro` rules (bridge/registry-schemas.ts); absent = fingerprint header. */
+const schemaRegistry = z.strictObject({
+  url: z.string({ error: REGISTRY_URL }).refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), { error: REGISTRY_URL }),
+  username: z.string({ error: 'a string' }).optional(),
+  password: z.string({ error: 'a string' }).optional(),
+  request_timeout_ms: int(100, 600000).default(10000)
+}).superRefine((r, ctx) => {
+  if ((r.username === undefined) !== (r.password === undefined)) {
+    const missing = r.username === undefined ? 'username' : 'password'
+    ctx.addIssue({ code: 'custom', path: [missing], message: `needs ${REGISTRY_AUTH}`, params: { expected: REGISTRY_AUTH } })
+  }
+})
+
 /** MQTT <-> Kafka mapping rules, first match wins (bridge/mapping.ts). */
 const mapping = section(z.strictObject({
-  rules: z.preprocess((v) => (v === null ? undefined : v), z.array(mappingRule, { error: 'a list of mapping rules' }).default([]))
+  rules: z.preprocess((v) => (v === null ? undefined : v), z.array(mappingRule, { error: 'a list of mapping rules' }).default([])),
+  schema_registry: z.preprocess((v) => (v === null ? undefined : v), schemaRegistry.optional())
 }))
 
 /** The whole configuration file (YAML names). */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { Mapping } from '../bridge/mapping.js'
 import type { MqttMessage } from '../bridge/mqtt-message.js'
+import { registrySchemasFor } from '../bridge/registry-schemas.js'
 import { Heartbeat } from '../cluster/heartbeat.js'
 import { Membership } from '../cluster/membership.js'
 import { nodesLogHandler } from '../cluster/nodes-log.js'
@@ -67,7 +68,8 @@ export class WharfNode {
     this.log = logger
     const kafka = createKafka({ ...config.kafka, brokers }, logger)
     this.producer = new BatchingProducer(kafka, config.kafka.producer, logger)
-    const mapping = new Mapping(config.mapping.rules, config.topics.messages.name)
+    const mapping = new Mapping(config.mapping.rules, config.topics.messages.name, registrySchemasFor(config.mapping.schema_registry, logger))
+    this.registerSchemas = () => mapping.registerSchemas()
     this.retained = new RetainedStore(this.producer, config.topics.retained.name)
     this.membership = new Membership(config.cluster.node_timeout_ms)
     this.takeover = new TakeoverCoordinator(this.producer, { node: config.node.name, topic: config.topics.nodes.name }, logger)
@@ -94,6 +96,7 @@ export class WharfNode {
       dataOffsets: this.dataOffsets,
       reader: this.rangeReader,
       decode: (topic, record) => mapping.decode(topic, record),
+      prefetch: (topic, records) => mapping.prefetch(topic, records),
       ownerLive,
       sweeperFor: (owner) => {
         const live = this.membership.liveNodes()
@@ -114,7 +117,7 @@ export class WharfNode {
       groupStrategies: config.shared_subscription.group_strategy,
       memberTimeoutMs: config.shared_subscription.member_timeout_ms,
       concurrency: 16
-    }, (topic, record) => mapping.decode(topic, record), logger)
+    }, (topic, record) => mapping.decode(topic, record), logger, (topic, records) => mapping.prefetch(topic, records))
     this.edge = new MqttEdge({
       node,
       listeners: Object.entries(config.listeners.tcp)
@@ -143,6 +146,8 @@ export class WharfNode {
   }
 
   private readonly ensureTopics: () => Promise<Map<string, number>>
+  /** Avro envelope in the schema registry (mapping.schema_registry); rejects naming that key. */
+  private readonly registerSchemas: () => Promise<void>
 
   get httpPort (): number { return this.health.port }
 
@@ -152,6 +157,7 @@ export class WharfNode {
     await this.health.listen(this.config.http.bind, this.config.http.port)
     this.phase = 'connecting to Kafka'
     await this.untilKafkaAnswers()
+    await this.registerSchemas()
     await this.producer.connect()
     this.phase = 'loading retained messages'
     await this.retainedTail.start()

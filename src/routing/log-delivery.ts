@@ -34,6 +34,8 @@ export class LogDelivery {
   }
 
   readonly onBatch = async (topic: string, partition: number, records: KafkaMessage[]): Promise<void> => {
+    const fetching = this.mapping.prefetch(topic, records)
+    if (fetching !== undefined) await fetching
     const work: Array<Promise<void>> = []
     const tp = tpKey(topic, partition)
     for (const record of records) {

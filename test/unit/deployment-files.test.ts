@@ -280,4 +280,8 @@ describe('docker/Dockerfile', () => {
     assert.ok(argv.includes('dist/cli/main.js'))
     assert.deepEqual(JSON.parse(named('CMD').at(-1) ?? '[]'), ['start'])
   })
+
+  it('ships the Avro envelope schema next to dist (bridge/avro-envelope.ts reads ../../schemas)', () => {
+    assert.ok(named('COPY').some((c) => /(^|\s)schemas\s+\.\/schemas$/.test(c)), 'COPY ... schemas ./schemas in the runtime stage')
+  })
 })

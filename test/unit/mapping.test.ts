@@ -151,7 +151,7 @@ describe('mapping.rules in the configuration', () => {
     assert.match(errorOf([{ filter: 'a/#', kafka_topic: 'k', key: '${device}' }]).message, /unknown placeholder \$\{device\}/)
     assert.equal(errorOf([{ filter: 'a', kafka_topic: 'k' }, { filter: 'a/#/b', kafka_topic: 'k' }]).key, 'mapping.rules.1.filter')
     assert.equal(errorOf([{ filter: 'a', kafka_topic: 'k', mqtt_topic: 'x/${topic}' }]).key, 'mapping.rules.0.mqtt_topic')
-    assert.equal(errorOf([{ filter: 'a', kafka_topic: 'k', format: 'avro' }]).key, 'mapping.rules.0.format')
+    assert.equal(errorOf([{ filter: 'a', kafka_topic: 'k', format: 'protobuf' }]).key, 'mapping.rules.0.format')
     assert.equal(errorOf([{ filter: 'a', kafka_topic: 'k', qos: 3 }]).key, 'mapping.rules.0.qos')
     assert.equal(errorOf([{ filter: 'a', kafka_topic: 'k', extra: 1 }]).key, 'mapping.rules.0.extra')
   })
