@@ -59,6 +59,8 @@ export class MqttEdge implements LocalSink {
   private readonly sockets = new Set<Socket>()
   private readonly claims = new WeakMap<object, Claim>()
   private readonly bound = new WeakMap<Client, PersistentSession>()
+  /** the CONNECT's user name, for the records of the client's messages (`mqtt.username`, `${username}`) */
+  private readonly usernames = new WeakMap<Client, string>()
   private readonly willsInFlight = new WeakMap<Client, Promise<void>>()
   /** connections whose end is still being written to Kafka (will, final session state) */
   private readonly ending = new Set<Promise<void>>()
@@ -82,7 +84,8 @@ export class MqttEdge implements LocalSink {
       maxClientsIdLength: opts.maxClientIdLength,
       connectTimeout: opts.connectTimeoutMs,
       maxInflightInbound: opts.maxInflightInbound,
-      authenticate: (client, _username, _password, done) => {
+      authenticate: (client, username, _password, done) => {
+        if (username !== undefined && username !== null && username !== '') this.usernames.set(client, username)
         const claim = opts.claim
         if (claim === undefined) { done(null, true); return }
         const clientId = client.id
@@ -104,7 +107,8 @@ export class MqttEdge implements LocalSink {
         node: opts.node,
         persistence: () => persistence as unknown as IncomingPersistence,
         logger: this.log,
-        onWill: (client, written) => this.willsInFlight.set(client, written)
+        onWill: (client, written) => this.willsInFlight.set(client, written),
+        usernameOf: (client) => this.usernames.get(client)
       }),
       authorizeForward: (client, packet) => this.delivery.authorizeForward(client, packet),
       authorizeSubscribe: (client, sub, callback) => {

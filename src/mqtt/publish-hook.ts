@@ -24,6 +24,8 @@ export function createPublishHook (opts: {
   logger: Logger
   /** a client's will is being published (aedes closes the connection): settles when Kafka answered */
   onWill?: (client: Client, written: Promise<void>) => void
+  /** the user name the client connected with, if any */
+  usernameOf?: (client: Client) => string | undefined
 }): AuthorizePublishHandler {
   const { publisher, retained, node, logger } = opts
   return function authorizePublish (client, packet, done) {
@@ -56,6 +58,7 @@ export function createPublishHook (opts: {
       qos: packet.qos,
       retain: packet.retain,
       clientId: client?.id,
+      username: client === null ? undefined : opts.usernameOf?.(client),
       node
     }
     const send = (): void => {

@@ -35,7 +35,7 @@ async function backend (kafkaTopics: string[], id: string): Promise<{ seen: Seen
 const header = (m: KafkaMessage, name: string): string | undefined => m.headers?.[name]?.toString()
 
 function assertRawHeaders (m: KafkaMessage, topic: string, node: string): void {
-  assert.deepEqual(['mqtt.topic', 'mqtt.qos', 'mqtt.retain', 'mqtt.client_id', 'mqtt.node'].map((h) => header(m, h)), [topic, '1', 'false', 'dev-1', node])
+  assert.deepEqual(['mqtt.topic', 'mqtt.qos', 'mqtt.retain', 'mqtt.client_id', 'mqtt.username', 'mqtt.node'].map((h) => header(m, h)), [topic, '1', 'false', 'dev-1', 'alice', node])
 }
 
 describe('formats end to end: raw, json, avro (fingerprint header) and avro with a schema registry', () => {
@@ -60,7 +60,7 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
     const { seen, consumer, producer } = await backend(Object.values(k), id)
     try {
       // MQTT -> Kafka
-      const device = await connect(wharf.url, { clientId: 'dev-1' })
+      const device = await connect(wharf.url, { clientId: 'dev-1', username: 'alice' })
       const got = collect(device)
       await device.subscribeAsync('fmt/#', { qos: 1 })
       for (const f of ['raw', 'json', 'avro']) await device.publishAsync(`fmt/${f}/dev-1/out`, PAYLOAD, { qos: 1 })
@@ -76,7 +76,7 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
       const json = of(k.json)
       const j = JSON.parse(String(json.value)) as Record<string, unknown>
       assert.ok(typeof j.timestamp === 'number' && j.timestamp <= before && j.timestamp > before - 60000)
-      assert.deepEqual({ ...j, timestamp: 0 }, { topic: 'fmt/json/dev-1/out', payload: PAYLOAD.toString('base64'), payload_encoding: 'base64', qos: 1, retain: false, client_id: 'dev-1', username: null, node, timestamp: 0 })
+      assert.deepEqual({ ...j, timestamp: 0 }, { topic: 'fmt/json/dev-1/out', payload: PAYLOAD.toString('base64'), payload_encoding: 'base64', qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0 })
       assertRawHeaders(json, 'fmt/json/dev-1/out', node)
 
       const av = of(k.avro)
@@ -84,7 +84,7 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
       assertRawHeaders(av, 'fmt/avro/dev-1/out', node)
       const e = envelope.fromBuffer(av.value as Buffer) as Record<string, unknown>
       assert.ok(typeof e.timestamp === 'number' && e.timestamp <= before && e.timestamp > before - 60000)
-      assert.deepEqual({ ...e, timestamp: 0 }, { topic: 'fmt/avro/dev-1/out', payload: PAYLOAD, qos: 1, retain: false, client_id: 'dev-1', username: null, node, timestamp: 0, properties: {} })
+      assert.deepEqual({ ...e, timestamp: 0 }, { topic: 'fmt/avro/dev-1/out', payload: PAYLOAD, qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0, properties: {} })
       assert.deepEqual(Object.keys(e), SCHEMA.fields.map((f) => f.name))
 
       // the device got its own three messages back through Kafka
@@ -151,7 +151,7 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
       const latest = (await (await fetch(`${registry.url}/subjects/${subject}/versions/latest`)).json()) as { id: number; schema: string }
       assert.equal(JSON.stringify(JSON.parse(latest.schema)), JSON.stringify(JSON.parse(SCHEMA_TEXT)), 'the shipped schema is registered')
 
-      const device = await connect(wharf.url, { clientId: 'dev-1' })
+      const device = await connect(wharf.url, { clientId: 'dev-1', username: 'alice' })
       const got = collect(device)
       await device.subscribeAsync('sr/#', { qos: 1 })
       await device.publishAsync('sr/dev-1/out', PAYLOAD, { qos: 1 })
@@ -163,7 +163,7 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
       assert.equal(header(m, 'wharf.schema.fingerprint'), undefined)
       assertRawHeaders(m, 'sr/dev-1/out', node)
       const e = (await schemaById(latest.id)).fromBuffer(value.subarray(5)) as Record<string, unknown>
-      assert.deepEqual({ ...e, timestamp: 0 }, { topic: 'sr/dev-1/out', payload: PAYLOAD, qos: 1, retain: false, client_id: 'dev-1', username: null, node, timestamp: 0, properties: {} })
+      assert.deepEqual({ ...e, timestamp: 0 }, { topic: 'sr/dev-1/out', payload: PAYLOAD, qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0, properties: {} })
       await until(() => got.length === 1, 15000, 'own message delivered')
       got.length = 0
 
