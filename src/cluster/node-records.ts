@@ -44,6 +44,8 @@ export interface WillsClaimRecord {
   /** the claimer */
   by: string
   byInc: string
+  /** 0 for the first claim; one more for each claim after the previous winner died itself */
+  round?: number
   at: number
 }
 

@@ -30,11 +30,12 @@ export interface DeadNodeWillsDeps {
  * incarnation): every survivor notices the will records whose owner is dead and offers to publish
  * them by writing a claim for that node incarnation to the nodes topic. All nodes read the claims in
  * log order and agree that the first one wins; only the winner publishes each will (then deletes its
- * record), so each will is published once, by one survivor.
+ * record), so each will is published once, by one survivor. If the winner dies too before it is
+ * done, the survivors claim again in the next round, and so on.
  */
 export class DeadNodeWills implements WillsClaimSink {
-  /** "node/inc" -> winning claimer "node/inc" */
-  private readonly winners = new Map<string, string>()
+  /** "node/inc" of a dead node -> the winner of the latest decided round of claims */
+  private readonly winners = new Map<string, { round: number; winner: Owner }>()
   private readonly claimed = new Set<string>()
   private readonly publishing = new Set<string>()
   private readonly log: Logger
@@ -53,36 +54,49 @@ export class DeadNodeWills implements WillsClaimSink {
 
   applyClaim (record: WillsClaimRecord): void {
     const key = `${record.node}/${record.inc}`
-    if (this.winners.has(key)) return
-    const winner = `${record.by}/${record.byInc}`
-    this.winners.set(key, winner)
+    const round = record.round ?? 0
+    const current = this.winners.get(key)
+    // the first claim of the next undecided round wins it; every node reads the same order
+    if ((current === undefined && round !== 0) || (current !== undefined && round !== current.round + 1)) return
+    const winner = { node: record.by, inc: record.byInc, conn: '' }
+    this.winners.set(key, { round, winner })
     // this node won: publish now rather than at the next tick
-    if (winner === `${this.opts.node}/${this.opts.inc}`) this.tick()
+    if (this.isMe(winner)) this.tick()
   }
 
-  /** Look for wills of dead owners; claim them, or publish the ones this node won. */
+  /**
+   * Look for wills of dead owners: claim them (again, in a new round, when the previous winner
+   * died before it published them all), or publish the ones this node won.
+   */
   tick (): void {
-    const me = `${this.opts.node}/${this.opts.inc}`
     for (const [clientId, will] of this.deps.view.wills) {
       const owner = will.owner
-      if ((owner.node === this.opts.node && owner.inc === this.opts.inc) || this.deps.ownerLive(owner)) continue
+      if (this.isMe(owner) || this.deps.ownerLive(owner)) continue
       const key = `${owner.node}/${owner.inc}`
-      const winner = this.winners.get(key)
-      if (winner === undefined) {
-        if (!this.claimed.has(key)) this.claim(key, owner)
-      } else if (winner === me && !this.publishing.has(clientId)) {
-        void this.publish(clientId, will)
+      const decided = this.winners.get(key)
+      if (decided === undefined) {
+        this.claim(key, owner, 0)
+      } else if (this.isMe(decided.winner)) {
+        if (!this.publishing.has(clientId)) void this.publish(clientId, will)
+      } else if (!this.deps.ownerLive(decided.winner)) {
+        this.claim(key, owner, decided.round + 1)
       }
     }
   }
 
-  private claim (key: string, owner: Owner): void {
-    this.claimed.add(key)
-    const record: WillsClaimRecord = { v: 1, type: 'wills', node: owner.node, inc: owner.inc, by: this.opts.node, byInc: this.opts.inc, at: Date.now() }
-    this.log.info({ deadNode: owner.node }, 'claiming the wills of a dead node')
+  private isMe (o: { node: string; inc: string }): boolean {
+    return o.node === this.opts.node && o.inc === this.opts.inc
+  }
+
+  private claim (key: string, owner: Owner, round: number): void {
+    const claimKey = `${key}#${round}`
+    if (this.claimed.has(claimKey)) return
+    this.claimed.add(claimKey)
+    const record: WillsClaimRecord = { v: 1, type: 'wills', node: owner.node, inc: owner.inc, by: this.opts.node, byInc: this.opts.inc, round, at: Date.now() }
+    this.log.info({ deadNode: owner.node, round }, 'claiming the wills of a dead node')
     this.deps.producer.send({ topic: this.opts.nodesTopic, key: willsClaimKey(owner.node), value: encodeNodeRecord(record) })
       .catch(err => {
-        this.claimed.delete(key)
+        this.claimed.delete(claimKey)
         this.log.warn({ err, deadNode: owner.node }, 'claim on a dead node\'s wills not written; trying again')
       })
   }
