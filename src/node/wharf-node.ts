@@ -117,7 +117,8 @@ export class WharfNode {
       groupStrategies: config.shared_subscription.group_strategy,
       memberTimeoutMs: config.shared_subscription.member_timeout_ms,
       concurrency: 16
-    }, (topic, record) => mapping.decode(topic, record), logger, (topic, records) => mapping.prefetch(topic, records))
+    }, (topic, record) => mapping.decode(topic, record), logger, (topic, records) => mapping.prefetch(topic, records),
+    (what) => (what === 'delivered' ? this.metrics.sharedDelivered : this.metrics.sharedRedelivered).inc())
     this.edge = new MqttEdge({
       node,
       listeners: Object.entries(config.listeners.tcp)

@@ -20,6 +20,8 @@ export function createMetrics (node: string) {
     offlineLimitHits: counter('wharf_session_offline_limit_hits_total', 'resumes that reached mqtt.max_offline_messages and skipped the rest of the backlog'),
     takeoverTimeouts: counter('wharf_session_handover_timeouts_total', 'resumes that went ahead without the previous owner\'s final session record'),
     deadNodeWills: counter('wharf_dead_node_wills_published_total', 'wills of clients of dead nodes published by this node'),
+    sharedDelivered: counter('wharf_shared_delivered_total', 'shared-subscription messages acknowledged by a member of this node'),
+    sharedRedelivered: counter('wharf_shared_redelivered_total', 'shared-subscription messages given to another member because the first one left first'),
     localSessions: new Gauge({ name: 'wharf_sessions_local', help: 'persistent sessions connected to this node', registers: [registry] })
   }
 }

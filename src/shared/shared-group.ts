@@ -16,9 +16,12 @@ export interface SharedMember {
   deliver: (message: MqttMessage, qos: Qos) => Promise<void>
 }
 
+/** Counts of a group's dispatch, kept per group and handed on (e.g. to Prometheus counters). */
 export interface SharedGroupCounters {
   delivered: number
   redelivered: number
+  /** called on every change, with what changed */
+  onChange?: (what: 'delivered' | 'redelivered') => void
 }
 
 /**
@@ -32,7 +35,7 @@ export class SharedGroup {
   private readonly matches: TopicMatcher
   private readonly choose: Chooser<{ member: SharedMember; qos: Qos }>
   private closing = false
-  readonly counters: SharedGroupCounters = { delivered: 0, redelivered: 0 }
+  readonly counters: SharedGroupCounters
 
   constructor (
     readonly group: string,
@@ -41,8 +44,10 @@ export class SharedGroup {
     private readonly decode: (kafkaTopic: string, record: KafkaMessage) => MapResult,
     private readonly log: Logger,
     /** whatever `decode` needs fetched first for these records (e.g. schemas from a registry) */
-    private readonly prefetch?: (kafkaTopic: string, records: readonly KafkaMessage[]) => Promise<void> | undefined
+    private readonly prefetch?: (kafkaTopic: string, records: readonly KafkaMessage[]) => Promise<void> | undefined,
+    onChange?: (what: 'delivered' | 'redelivered') => void
   ) {
+    this.counters = { delivered: 0, redelivered: 0, ...(onChange === undefined ? {} : { onChange }) }
     this.matches = compileTopicFilter(filter)
     this.choose = chooser(strategy)
   }
@@ -87,9 +92,11 @@ export class SharedGroup {
       try {
         await target.member.deliver(message, Math.min(message.qos, target.qos) as Qos)
         this.counters.delivered++
+        this.counters.onChange?.('delivered')
         return
       } catch (err) {
         this.counters.redelivered++
+        this.counters.onChange?.('redelivered')
         if (attempt === 0) this.log.debug({ err, clientId: target.member.clientId, group: this.group, topic: message.topic }, 'shared member left before acknowledging; delivering to another member')
         // the member is gone: the next pick is among the remaining ones
         this.remove(target.member)

@@ -41,7 +41,8 @@ export class SharedSubscriptions {
     private readonly opts: SharedSubscriptionsOptions,
     private readonly decode: (kafkaTopic: string, record: KafkaMessage) => MapResult,
     private readonly logger: Logger,
-    private readonly prefetch?: (kafkaTopic: string, records: readonly KafkaMessage[]) => Promise<void> | undefined
+    private readonly prefetch?: (kafkaTopic: string, records: readonly KafkaMessage[]) => Promise<void> | undefined,
+    private readonly onDispatch?: (what: 'delivered' | 'redelivered') => void
   ) {
     this.log = logger.child({ component: 'shared' })
   }
@@ -54,7 +55,7 @@ export class SharedSubscriptions {
     let r = this.running.get(key)
     if (r === undefined) {
       const strategy = this.opts.groupStrategies[share.group] ?? this.opts.strategy
-      const group = new SharedGroup(share.group, share.filter, strategy, this.decode, this.log, this.prefetch)
+      const group = new SharedGroup(share.group, share.filter, strategy, this.decode, this.log, this.prefetch, this.onDispatch)
       const groupId = `wharf.shared.${this.opts.clusterKey}.${share.group}.${share.filter}`
       const consumer = new GroupConsumer(this.kafka, {
         groupId,

@@ -61,6 +61,11 @@ describe('shared subscriptions across two edges', () => {
     assert.deepEqual([...new Set(all)].sort(), [...sent].sort(), 'every message once')
     assert.ok(got.every(g => g.length > 0), 'every member gets a share')
     assert.equal(plainGot.length, sent.length, 'the plain subscriber gets every message')
+    const delivered = await Promise.all([a, b].map(async n => {
+      const text = await (await fetch(`http://127.0.0.1:${n.httpPort}/metrics`)).text()
+      return Number(/^wharf_shared_delivered_total\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? 'NaN')
+    }))
+    assert.equal(delivered[0]! + delivered[1]!, sent.length, '/metrics counts the shared deliveries of both nodes')
     await end(...members, plain, pub)
   })
 
