@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Kafka, Consumer, KafkaMessage } from 'kafkajs'
 import type { Logger } from '../observability/logger.js'
-import { EndOffsets, tpKey } from './end-offsets.js'
-import { retryRetriable } from './retry.js'
+import { EndOffsets, splitTpKey, tpKey, type Watermarks } from './end-offsets.js'
 
 export type { KafkaMessage }
 
@@ -40,10 +39,12 @@ export class LogTail {
   private isCaughtUp = false
   /** callers of `reachEnd()` waiting for positions */
   private endWaiters: Array<{ ends: Map<string, bigint>; resolve: () => void }> = []
-  private endOffsets: EndOffsets | undefined
+  /** watermarks of the topics: the fixed start, and the ends `reachEnd()` waits for */
+  private readonly endOffsets: EndOffsets
 
-  constructor (private readonly kafka: Kafka, private readonly opts: LogTailOptions, logger: Logger) {
+  constructor (kafka: Kafka, private readonly opts: LogTailOptions, logger: Logger) {
     this.log = logger.child({ component: 'tail', purpose: opts.purpose })
+    this.endOffsets = new EndOffsets(kafka, opts.topics, this.log)
     this.groupId = `wharf.tail.${opts.node}.${opts.purpose}.${randomUUID().slice(0, 8)}`
     this.consumer = kafka.consumer({
       groupId: this.groupId,
@@ -60,21 +61,13 @@ export class LogTail {
 
   /** Resolves when the reader runs from its fixed start. */
   async start (): Promise<void> {
-    const admin = this.kafka.admin()
-    await admin.connect()
-    try {
-      for (const topic of this.opts.topics) {
-        const offsets = await retryRetriable(`offsets of ${topic}`, () => admin.fetchTopicOffsets(topic), this.log)
-        for (const o of offsets) {
-          const key = tpKey(topic, o.partition)
-          const start = this.opts.from === 'latest' ? o.high : o.low
-          this.nextOffsets.set(key, start)
-          if (BigInt(o.high) > BigInt(start)) this.startEnds.set(key, BigInt(o.high))
-        }
-
-      }
-    } finally {
-      await admin.disconnect()
+    const marks = await this.endOffsets.fetch()
+    // the admin connection is needed again only by reachEnd(), which reopens it
+    await this.endOffsets.close()
+    for (const [key, { low, high }] of marks) {
+      const start = this.opts.from === 'latest' ? high : low
+      this.nextOffsets.set(key, start.toString())
+      if (high > start) this.startEnds.set(key, high)
     }
     if (this.startEnds.size === 0) this.markCaughtUp()
     await this.consumer.connect()
@@ -110,13 +103,17 @@ export class LogTail {
     return snapshot
   }
 
+  /** The low and high watermarks of this reader's partitions, as of this call. */
+  watermarks (): Promise<Watermarks> {
+    return this.endOffsets.fetch()
+  }
+
   /**
    * Resolves when every record that Kafka had acknowledged before this call has been handled
    * (read-your-writes for a view built by this reader). Costs one ListOffsets round, shared by
    * concurrent callers.
    */
   async reachEnd (): Promise<void> {
-    this.endOffsets ??= new EndOffsets(this.kafka, this.opts.topics, this.log)
     const marks = await this.endOffsets.fetch()
     const ends = new Map<string, bigint>()
     for (const [key, { high }] of marks) {
@@ -128,7 +125,7 @@ export class LogTail {
   }
 
   async stop (): Promise<void> {
-    await this.endOffsets?.close()
+    await this.endOffsets.close()
     await this.consumer.disconnect().catch(err => this.log.warn({ err }, 'Kafka reader did not disconnect cleanly'))
   }
 
@@ -166,8 +163,7 @@ export class LogTail {
     const commits = []
     try {
       for (const [key, offset] of this.nextOffsets) {
-        const cut = key.lastIndexOf(':')
-        const tp = { topic: key.slice(0, cut), partition: Number(key.slice(cut + 1)), offset }
+        const tp = { ...splitTpKey(key), offset }
         this.consumer.seek(tp)
         commits.push(tp)
       }

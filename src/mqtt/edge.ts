@@ -6,7 +6,7 @@ import type { LocalSink } from '../routing/log-delivery.js'
 import type { MqttMessage } from '../bridge/mqtt-message.js'
 import type { RetainedStore } from '../retained/retained-store.js'
 import type { LogPublisher } from '../routing/log-publisher.js'
-import type { LogPosition, PersistentSession } from '../session/persistent-session.js'
+import type { PersistentSession } from '../session/persistent-session.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import { createLocalEmitter } from './local-emitter.js'
@@ -219,8 +219,8 @@ export class MqttEdge implements LocalSink {
    * at packet creation) would then drop those as stale. The offline queue of persistent sessions is
    * the durable-session issue's, built on the log; aedes' in-memory one is not used.
    */
-  deliver (message: MqttMessage, pos?: LogPosition): Promise<void> {
-    const packet = this.delivery.livePacket(message, pos)
+  deliver (message: MqttMessage, tp: string, offset: string): Promise<void> {
+    const packet = this.delivery.livePacket(message, tp, offset)
     return new Promise(resolve => this.mq.emit(packet, () => { this.delivery.done(packet); resolve() }))
   }
 

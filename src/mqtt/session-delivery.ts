@@ -1,21 +1,18 @@
-import { createRequire } from 'node:module'
-import type { Aedes, AuthorizeForwardHandler, Client, PublishPacket } from 'aedes'
+import type { Aedes, AuthorizeForwardHandler, Client } from 'aedes'
 import type { MqttMessage } from '../bridge/mqtt-message.js'
 import { compileTopicFilter, type TopicMatcher } from '../bridge/topic-filter.js'
 import type { LogPosition, PersistentSession, Qos } from '../session/persistent-session.js'
 import type { ReplayItem } from '../session/session-manager.js'
-
-type PacketConstructor = new (original: object, broker: Aedes) => AedesPacket
-// CommonJS, typed as a namespace: load it the CommonJS way
-const Packet = createRequire(import.meta.url)('aedes-packet') as PacketConstructor
+import { deliverTo, directPacket, emitterPacket, type AedesPacket, type DeliveringClient } from './aedes-packets.js'
 
 const matchers = new Map<string, TopicMatcher>()
 
-/** The best QoS granted to `client` by a filter matching `topic` (0 when none matches). */
-function grantedQos (client: Client, topic: string): Qos {
+/** The best QoS granted to `client` by a filter matching `topic` (0 when none matches), up to `cap`. */
+function grantedQos (client: Client, topic: string, cap: number): Qos {
   const subs = (client as unknown as { subscriptions: Record<string, { qos: number }> }).subscriptions
   let best = 0
   for (const filter in subs) {
+    if (best >= cap) break
     const qos = (subs[filter] as { qos: number }).qos
     if (qos <= best) continue
     let matches = matchers.get(filter)
@@ -27,19 +24,6 @@ function grantedQos (client: Client, topic: string): Qos {
     if (matches(topic)) best = qos
   }
   return best as Qos
-}
-
-/** aedes' packet as it travels through its emitter: a broker-wide counter identifies it. */
-export interface AedesPacket extends PublishPacket {
-  brokerId: string
-  brokerCounter: number
-}
-
-/** The parts of aedes' client that deliver one packet (their callbacks fire once it is written). */
-interface DeliveringClient extends Client {
-  deliverQoS: (packet: AedesPacket, cb: () => void) => void
-  deliver0: (packet: AedesPacket, cb: () => void) => void
-  _nextId: number
 }
 
 interface Origin extends LogPosition {
@@ -73,10 +57,10 @@ export class SessionDelivery {
   ) {}
 
   /** A packet for the emitter, made from a record of the log. Call `done(packet)` after the emit. */
-  livePacket (message: MqttMessage, pos: LogPosition | undefined): AedesPacket {
-    const packet = new Packet({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: false, dup: false }, this.aedes)
-    // the hot path: no allocation beyond the map entry, and none at all without persistent sessions
-    if (pos !== undefined && this.anySessions()) this.origins.set(packet.brokerCounter, pos)
+  livePacket (message: MqttMessage, tp: string, offset: string): AedesPacket {
+    const packet = emitterPacket(this.aedes, message)
+    // the hot path: a position is made only while this node has persistent sessions
+    if (this.anySessions()) this.origins.set(packet.brokerCounter, { tp, offset: BigInt(offset) })
     return packet
   }
 
@@ -91,7 +75,7 @@ export class SessionDelivery {
       // wildcard filters too (min of publish QoS and the best granted QoS, [MQTT-3.8.4-6]). Packets
       // without a broker id are Wharf's own (shared-subscription deliveries): their QoS is decided.
       if (packet.qos > 0 && (packet as AedesPacket).brokerId !== '') {
-        const granted = grantedQos(client, packet.topic)
+        const granted = grantedQos(client, packet.topic, packet.qos)
         if (granted < packet.qos) packet.qos = granted
       }
       return packet
@@ -126,8 +110,8 @@ export class SessionDelivery {
   /** Hand one replayed record to the client; resolves once it is written. */
   replay (client: Client, item: ReplayItem): Promise<void> {
     if (client.closed) return Promise.reject(new Error('client gone'))
-    const packet = this.replayPacket(item.message, item.qos, item.dup, item.messageId)
-    return this.send(client as DeliveringClient, packet, { ...item.pos, replay: true, resend: item.messageId !== undefined })
+    const packet = directPacket(this.aedes, item.message, item.qos, item.dup, item.messageId)
+    return this.send(client, packet, { ...item.pos, replay: true, resend: item.messageId !== undefined })
   }
 
   /**
@@ -141,25 +125,14 @@ export class SessionDelivery {
     for (const { packet, origin } of held) {
       const qos = session.effectiveQos(packet.topic, packet.qos)
       if (qos === -1) continue
-      void this.send(client as DeliveringClient, this.replayPacket(packet, qos, false, undefined), { ...origin, replay: true, resend: false })
+      void this.send(client, directPacket(this.aedes, packet, qos, false), { ...origin, replay: true, resend: false })
     }
     if (session.state === 'resuming') session.state = 'live'
   }
 
-  private send (client: DeliveringClient, packet: AedesPacket, origin: Origin): Promise<void> {
+  /** Packets Wharf hands over itself skip aedes' per-client de-duplication: the session de-duplicates by position. */
+  private send (client: Client, packet: AedesPacket, origin: Origin): Promise<void> {
     this.origins.set(packet.brokerCounter, origin)
-    return new Promise(resolve => {
-      const cb = (): void => { this.done(packet); resolve() }
-      if (packet.qos > 0) client.deliverQoS(packet, cb)
-      else client.deliver0(packet, cb)
-    })
-  }
-
-  /** A packet that skips aedes' per-client de-duplication (the session de-duplicates by position). */
-  private replayPacket (message: { topic: string; payload: Buffer | string }, qos: Qos, dup: boolean, messageId: number | undefined): AedesPacket {
-    const packet = new Packet({ cmd: 'publish', topic: message.topic, payload: message.payload, qos, retain: false, dup }, this.aedes)
-    packet.brokerId = ''
-    if (messageId !== undefined) packet.messageId = messageId
-    return packet
+    return new Promise(resolve => deliverTo(client, packet, () => { this.done(packet); resolve() }))
   }
 }

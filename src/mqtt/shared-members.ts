@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module'
 import type { Aedes, AuthorizeSubscribeHandler, Client } from 'aedes'
 import type { MqttMessage } from '../bridge/mqtt-message.js'
 import type { Logger } from '../observability/logger.js'
@@ -7,36 +6,25 @@ import { isShareFilter, parseShareFilter } from '../shared/share-filter.js'
 import type { SharedMember } from '../shared/shared-group.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 
-type PacketConstructor = new (original: object, broker: Aedes) => { brokerId: string; messageId?: number; qos: number }
-const Packet = createRequire(import.meta.url)('aedes-packet') as PacketConstructor
-
-interface DeliveringClient extends Client {
-  deliverQoS: (packet: object, cb: () => void) => void
-  deliver0: (packet: object, cb: () => void) => void
-  _nextId: number
-}
+import { deliverTo, directPacket, takePacketId } from './aedes-packets.js'
 
 /** One connected client as a member of shared groups: delivers and waits for its acknowledgement. */
 class ClientMember implements SharedMember {
   readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>()
   gone = false
 
-  constructor (private readonly aedes: Aedes, private readonly client: DeliveringClient) {}
+  constructor (private readonly aedes: Aedes, private readonly client: Client) {}
 
   get clientId (): string { return this.client.id }
 
   deliver (message: MqttMessage, qos: Qos): Promise<void> {
     if (this.gone || this.client.closed) return Promise.reject(new Error('member gone'))
-    const packet = new Packet({ cmd: 'publish', topic: message.topic, payload: message.payload, qos, retain: false, dup: false }, this.aedes)
-    packet.brokerId = '' // not subject to aedes' per-client de-duplication of emitter packets
-    if (qos === 0) return new Promise(resolve => this.client.deliver0(packet, resolve))
+    if (qos === 0) return new Promise(resolve => deliverTo(this.client, directPacket(this.aedes, message, 0, false), resolve))
     // the packet id is taken here (aedes keeps one it finds) so that the acknowledgement can be matched
-    const id = this.client._nextId
-    this.client._nextId = id >= 65535 ? 1 : id + 1
-    packet.messageId = id
+    const id = takePacketId(this.client)
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
-      this.client.deliverQoS(packet, () => undefined)
+      deliverTo(this.client, directPacket(this.aedes, message, qos, false, id), () => undefined)
     })
   }
 
@@ -85,7 +73,7 @@ export class SharedMembers {
       return
     }
     let member = this.members.get(client)
-    if (member === undefined || member.gone) this.members.set(client, member = new ClientMember(this.aedes, client as DeliveringClient))
+    if (member === undefined || member.gone) this.members.set(client, member = new ClientMember(this.aedes, client))
     let topics = this.joined.get(client)
     if (topics === undefined) this.joined.set(client, topics = new Set())
     topics.add(sub.topic)

@@ -9,7 +9,6 @@ import { TakeoverCoordinator } from '../cluster/takeover.js'
 import { parseBind, type WharfConfig } from '../config/index.js'
 import { BatchingProducer } from '../kafka/batching-producer.js'
 import { createKafka } from '../kafka/client.js'
-import { EndOffsets } from '../kafka/end-offsets.js'
 import { LogTail } from '../kafka/log-tail.js'
 import { RangeReader } from '../kafka/range-reader.js'
 import { ensureTopics } from '../kafka/topic-admin.js'
@@ -54,7 +53,6 @@ export class WharfNode {
   private readonly sessions: SessionManager
   private readonly deadNodeWills: DeadNodeWills
   private readonly rangeReader: RangeReader
-  private readonly dataOffsets: EndOffsets
   private readonly shared: SharedSubscriptions
   /** this run of the node: session and will records name it, so a restart is told from a survivor */
   readonly inc = randomUUID()
@@ -79,7 +77,6 @@ export class WharfNode {
     const wills = new WillStore(this.producer, config.topics.sessions.name, this.sessionView)
     const ownerLive = (o: Owner): boolean => (o.node === node && o.inc === this.inc) || this.membership.isLive(o.node, o.inc)
     this.rangeReader = new RangeReader(kafka, { node, topics: mapping.kafkaTopics }, logger)
-    this.dataOffsets = new EndOffsets(kafka, mapping.kafkaTopics, logger)
     this.sessions = new SessionManager({
       node,
       inc: this.inc,
@@ -93,7 +90,7 @@ export class WharfNode {
       view: this.sessionView,
       syncView: () => this.sessionsTail.reachEnd(),
       deliveredPositions: () => this.dataTail.positions(),
-      dataOffsets: this.dataOffsets,
+      dataWatermarks: () => this.dataTail.watermarks(),
       reader: this.rangeReader,
       decode: (topic, record) => mapping.decode(topic, record),
       prefetch: (topic, records) => mapping.prefetch(topic, records),
@@ -212,7 +209,7 @@ export class WharfNode {
     await withTimeout(this.edge.close(), Math.max(1000, deadline - Date.now() - 3000))
     await withTimeout(this.shared.stop(), Math.max(1000, deadline - Date.now() - 2000))
     await this.producer.close(Math.max(1000, deadline - Date.now() - 1000))
-    await Promise.all([this.dataTail.stop(), this.retainedTail.stop(), this.nodesTail.stop(), this.sessionsTail.stop(), this.rangeReader.stop(), this.dataOffsets.close()])
+    await Promise.all([this.dataTail.stop(), this.retainedTail.stop(), this.nodesTail.stop(), this.sessionsTail.stop(), this.rangeReader.stop()])
     await this.health.close()
     this.log.info('Wharf node stopped')
   }

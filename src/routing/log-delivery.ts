@@ -4,13 +4,13 @@ import type { Logger } from '../observability/logger.js'
 import type { MqttMessage } from '../bridge/mqtt-message.js'
 import { tpKey } from '../kafka/end-offsets.js'
 
-/** A record's place in the log: "topic:partition" and offset. */
-export interface RecordPosition { tp: string; offset: bigint }
-
 /** Whoever hands messages to the clients connected to this node (the MQTT edge). */
 export interface LocalSink {
-  /** resolves when the message has been handed to every matching local subscriber */
-  deliver (message: MqttMessage, position: RecordPosition): Promise<void>
+  /**
+   * Resolves when the message has been handed to every matching local subscriber. `tp`
+   * ("topic:partition") and `offset` say where in the log it is (persistent sessions need it).
+   */
+  deliver (message: MqttMessage, tp: string, offset: string): Promise<void>
 }
 
 const SKIP_LOG_INTERVAL_MS = 60_000
@@ -41,7 +41,7 @@ export class LogDelivery {
     for (const record of records) {
       const decoded = this.mapping.decode(topic, record)
       if (decoded.ok) {
-        work.push(this.sink.deliver(decoded.message, { tp, offset: BigInt(record.offset) }))
+        work.push(this.sink.deliver(decoded.message, tp, record.offset))
       } else {
         this.skip(decoded.reason, topic, partition, record.offset)
       }

@@ -2,7 +2,7 @@ import type { KafkaMessage } from 'kafkajs'
 import type { MapResult } from '../bridge/mapping.js'
 import type { MqttMessage } from '../bridge/mqtt-message.js'
 import type { BatchingProducer } from '../kafka/batching-producer.js'
-import { tpKey, type EndOffsets } from '../kafka/end-offsets.js'
+import { tpKey, type Watermarks } from '../kafka/end-offsets.js'
 import type { RangeReader, Ranges } from '../kafka/range-reader.js'
 import type { Logger } from '../observability/logger.js'
 import type { Metrics } from '../observability/metrics.js'
@@ -31,7 +31,8 @@ export interface SessionManagerDeps {
   syncView: () => Promise<void>
   /** per data-topic partition, the offset below which every record has been offered to local subscribers */
   deliveredPositions: () => Map<string, bigint>
-  dataOffsets: EndOffsets
+  /** low and high watermarks of the data topics' partitions, as of the call */
+  dataWatermarks: () => Promise<Watermarks>
   reader: RangeReader
   decode: (kafkaTopic: string, record: KafkaMessage) => MapResult
   /** whatever `decode` needs fetched first for these records (e.g. schemas from a registry) */
@@ -149,7 +150,7 @@ export class SessionManager {
     const target = this.deps.deliveredPositions()
     session.startAt(target)
     const starts = session.replayStarts()
-    const marks = await this.deps.dataOffsets.fetch()
+    const marks = await this.deps.dataWatermarks()
     const ranges: Ranges = new Map()
     let gap = 0n
     for (const [tp, to] of target) {
