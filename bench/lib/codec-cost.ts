@@ -1,9 +1,9 @@
 import type { KafkaMessage } from 'kafkajs'
 import { pino } from 'pino'
-import { Mapping } from '../../src/bridge/mapping.js'
-import type { Format } from '../../src/bridge/codec.js'
-import type { MqttMessage } from '../../src/bridge/mqtt-message.js'
-import { registrySchemasFor } from '../../src/bridge/registry-schemas.js'
+import { Mapping } from '../../src/mapping/mapping.js'
+import type { Format } from '../../src/mapping/codec.js'
+import type { MqttMessage } from '../../src/protocol/message.js'
+import { registrySchemasFor } from '../../src/mapping/registry-schemas.js'
 
 export interface CodecCost { encodeUs: number; decodeUs: number; valueBytes: number }
 

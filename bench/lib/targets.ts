@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { findFreePort } from '../../src/kafka/local/index.js'
+import { findFreePort } from '../../src/local-kafka/index.js'
 import { uniqueTopics, WharfProcess } from '../../test/support/wharf-process.js'
 
 export type TargetName = 'wharf1' | 'wharf2' | 'mosquitto' | 'aedes'

@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { InvalidArgumentError, type Command } from 'commander'
 import { pino } from 'pino'
-import { LocalKafka } from '../kafka/local/index.js'
+import { LocalKafka } from '../local-kafka/index.js'
 import type { Logger } from '../observability/logger.js'
 
 const DEFAULT_KAFKA_DIR = '.wharf/dev-kafka'

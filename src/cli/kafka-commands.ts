@@ -1,8 +1,8 @@
 import { resolve } from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
 import { pino } from 'pino'
-import { LocalKafka, type LocalKafkaNodeStatus } from '../kafka/local/local-kafka.js'
-import { readState } from '../kafka/local/state.js'
+import { LocalKafka, type LocalKafkaNodeStatus } from '../local-kafka/local-kafka.js'
+import { readState } from '../local-kafka/state.js'
 import type { Logger } from '../observability/logger.js'
 
 const DEFAULT_DIR = '.wharf/kafka'

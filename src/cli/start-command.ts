@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { ConfigError, loadConfig, type WharfConfig } from '../config/index.js'
-import { LocalKafka } from '../kafka/local/local-kafka.js'
+import { LocalKafka } from '../local-kafka/local-kafka.js'
 import { createLogger, type Logger } from '../observability/logger.js'
 import { WharfNode } from '../node/wharf-node.js'
 

@@ -1,9 +1,9 @@
 import { hostname } from 'node:os'
 import { z } from 'zod'
-import { FORMATS } from '../bridge/codec.js'
-import { crossRuleIssues } from '../bridge/mapping-rules.js'
-import { keyTemplateError, mqttTopicTemplateError } from '../bridge/template.js'
-import { isValidTopicFilter } from '../bridge/topic-filter.js'
+import { FORMATS } from '../mapping/codec.js'
+import { crossRuleIssues } from '../mapping/mapping-rules.js'
+import { keyTemplateError, mqttTopicTemplateError } from '../mapping/template.js'
+import { isValidTopicFilter } from '../protocol/topic-filter.js'
 import { STRATEGIES } from '../shared/strategies.js'
 import { isHost, tryParseHostPort } from './bind.js'
 
@@ -231,7 +231,7 @@ const mappingRule = z.strictObject({
 
 const REGISTRY_URL = 'an http:// or https:// URL of a Confluent-compatible schema registry'
 const REGISTRY_AUTH = 'username and password together (HTTP basic authentication), or neither'
-/** The schema registry of `avro` rules (bridge/registry-schemas.ts); absent = fingerprint header. */
+/** The schema registry of `avro` rules (mapping/registry-schemas.ts); absent = fingerprint header. */
 const schemaRegistry = z.strictObject({
   url: z.string({ error: REGISTRY_URL }).refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), { error: REGISTRY_URL }),
   username: z.string({ error: 'a string' }).optional(),
@@ -244,7 +244,7 @@ const schemaRegistry = z.strictObject({
   }
 })
 
-/** MQTT <-> Kafka mapping rules, first match wins (bridge/mapping.ts). */
+/** MQTT <-> Kafka mapping rules, first match wins (mapping/mapping.ts). */
 const mapping = section(z.strictObject({
   rules: z.preprocess((v) => (v === null ? undefined : v), z.array(mappingRule, { error: 'a list of mapping rules' }).default([])),
   schema_registry: z.preprocess((v) => (v === null ? undefined : v), schemaRegistry.optional())

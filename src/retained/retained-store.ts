@@ -1,5 +1,5 @@
 import type { BatchingProducer } from '../kafka/batching-producer.js'
-import type { MqttMessage } from '../bridge/mqtt-message.js'
+import type { MqttMessage } from '../protocol/message.js'
 import { RetainedView } from './retained-view.js'
 
 /**

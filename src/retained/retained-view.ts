@@ -1,13 +1,13 @@
 import type { KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
-import { HEADER } from '../bridge/codec.js'
-import type { MqttMessage } from '../bridge/mqtt-message.js'
-import { topicMatches } from '../bridge/topic-filter.js'
+import { HEADER } from '../mapping/codec.js'
+import type { MqttMessage, Qos } from '../protocol/message.js'
+import { topicMatches } from '../protocol/topic-filter.js'
 
 export interface RetainedMessage {
   topic: string
   payload: Buffer
-  qos: 0 | 1 | 2
+  qos: Qos
 }
 
 /**
@@ -28,7 +28,7 @@ export class RetainedView {
   }
 
   /** Apply one message (from the log, or just acknowledged by Kafka). */
-  set (topic: string, payload: Buffer | null, qos: 0 | 1 | 2): void {
+  set (topic: string, payload: Buffer | null, qos: Qos): void {
     if (payload === null || payload.length === 0) this.byTopic.delete(topic)
     else this.byTopic.set(topic, { topic, payload, qos })
   }

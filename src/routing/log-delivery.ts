@@ -1,7 +1,7 @@
 import type { KafkaMessage } from 'kafkajs'
-import type { Mapping } from '../bridge/mapping.js'
+import type { Mapping } from '../mapping/mapping.js'
 import type { Logger } from '../observability/logger.js'
-import type { MqttMessage } from '../bridge/mqtt-message.js'
+import type { MqttMessage } from '../protocol/message.js'
 import { tpKey } from '../kafka/end-offsets.js'
 
 /** Whoever hands messages to the clients connected to this node (the MQTT edge). */

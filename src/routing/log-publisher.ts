@@ -1,6 +1,6 @@
-import type { Mapping } from '../bridge/mapping.js'
+import type { Mapping } from '../mapping/mapping.js'
 import type { BatchingProducer } from '../kafka/batching-producer.js'
-import type { MqttMessage } from '../bridge/mqtt-message.js'
+import type { MqttMessage } from '../protocol/message.js'
 
 /**
  * MQTT -> Kafka: every PUBLISH becomes one record, in the Kafka topic, with the key and format of

@@ -1,4 +1,4 @@
-import type { MqttMessage } from '../bridge/mqtt-message.js'
+import type { MqttMessage } from '../protocol/message.js'
 import type { WillsClaimSink } from '../cluster/nodes-log.js'
 import { encodeNodeRecord, willsClaimKey, type WillsClaimRecord } from '../cluster/node-records.js'
 import type { BatchingProducer } from '../kafka/batching-producer.js'

@@ -1,8 +1,8 @@
-import { compileTopicFilter, type TopicMatcher } from '../bridge/topic-filter.js'
+import { compileTopicFilter, type TopicMatcher } from '../protocol/topic-filter.js'
 import { tpKey, splitTpKey } from '../kafka/end-offsets.js'
 import type { Owner, SessionRecord, UnackedDelivery } from './session-record.js'
 
-export type Qos = 0 | 1 | 2
+import type { Qos } from '../protocol/message.js'
 
 /** Where a delivered message came from: one record of a data topic. */
 export interface LogPosition {

@@ -1,3 +1,5 @@
+import type { Qos } from '../protocol/message.js'
+
 /**
  * The records of the sessions topic (`wharf.sessions`, compacted). Key `<clientId>`: the persistent
  * session of a client that connected with clean session = 0 (`<clientId>#session` when the client
@@ -43,7 +45,7 @@ export interface SessionRecord {
   /** seconds after the disconnect when the session may be deleted; 0 = never */
   expiryS: number
   /** topic filter -> granted QoS */
-  subs: Array<[string, 0 | 1 | 2]>
+  subs: Array<[string, Qos]>
   /**
    * Per Kafka topic, per partition: the next offset to consider. Every record below it that matches
    * the subscriptions has been served (QoS 0 sent, QoS 1/2 completed) except those in `unacked`.
@@ -56,7 +58,7 @@ export interface WillMessage {
   topic: string
   /** base64 */
   payload: string
-  qos: 0 | 1 | 2
+  qos: Qos
   retain: boolean
 }
 

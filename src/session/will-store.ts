@@ -1,4 +1,4 @@
-import type { MqttMessage } from '../bridge/mqtt-message.js'
+import type { MqttMessage } from '../protocol/message.js'
 import type { BatchingProducer } from '../kafka/batching-producer.js'
 import { encodeSessionRecord, willKey, type Owner, type WillRecord } from './session-record.js'
 import type { SessionView } from './session-view.js'

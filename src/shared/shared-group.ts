@@ -1,9 +1,9 @@
 import type { KafkaMessage } from 'kafkajs'
-import type { MapResult } from '../bridge/mapping.js'
-import type { MqttMessage } from '../bridge/mqtt-message.js'
-import { compileTopicFilter, type TopicMatcher } from '../bridge/topic-filter.js'
+import type { MapResult } from '../mapping/mapping.js'
+import type { MqttMessage } from '../protocol/message.js'
+import { compileTopicFilter, type TopicMatcher } from '../protocol/topic-filter.js'
 import type { Logger } from '../observability/logger.js'
-import type { Qos } from '../session/persistent-session.js'
+import type { Qos } from '../protocol/message.js'
 import { chooser, type Chooser, type Strategy } from './strategies.js'
 
 /** A local client in one or more shared groups, as the MQTT edge hands it over. */

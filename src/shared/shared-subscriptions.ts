@@ -1,10 +1,10 @@
 import type { Kafka, KafkaMessage } from 'kafkajs'
-import type { MapResult } from '../bridge/mapping.js'
+import type { MapResult } from '../mapping/mapping.js'
 import { GroupConsumer } from '../kafka/group-consumer.js'
 import type { Logger } from '../observability/logger.js'
-import type { Qos } from '../session/persistent-session.js'
+import type { Qos } from '../protocol/message.js'
 import { SharedGroup, type SharedMember } from './shared-group.js'
-import type { ShareFilter } from './share-filter.js'
+import type { ShareFilter } from '../protocol/share-filter.js'
 import type { Strategy } from './strategies.js'
 
 export interface SharedSubscriptionsOptions {

@@ -1,9 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { LocalKafka } from '../../src/kafka/local/local-kafka.js'
-import { kafkaVersion } from '../../src/kafka/local/kafka-jars.js'
-import { brokerIdsSeenBy } from '../../src/kafka/local/cluster-probe.js'
+import { LocalKafka } from '../../src/local-kafka/local-kafka.js'
+import { kafkaVersion } from '../../src/local-kafka/kafka-jars.js'
+import { brokerIdsSeenBy } from '../../src/local-kafka/cluster-probe.js'
 import { createLogger, type Logger } from '../../src/observability/logger.js'
 
 export interface ProvidedKafka {

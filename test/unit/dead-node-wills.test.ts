@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import type { MqttMessage } from '../../src/bridge/mqtt-message.js'
+import type { MqttMessage } from '../../src/protocol/message.js'
 import { decodeNodeRecord, type WillsClaimRecord } from '../../src/cluster/node-records.js'
 import type { BatchingProducer, OutgoingRecord } from '../../src/kafka/batching-producer.js'
 import { createLogger } from '../../src/observability/logger.js'

@@ -281,7 +281,7 @@ describe('docker/Dockerfile', () => {
     assert.deepEqual(JSON.parse(named('CMD').at(-1) ?? '[]'), ['start'])
   })
 
-  it('ships the Avro envelope schema next to dist (bridge/avro-envelope.ts reads ../../schemas)', () => {
+  it('ships the Avro envelope schema next to dist (mapping/avro-envelope.ts reads ../../schemas)', () => {
     assert.ok(named('COPY').some((c) => /(^|\s)schemas\s+\.\/schemas$/.test(c)), 'COPY ... schemas ./schemas in the runtime stage')
   })
 })

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { KafkaMessage } from 'kafkajs'
-import { jsonCodec } from '../../src/bridge/json-codec.js'
-import type { MqttMessage } from '../../src/bridge/mqtt-message.js'
+import { jsonCodec } from '../../src/mapping/json-codec.js'
+import type { MqttMessage } from '../../src/protocol/message.js'
 
 const message: MqttMessage = { topic: 'devices/d1/telemetry', payload: Buffer.from('{"t":21.5}'), qos: 1, retain: true, clientId: 'd1', username: undefined, node: 'edge-1' }
 

@@ -2,9 +2,9 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IHeaders, KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../../src/kafka/batching-producer.js'
-import { HEADER } from '../../src/bridge/codec.js'
-import { Mapping, type MapResult as DecodeResult } from '../../src/bridge/mapping.js'
-import type { MqttMessage } from '../../src/bridge/mqtt-message.js'
+import { HEADER } from '../../src/mapping/codec.js'
+import { Mapping, type MapResult as DecodeResult } from '../../src/mapping/mapping.js'
+import type { MqttMessage } from '../../src/protocol/message.js'
 
 // The raw format as the data path uses it: a Mapping without rules (data topic, raw, key = MQTT topic)
 const encodeRecord = (kafkaTopic: string, msg: MqttMessage) => new Mapping([], kafkaTopic).encode(msg)

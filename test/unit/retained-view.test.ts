@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { IHeaders, KafkaMessage } from 'kafkajs'
 import { RetainedView, type RetainedMessage } from '../../src/retained/retained-view.js'
-import { HEADER } from '../../src/bridge/codec.js'
+import { HEADER } from '../../src/mapping/codec.js'
 
 /** A record of the compacted retained topic as a consumer sees it (key and headers are Buffers). */
 function record (key: string | null, value: string | Buffer | null, qos?: string): KafkaMessage {

@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { KafkaMessage } from 'kafkajs'
-import type { MapResult } from '../../src/bridge/mapping.js'
-import type { MqttMessage } from '../../src/bridge/mqtt-message.js'
+import type { MapResult } from '../../src/mapping/mapping.js'
+import type { MqttMessage } from '../../src/protocol/message.js'
 import { createLogger } from '../../src/observability/logger.js'
-import { parseShareFilter, QUEUE_GROUP } from '../../src/shared/share-filter.js'
+import { parseShareFilter, QUEUE_GROUP } from '../../src/protocol/share-filter.js'
 import { SharedGroup, type SharedMember } from '../../src/shared/shared-group.js'
 import { chooser } from '../../src/shared/strategies.js'
 

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { isValidTopicName, topicMatches } from '../../src/bridge/topic-filter.js'
+import { isValidTopicName, topicMatches } from '../../src/protocol/topic-filter.js'
 
 /** Asserts `filter` matches (or does not match) every topic in `topics`. */
 function check (filter: string, topics: string[], expected: boolean): void {

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import avro from 'avsc'
 import { HEADER, headerText, parseQos, type DecodeResult } from './codec.js'
 import type { IHeaders } from 'kafkajs'
-import type { MqttMessage } from './mqtt-message.js'
+import type { MqttMessage, Qos } from '../protocol/message.js'
 
 /**
  * The Avro envelope of `avro` mapping rules. The schema is `schemas/wharf-envelope.avsc` at the
@@ -69,7 +69,7 @@ export function decodeEnvelope (body: Buffer | null, resolver: avro.Resolver | u
 }
 
 function fromEnvelope (e: AvroEnvelope, headers: IHeaders | undefined): DecodeResult {
-  let qos: 0 | 1 | 2 | undefined | -1
+  let qos: Qos | undefined | -1
   if (e.qos === null) qos = parseQos(headerText(headers, HEADER.qos))
   else qos = e.qos === 0 || e.qos === 1 || e.qos === 2 ? e.qos : -1
   if (qos === -1) return { ok: false, reason: 'invalid qos in Avro envelope' }

@@ -1,7 +1,7 @@
 import type { KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
 import { HEADER, headerText, metadataHeaders, parseQos, type DecodeResult, type RecordCodec, type RecordTarget } from './codec.js'
-import type { MqttMessage } from './mqtt-message.js'
+import type { MqttMessage } from '../protocol/message.js'
 
 /** Raw format: value = payload bytes, MQTT metadata in headers. */
 export const rawCodec: RecordCodec = {

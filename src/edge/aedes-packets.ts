@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module'
 import type { Aedes, Client, PublishPacket } from 'aedes'
+import type { Qos } from '../protocol/message.js'
 
 /** aedes' packet as it travels through its emitter: a broker-wide counter identifies it. */
 export interface AedesPacket extends PublishPacket {
@@ -20,7 +21,7 @@ type PacketConstructor = new (original: object, broker: Aedes) => AedesPacket
 const Packet = createRequire(import.meta.url)('aedes-packet') as PacketConstructor
 
 /** A PUBLISH for aedes' emitter (it gets the broker's id and the next packet counter). */
-export function emitterPacket (aedes: Aedes, message: { topic: string; payload: Buffer | string; qos: 0 | 1 | 2 }): AedesPacket {
+export function emitterPacket (aedes: Aedes, message: { topic: string; payload: Buffer | string; qos: Qos }): AedesPacket {
   return new Packet({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: false, dup: false }, aedes)
 }
 
@@ -28,7 +29,7 @@ export function emitterPacket (aedes: Aedes, message: { topic: string; payload: 
  * A PUBLISH Wharf hands to one client itself (a resume, a shared-subscription message): without a
  * broker id, so aedes' per-client de-duplication of emitter packets leaves it alone.
  */
-export function directPacket (aedes: Aedes, message: { topic: string; payload: Buffer | string }, qos: 0 | 1 | 2, dup: boolean, messageId?: number): AedesPacket {
+export function directPacket (aedes: Aedes, message: { topic: string; payload: Buffer | string }, qos: Qos, dup: boolean, messageId?: number): AedesPacket {
   const packet = new Packet({ cmd: 'publish', topic: message.topic, payload: message.payload, qos, retain: false, dup }, aedes)
   packet.brokerId = ''
   if (messageId !== undefined) packet.messageId = messageId

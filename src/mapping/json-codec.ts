@@ -2,14 +2,14 @@ import { isUtf8 } from 'node:buffer'
 import type { KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
 import { HEADER, headerText, metadataHeaders, parseQos, type DecodeResult, type RecordCodec, type RecordTarget } from './codec.js'
-import type { MqttMessage } from './mqtt-message.js'
+import type { MqttMessage, Qos } from '../protocol/message.js'
 
 /** The value of a `json` record (documented in README, "For backend services"). */
 export interface JsonEnvelope {
   topic: string
   payload: string
   payload_encoding: 'utf8' | 'base64'
-  qos: 0 | 1 | 2
+  qos: Qos
   retain: boolean
   client_id: string | null
   username: string | null
@@ -66,7 +66,7 @@ export const jsonCodec: RecordCodec = {
     if (encoding !== 'utf8' && encoding !== 'base64') return { ok: false, reason: 'invalid payload_encoding in JSON envelope' }
     const payloadText = e.payload ?? ''
     if (typeof payloadText !== 'string') return { ok: false, reason: 'JSON envelope payload is not a string' }
-    let qos: 0 | 1 | 2 | undefined | -1
+    let qos: Qos | undefined | -1
     if (e.qos === undefined || e.qos === null) qos = parseQos(headerText(record.headers, HEADER.qos))
     else qos = e.qos === 0 || e.qos === 1 || e.qos === 2 ? e.qos : -1
     if (qos === -1) return { ok: false, reason: 'invalid qos in JSON envelope' }

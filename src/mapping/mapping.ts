@@ -3,13 +3,13 @@ import type { OutgoingRecord } from '../kafka/batching-producer.js'
 import { avroCodec } from './avro-codec.js'
 import type { Format, RecordCodec } from './codec.js'
 import { jsonCodec } from './json-codec.js'
-import type { MqttMessage } from './mqtt-message.js'
+import type { MqttMessage, Qos } from '../protocol/message.js'
 import type { MappingRuleSpec } from './mapping-rules.js'
 import { rawCodec } from './raw-codec.js'
 import { RegistryAvroCodec } from './registry-avro-codec.js'
 import type { RegistrySchemas } from './registry-schemas.js'
 import { compileKeyTemplate, compileMqttTopicTemplate, type KeyTemplate } from './template.js'
-import { compileTopicFilter, isValidTopicName, type TopicMatcher } from './topic-filter.js'
+import { compileTopicFilter, isValidTopicName, type TopicMatcher } from '../protocol/topic-filter.js'
 
 interface OutboundRule {
   matches: TopicMatcher
@@ -20,7 +20,7 @@ interface OutboundRule {
 
 interface InboundTopic {
   codec: RecordCodec
-  qos: 0 | 1 | 2
+  qos: Qos
   mqttTopic: ((key: string) => string) | undefined
 }
 

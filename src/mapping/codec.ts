@@ -1,6 +1,6 @@
 import type { IHeaders, KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
-import type { MqttMessage } from './mqtt-message.js'
+import type { MqttMessage, Qos } from '../protocol/message.js'
 
 /** Kafka header names carrying MQTT metadata (documented in README, "For backend services"). */
 export const HEADER = {
@@ -25,7 +25,7 @@ export interface RecordTarget {
 /** What a codec reads from a record; topic and QoS stay undefined when the record does not say. */
 export interface DecodedRecord {
   topic: string | undefined
-  qos: 0 | 1 | 2 | undefined
+  qos: Qos | undefined
   payload: Buffer
   retain: boolean
   clientId: string | undefined
@@ -70,7 +70,7 @@ export function headerText (headers: IHeaders | undefined, name: string): string
 }
 
 /** 0, 1, 2 from text; undefined when absent; -1 when invalid. */
-export function parseQos (text: string | undefined): 0 | 1 | 2 | undefined | -1 {
+export function parseQos (text: string | undefined): Qos | undefined | -1 {
   if (text === undefined) return undefined
   return text === '0' ? 0 : text === '1' ? 1 : text === '2' ? 2 : -1
 }

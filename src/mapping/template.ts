@@ -1,4 +1,4 @@
-import type { MqttMessage } from './mqtt-message.js'
+import type { MqttMessage } from '../protocol/message.js'
 
 /*
  * Templates of mapping rules, compiled once at start into a list of parts so the hot path only

@@ -1,4 +1,4 @@
-import { isValidTopicFilter } from '../bridge/topic-filter.js'
+import { isValidTopicFilter } from './topic-filter.js'
 
 /** A shared subscription as the client wrote it: `$share/<group>/<filter>` or `$queue/<filter>`. */
 export interface ShareFilter {

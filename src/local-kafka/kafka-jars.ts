@@ -3,7 +3,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { Logger } from '../../observability/logger.js'
+import type { Logger } from '../observability/logger.js'
 
 /** The Kafka version the launcher runs and the tests are known to pass against. */
 export const PINNED_KAFKA_VERSION = '3.9.1'

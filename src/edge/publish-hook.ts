@@ -1,7 +1,7 @@
 import type { AuthorizePublishHandler, Client, PublishPacket } from 'aedes'
 import type { Logger } from '../observability/logger.js'
 import type { LogPublisher } from '../routing/log-publisher.js'
-import type { MqttMessage } from '../bridge/mqtt-message.js'
+import type { MqttMessage } from '../protocol/message.js'
 import type { RetainedStore } from '../retained/retained-store.js'
 
 /** aedes calls its persistence promise-style (no callback), as the hook does here. */

@@ -1,7 +1,8 @@
 import type { Aedes, AuthorizeForwardHandler, Client } from 'aedes'
-import type { MqttMessage } from '../bridge/mqtt-message.js'
-import { compileTopicFilter, type TopicMatcher } from '../bridge/topic-filter.js'
-import type { LogPosition, PersistentSession, Qos } from '../session/persistent-session.js'
+import type { MqttMessage } from '../protocol/message.js'
+import { compileTopicFilter, type TopicMatcher } from '../protocol/topic-filter.js'
+import type { LogPosition, PersistentSession } from '../session/persistent-session.js'
+import type { Qos } from '../protocol/message.js'
 import type { ReplayItem } from '../session/session-manager.js'
 import { deliverTo, directPacket, emitterPacket, type AedesPacket, type DeliveringClient } from './aedes-packets.js'
 

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import type { Logger } from '../../observability/logger.js'
+import type { Logger } from '../observability/logger.js'
 import { brokerIdsSeenBy } from './cluster-probe.js'
 import { formatStorage, nodeMarker, spawnKafkaNode } from './java.js'
 import { PINNED_KAFKA_VERSION, ensureKafkaJars, kafkaJarsDir, kafkaVersion } from './kafka-jars.js'

@@ -1,4 +1,5 @@
 import type { Format } from './codec.js'
+import type { Qos } from '../protocol/message.js'
 
 /** One mapping rule as configured (`mapping.rules[i]`, defaults applied). */
 export interface MappingRuleSpec {
@@ -6,7 +7,7 @@ export interface MappingRuleSpec {
   kafka_topic: string
   key: string
   format: Format
-  qos: 0 | 1 | 2
+  qos: Qos
   mqtt_topic?: string | undefined
 }
 

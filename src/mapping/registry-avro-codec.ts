@@ -2,7 +2,7 @@ import type { KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
 import { decodeEnvelope, envelopeBody } from './avro-envelope.js'
 import { metadataHeaders, type DecodeResult, type RecordCodec, type RecordTarget } from './codec.js'
-import type { MqttMessage } from './mqtt-message.js'
+import type { MqttMessage } from '../protocol/message.js'
 import type { RegistrySchemas } from './registry-schemas.js'
 
 /** Confluent wire format: magic byte 0, the schema id as 4 bytes big-endian, the Avro body. */

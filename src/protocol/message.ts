@@ -1,8 +1,11 @@
+/** An MQTT quality-of-service level. */
+export type Qos = 0 | 1 | 2
+
 /** An application message as it travels between MQTT and the log. */
 export interface MqttMessage {
   topic: string
   payload: Buffer
-  qos: 0 | 1 | 2
+  qos: Qos
   retain: boolean
   /** publishing client, when it came from MQTT */
   clientId?: string | undefined

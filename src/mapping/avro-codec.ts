@@ -2,7 +2,7 @@ import type { KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
 import { ENVELOPE_FINGERPRINT, envelopeBody, decodeEnvelope } from './avro-envelope.js'
 import { headerText, metadataHeaders, type DecodeResult, type RecordCodec, type RecordTarget } from './codec.js'
-import type { MqttMessage } from './mqtt-message.js'
+import type { MqttMessage } from '../protocol/message.js'
 
 /** Header naming the envelope schema of an `avro` record written without a schema registry. */
 export const SCHEMA_FINGERPRINT_HEADER = 'wharf.schema.fingerprint'

@@ -1,8 +1,8 @@
 import type { Aedes, AuthorizeSubscribeHandler, Client } from 'aedes'
-import type { MqttMessage } from '../bridge/mqtt-message.js'
+import type { MqttMessage } from '../protocol/message.js'
 import type { Logger } from '../observability/logger.js'
-import type { Qos } from '../session/persistent-session.js'
-import { isShareFilter, parseShareFilter } from '../shared/share-filter.js'
+import type { Qos } from '../protocol/message.js'
+import { isShareFilter, parseShareFilter } from '../protocol/share-filter.js'
 import type { SharedMember } from '../shared/shared-group.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 
