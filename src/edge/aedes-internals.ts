@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes'
 import type { Qos } from '../protocol/message.js'
@@ -18,8 +20,8 @@ const require = createRequire(import.meta.url)
 /** The aedes minor version these internals were read from (package.json pins `~1.2.0`). */
 export const VERIFIED_AEDES = '1.2'
 
-/** The installed aedes version. */
-export const AEDES_VERSION = (require('aedes/package.json') as { version: string }).version
+/** The installed aedes version (its package.json is not among its exports: read it beside its entry point). */
+export const AEDES_VERSION = (JSON.parse(readFileSync(join(dirname(require.resolve('aedes')), 'package.json'), 'utf8')) as { version: string }).version
 
 /** aedes' packet as it travels through its emitter: a broker-wide counter identifies it. */
 export interface AedesPacket extends PublishPacket {

@@ -99,8 +99,6 @@ export class MqttEdge {
     })
     const sharedMembers = new SharedMembers(this.aedes, opts.shared)
     const subscribeHook = createSubscribeHook({ authorize: opts.authorize, subjectOf, shared: sharedMembers, logger: this.log })
-    const warning = checkAedes(this.aedes)
-    if (warning !== undefined) this.log.warn({ aedes: warning }, 'aedes version not verified')
     this.aedes.on('clientError', (client, err) => {
       this.log.info({ clientId: client.id, err: err.message }, 'client connection closed on error')
     })
@@ -123,6 +121,9 @@ export class MqttEdge {
 
   async start (): Promise<void> {
     await this.aedes.listen()
+    // aedes sets its persistence up in listen(): check its internals now, before any client
+    const warning = checkAedes(this.aedes)
+    if (warning !== undefined) this.log.warn({ aedes: warning }, 'aedes version not verified')
     this.listeners = await openTcpListeners(this.opts.listeners, (socket, listener) => {
       this.sockets.set(socket, listener)
       socket.once('close', () => this.sockets.delete(socket))
