@@ -8,7 +8,7 @@ import type { MappingRuleSpec } from './mapping-rules.js'
 import { rawCodec } from './raw-codec.js'
 import { RegistryAvroCodec } from './registry-avro-codec.js'
 import type { RegistrySchemas } from './registry-schemas.js'
-import { compileKeyTemplate, compileMqttTopicTemplate, type KeyTemplate } from './template.js'
+import { compileKeyTemplate, compileMqttTopicTemplate, templateParts, type KeyTemplate, type TemplatePart } from './template.js'
 import { compileTopicFilter, isValidTopicName, type TopicMatcher } from '../protocol/topic-filter.js'
 
 interface OutboundRule {
@@ -22,6 +22,22 @@ interface InboundTopic {
   codec: RecordCodec
   qos: Qos
   mqttTopic: ((key: string) => string) | undefined
+}
+
+/** Where MQTT messages go in Kafka: the Kafka topic, the MQTT topics written there, how they are keyed. */
+export interface OutboundRoute {
+  kafkaTopic: string
+  /** the MQTT topics this route writes (a rule's filter); undefined = any topic (the default route) */
+  filter: string | undefined
+  /** how the record key is made from the message */
+  key: TemplatePart[]
+}
+
+/** How records a backend produces into a Kafka topic name their MQTT topic from their key. */
+export interface InboundRoute {
+  kafkaTopic: string
+  /** the rule's `mqtt_topic` template (`${key}` = the record key) */
+  topic: TemplatePart[]
 }
 
 export type MapResult = { ok: true; message: MqttMessage } | { ok: false; reason: string }
@@ -46,7 +62,7 @@ export class Mapping implements RecordDecoder {
   private readonly defaultRule: OutboundRule
   private readonly registered: RegistryAvroCodec[] = []
 
-  constructor (rules: readonly MappingRuleSpec[], readonly dataTopic: string, registry?: RegistrySchemas) {
+  constructor (private readonly rules: readonly MappingRuleSpec[], readonly dataTopic: string, registry?: RegistrySchemas) {
     const byTopic = new Map<string, RecordCodec>()
     const codecOf = (r: MappingRuleSpec): RecordCodec => {
       let codec = byTopic.get(r.kafka_topic)
@@ -78,6 +94,21 @@ export class Mapping implements RecordDecoder {
       })
     }
     if (!this.inbound.has(dataTopic)) this.inbound.set(dataTopic, { codec: rawCodec, qos: 0, mqttTopic: undefined })
+  }
+
+  /** The routes of every rule, then the default route; and the MQTT topic templates of inbound records. */
+  routes (): { outbound: OutboundRoute[]; inbound: InboundRoute[] } {
+    const outbound: OutboundRoute[] = this.rules.map(r => ({ kafkaTopic: r.kafka_topic, filter: r.filter, key: templateParts(r.key, 'key') }))
+    outbound.push({ kafkaTopic: this.dataTopic, filter: undefined, key: [{ kind: 'var', name: 'topic' }] })
+    const inbound: InboundRoute[] = []
+    const seen = new Set<string>()
+    for (const r of this.rules) {
+      // the first rule naming a Kafka topic decides how its records are read (as in decode)
+      if (seen.has(r.kafka_topic)) continue
+      seen.add(r.kafka_topic)
+      if (r.mqtt_topic !== undefined) inbound.push({ kafkaTopic: r.kafka_topic, topic: templateParts(r.mqtt_topic, 'mqtt_topic') })
+    }
+    return { outbound, inbound }
   }
 
   /** Every Kafka topic a node reads for delivery: the data topic first, then the rules' topics. */

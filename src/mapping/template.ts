@@ -9,18 +9,19 @@ import type { MqttMessage } from '../protocol/message.js'
 export const KEY_PLACEHOLDERS = ['topic', 'clientid', 'username'] as const
 export const MQTT_TOPIC_PLACEHOLDERS = ['key'] as const
 
-type Part =
+/** A piece of a parsed template. */
+export type TemplatePart =
   | { kind: 'text'; text: string }
   | { kind: 'var'; name: string }
   | { kind: 'level'; n: number }
 
 const PLACEHOLDER = /\$\{([^}]*)\}|\{([^}]*)\}/g
 
-export type ParsedTemplate = { ok: true; parts: Part[] } | { ok: false; error: string }
+export type ParsedTemplate = { ok: true; parts: TemplatePart[] } | { ok: false; error: string }
 
 /** Splits a template into parts; `levels` says whether `{N}` is allowed. */
 export function parseTemplate (template: string, names: readonly string[], levels: boolean): ParsedTemplate {
-  const parts: Part[] = []
+  const parts: TemplatePart[] = []
   let last = 0
   for (const m of template.matchAll(PLACEHOLDER)) {
     if (m.index > last) parts.push({ kind: 'text', text: template.slice(last, m.index) })
@@ -92,6 +93,13 @@ export function compileKeyTemplate (template: string): KeyTemplate {
     }
     return out
   }
+}
+
+/** The parts of a template the configuration schema accepted (throws on an invalid one). */
+export function templateParts (template: string, kind: 'key' | 'mqtt_topic'): TemplatePart[] {
+  const parsed = kind === 'key' ? parseTemplate(template, KEY_PLACEHOLDERS, true) : parseTemplate(template, MQTT_TOPIC_PLACEHOLDERS, false)
+  if (!parsed.ok) throw new Error(`invalid ${kind} template ${JSON.stringify(template)}: ${parsed.error}`)
+  return parsed.parts
 }
 
 /** Compiles a (valid) MQTT topic template: `${key}` is the record key. */
