@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { InvalidArgumentError, type Command } from 'commander'
-import { pino } from 'pino'
 import { LocalKafka } from '../local-kafka/index.js'
-import type { Logger } from '../observability/logger.js'
+import { settlesWithin, sleep } from '../util/async.js'
+import { cliLogger, parseKafkaNodes, portParser } from './cli-options.js'
 
 const DEFAULT_KAFKA_DIR = '.wharf/dev-kafka'
 const READY_TIMEOUT_MS = 120_000
@@ -26,23 +26,6 @@ function parseEdgeCount (value: string): number {
   const n = Number(value)
   if (!/^[1-9]$/.test(value)) throw new InvalidArgumentError('a number of edges from 1 to 9')
   return n
-}
-
-function parseKafkaNodes (value: string): 1 | 3 {
-  if (value === '1') return 1
-  if (value === '3') return 3
-  throw new InvalidArgumentError('a local Kafka has 1 or 3 nodes')
-}
-
-function parsePort (value: string): number {
-  const port = Number(value)
-  if (!/^\d+$/.test(value) || port > 65000) throw new InvalidArgumentError('a TCP port number (0-65000; 0 = free ports)')
-  return port
-}
-
-/** Internal warnings go to stderr as JSON lines; stdout carries the addresses and the edges' logs. */
-function cliLogger (): Logger {
-  return pino({ level: process.env.WHARF_LOG_LEVEL ?? 'warn', base: { component: 'dev' } }, pino.destination(2))
 }
 
 function seconds (since: number): string {
@@ -108,7 +91,7 @@ async function waitUntilReady (edge: Edge, timeoutMs: number, signal: AbortSigna
     } catch {
       // not listening yet
     }
-    await new Promise((r) => setTimeout(r, 250))
+    await sleep(250)
   }
   throw new Error(`${edge.name} was not ready within ${timeoutMs / 1000} s (${url})`)
 }
@@ -117,10 +100,7 @@ async function waitUntilReady (edge: Edge, timeoutMs: number, signal: AbortSigna
 async function stopEdge (edge: Edge, timeoutMs: number): Promise<void> {
   if (!edge.alive) return
   edge.child.kill('SIGTERM')
-  let timer: NodeJS.Timeout | undefined
-  const timedOut = new Promise<boolean>((r) => { timer = setTimeout(() => { r(true) }, timeoutMs) })
-  const late = await Promise.race([edge.exited.then(() => false), timedOut])
-  clearTimeout(timer)
+  const late = !await settlesWithin(edge.exited, timeoutMs)
   if (late && edge.alive) {
     console.error(`${edge.name} did not stop within ${timeoutMs / 1000} s: killing it`)
     edge.child.kill('SIGKILL')
@@ -129,7 +109,7 @@ async function stopEdge (edge: Edge, timeoutMs: number): Promise<void> {
 }
 
 async function runDev (opts: DevOptions): Promise<void> {
-  const logger = cliLogger()
+  const logger = cliLogger('dev')
   const dir = resolve(opts.kafkaDir)
   const edges: Edge[] = []
   let kafka: LocalKafka | undefined
@@ -243,7 +223,7 @@ export function registerDevCommand (program: Command): void {
     .option('--nodes <n>', 'number of edges, 1 to 9 (edge i: MQTT port <i>883, HTTP port 1808<i>)', parseEdgeCount, 3)
     .option('--kafka-nodes <n>', 'Kafka brokers: 3 (replication factor 3, min.insync.replicas=2) or 1', parseKafkaNodes, 3 as 1 | 3)
     .option('--kafka-dir <dir>', 'folder for the Kafka data (kept between runs)', DEFAULT_KAFKA_DIR)
-    .option('--kafka-port <port>', 'client port of Kafka broker 1 (0 = free ports, the same as last time when possible)', parsePort, 0)
+    .option('--kafka-port <port>', 'client port of Kafka broker 1 (0 = free ports, the same as last time when possible)', portParser(0), 0)
     .action(async (opts: DevOptions) => {
       await runDev(opts)
     })

@@ -1,32 +1,11 @@
 import { resolve } from 'node:path'
-import { InvalidArgumentError, type Command } from 'commander'
-import { pino } from 'pino'
+import type { Command } from 'commander'
 import { LocalKafka, type LocalKafkaNodeStatus } from '../local-kafka/local-kafka.js'
 import { readState } from '../local-kafka/state.js'
-import type { Logger } from '../observability/logger.js'
+import { cliLogger, parseKafkaNodes, portParser } from './cli-options.js'
 
 const DEFAULT_DIR = '.wharf/kafka'
 const DEFAULT_PORT = 9092
-
-/**
- * Internals log warnings and errors as JSON lines on stderr: stdout belongs to the command's
- * own output, which scripts read (`KAFKA_BROKERS=...`).
- */
-function cliLogger (): Logger {
-  return pino({ level: process.env.WHARF_LOG_LEVEL ?? 'warn', base: { component: 'cli' } }, pino.destination(2))
-}
-
-function parseNodes (value: string): 1 | 3 {
-  if (value === '1') return 1
-  if (value === '3') return 3
-  throw new InvalidArgumentError('a local Kafka has 1 or 3 nodes')
-}
-
-function parsePort (value: string): number {
-  const port = Number(value)
-  if (!/^\d+$/.test(value) || port < 1 || port > 65000) throw new InvalidArgumentError('a TCP port number (1-65000)')
-  return port
-}
 
 function printBrokers (kafka: LocalKafka, status: LocalKafkaNodeStatus[]): void {
   for (const node of status) {
@@ -49,11 +28,11 @@ export function registerKafkaCommands (program: Command): void {
   kafka
     .command('start')
     .description('start a local Kafka in the background and print its brokers')
-    .option('--nodes <n>', 'number of nodes: 1 or 3', parseNodes, 1 as 1 | 3)
+    .option('--nodes <n>', 'number of nodes: 1 or 3', parseKafkaNodes, 1 as 1 | 3)
     .option('--dir <dir>', 'folder for data, logs and state', DEFAULT_DIR)
-    .option('--port <port>', 'client port of broker 1 (broker i: port + 2*(i-1); controllers the port after)', parsePort, DEFAULT_PORT)
+    .option('--port <port>', 'client port of broker 1 (broker i: port + 2*(i-1); controllers the port after)', portParser(1), DEFAULT_PORT)
     .action(async (opts: { nodes: 1 | 3; dir: string; port: number }) => {
-      const logger = cliLogger()
+      const logger = cliLogger('cli')
       const dir = resolve(opts.dir)
       const running = await LocalKafka.attach(dir, logger)
       if (running !== undefined) {
@@ -87,7 +66,7 @@ export function registerKafkaCommands (program: Command): void {
     .option('--dir <dir>', 'folder of the local Kafka', DEFAULT_DIR)
     .action(async (opts: { dir: string }) => {
       const dir = resolve(opts.dir)
-      const running = await LocalKafka.attach(dir, cliLogger())
+      const running = await LocalKafka.attach(dir, cliLogger('cli'))
       if (running === undefined) {
         console.log(`no Kafka is running in ${dir}`)
         return

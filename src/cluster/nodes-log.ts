@@ -9,11 +9,19 @@ export interface WillsClaimSink {
   applyClaim (record: WillsClaimRecord): void
 }
 
+export interface NodesLogReaders {
+  membership: Membership
+  takeover: TakeoverCoordinator
+  wills: WillsClaimSink
+  logger: Logger
+}
+
 /**
  * The handler of the nodes-topic tail: decodes each record and hands heartbeats and leaves to the
- * membership view, takeover signals to the takeover coordinator, will claims to the dead-node wills. Undecodable records are skipped.
+ * membership view, takeover signals to the takeover coordinator, will claims to the dead-node wills.
+ * Undecodable records are skipped.
  */
-export function nodesLogHandler (membership: Membership, takeover: TakeoverCoordinator | undefined, logger: Logger, wills?: WillsClaimSink) {
+export function nodesLogHandler ({ membership, takeover, wills, logger }: NodesLogReaders) {
   const log = logger.child({ component: 'nodes-log' })
   let skipped = 0
   return async (_topic: string, _partition: number, messages: KafkaMessage[]): Promise<void> => {
@@ -23,8 +31,8 @@ export function nodesLogHandler (membership: Membership, takeover: TakeoverCoord
         if (skipped++ % 1000 === 0) log.warn({ offset: m.offset, skipped }, 'skipping a record of the nodes topic that is not a Wharf node record')
         continue
       }
-      if (record.type === 'takeover') takeover?.apply(record)
-      else if (record.type === 'wills') wills?.applyClaim(record)
+      if (record.type === 'takeover') takeover.apply(record)
+      else if (record.type === 'wills') wills.applyClaim(record)
       else membership.apply(record)
     }
   }

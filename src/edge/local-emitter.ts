@@ -1,6 +1,7 @@
 import mqemitter from 'mqemitter'
 
-type MQEmitter = mqemitter.MQEmitter
+/** The emitter aedes delivers through. */
+export type LocalEmitter = mqemitter.MQEmitter
 
 /**
  * The mqemitter aedes delivers through, with one change: a packet that comes from a client (aedes
@@ -9,7 +10,7 @@ type MQEmitter = mqemitter.MQEmitter
  * reads it back, so every delivery goes through the log and has the same order everywhere.
  * Packets without a client (the tail's deliveries, aedes' own `$SYS` notices) are delivered locally.
  */
-export function createLocalEmitter (concurrency: number): MQEmitter {
+export function createLocalEmitter (concurrency: number): LocalEmitter {
   const mq = mqemitter({ concurrency, matchEmptyLevels: true })
   const deliverLocally = mq.emit.bind(mq)
   mq.emit = function emit (packet, cb) {

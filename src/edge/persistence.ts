@@ -3,8 +3,8 @@ import { createRequire } from 'node:module'
 import type { Client, PublishPacket } from 'aedes'
 import type { AedesMemoryPersistence } from 'aedes-persistence'
 import type { RetainedView } from '../retained/retained-view.js'
-import type { PersistentSession } from '../session/persistent-session.js'
 import type { Qos } from '../protocol/message.js'
+import type { PersistentSession } from '../session/persistent-session.js'
 
 // a CommonJS module whose typings describe an ES default export: load it the CommonJS way
 const memory = createRequire(import.meta.url)('aedes-persistence') as () => AedesMemoryPersistence

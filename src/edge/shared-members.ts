@@ -1,16 +1,15 @@
-import type { Aedes, AuthorizeSubscribeHandler, Client } from 'aedes'
-import type { MqttMessage } from '../protocol/message.js'
-import type { Logger } from '../observability/logger.js'
-import type { Qos } from '../protocol/message.js'
-import { isShareFilter, parseShareFilter } from '../protocol/share-filter.js'
+import type { Aedes, Client } from 'aedes'
+import type { MqttMessage, Qos } from '../protocol/message.js'
+import { isShareFilter, parseShareFilter, type ShareFilter } from '../protocol/share-filter.js'
 import type { SharedMember } from '../shared/shared-group.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
-
-import { deliverTo, directPacket, takePacketId } from './aedes-packets.js'
+import { deliverTo, directPacket, takePacketId } from './aedes-internals.js'
 
 /** One connected client as a member of shared groups: delivers and waits for its acknowledgement. */
 class ClientMember implements SharedMember {
   readonly pending = new Map<number, { resolve: () => void; reject: (err: Error) => void }>()
+  /** the `$share/...` filters it holds */
+  readonly filters = new Set<string>()
   gone = false
 
   constructor (private readonly aedes: Aedes, private readonly client: Client) {}
@@ -44,16 +43,15 @@ class ClientMember implements SharedMember {
 }
 
 /**
- * `$share/<group>/<filter>` and `$queue/<filter>` for aedes 1.x, which knows neither: the
- * subscription is granted (aedes keeps the literal filter, which no topic matches), and the client
- * joins the group in SharedSubscriptions; messages come from the group and are acknowledged back
- * to it through aedes' `ack` event.
+ * The local clients in shared groups (aedes 1.x knows neither `$share/` nor `$queue/`: the edge grants
+ * the subscription, aedes keeps the literal filter, which no topic matches, and the client joins the
+ * group in SharedSubscriptions). Messages come from the group and are acknowledged back to it through
+ * aedes' `ack` event.
  */
 export class SharedMembers {
   private readonly members = new WeakMap<Client, ClientMember>()
-  private readonly joined = new WeakMap<Client, Set<string>>()
 
-  constructor (private readonly aedes: Aedes, private readonly shared: SharedSubscriptions, private readonly log: Logger) {
+  constructor (private readonly aedes: Aedes, private readonly shared: SharedSubscriptions) {
     aedes.on('ack', (packet, client) => {
       const id = (packet as { messageId?: number } | undefined)?.messageId
       if (id !== undefined && client !== null) this.members.get(client)?.acked(id)
@@ -63,41 +61,31 @@ export class SharedMembers {
     })
   }
 
-  /** Wraps aedes' authorizeSubscribe: shared filters join their group; malformed ones are refused (0x80). */
-  readonly authorizeSubscribe: AuthorizeSubscribeHandler = (client, sub, callback) => {
-    if (client === null || !isShareFilter(sub.topic)) { callback(null, sub); return }
-    const share = parseShareFilter(sub.topic)
-    if (share === undefined) {
-      this.log.info({ clientId: client.id, filter: sub.topic }, 'refused a malformed shared subscription')
-      callback(null, null)
-      return
-    }
+  /** A granted `$share/...` subscription (`filter` as the client wrote it). */
+  join (client: Client, filter: string, share: ShareFilter, qos: Qos): void {
     let member = this.members.get(client)
     if (member === undefined || member.gone) this.members.set(client, member = new ClientMember(this.aedes, client))
-    let topics = this.joined.get(client)
-    if (topics === undefined) this.joined.set(client, topics = new Set())
-    topics.add(sub.topic)
-    this.shared.join(member, share, sub.qos as Qos)
-    callback(null, sub)
+    member.filters.add(filter)
+    this.shared.join(member, share, qos)
   }
 
   /** The client is gone: leave every group; its unacknowledged messages go to other members. */
   clientGone (client: Client): void {
     const member = this.members.get(client)
     if (member === undefined) return
-    for (const topic of this.joined.get(client) ?? []) {
-      const share = parseShareFilter(topic)
+    for (const filter of member.filters) {
+      const share = parseShareFilter(filter)
       if (share !== undefined) this.shared.leave(member, share)
     }
-    this.joined.delete(client)
+    member.filters.clear()
     member.leave()
   }
 
-  private leave (client: Client, topic: string): void {
+  private leave (client: Client, filter: string): void {
     const member = this.members.get(client)
-    const share = parseShareFilter(topic)
+    const share = parseShareFilter(filter)
     if (member === undefined || share === undefined) return
-    this.joined.get(client)?.delete(topic)
+    member.filters.delete(filter)
     this.shared.leave(member, share)
   }
 }

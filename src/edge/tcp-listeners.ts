@@ -17,11 +17,11 @@ export interface BoundListener {
 }
 
 /** Opens one TCP server per configured listener; each accepted socket goes to `handle`. */
-export async function openTcpListeners (specs: TcpListenerSpec[], handle: (socket: Socket) => void, logger: Logger): Promise<BoundListener[]> {
+export async function openTcpListeners (specs: TcpListenerSpec[], handle: (socket: Socket, listener: string) => void, logger: Logger): Promise<BoundListener[]> {
   const bound: BoundListener[] = []
   try {
     for (const spec of specs) {
-      const server = createServer(handle)
+      const server = createServer(socket => handle(socket, spec.name))
       server.maxConnections = spec.maxConnections
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject)

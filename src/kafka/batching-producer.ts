@@ -1,6 +1,7 @@
 import { CompressionTypes, Partitioners, type Kafka, type Producer, type IHeaders } from 'kafkajs'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../observability/logger.js'
+import { settlesWithin, sleep } from '../util/async.js'
 
 /** One record on its way to Kafka. `bytes` is its approximate size, used for batching and flow control. */
 export interface OutgoingRecord {
@@ -127,12 +128,7 @@ export class BatchingProducer {
 
   /** Flush for at most `timeoutMs`, then disconnect; records still unsent are rejected. */
   async close (timeoutMs: number): Promise<void> {
-    let timeout: NodeJS.Timeout | undefined
-    const flushed = await Promise.race([
-      this.flush().then(() => true),
-      new Promise<boolean>(resolve => { timeout = setTimeout(() => resolve(false), timeoutMs) })
-    ])
-    clearTimeout(timeout)
+    const flushed = await settlesWithin(this.flush(), timeoutMs)
     this.closed = true
     if (!flushed) {
       this.log.warn({ pendingRecords: this.queue.length }, 'Kafka did not acknowledge everything before shutdown; unacknowledged records were never PUBACKed')
@@ -217,7 +213,7 @@ export class BatchingProducer {
           this.log.error({ err, records: batch.length, attempt: this.failures + 1, retryInMs: delay }, 'Kafka did not acknowledge a batch; holding acknowledgements and retrying')
         }
         this.failures++
-        await new Promise(resolve => setTimeout(resolve, delay))
+        await sleep(delay)
       }
     }
   }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Kafka, logLevel, type KafkaConfig, type SASLOptions, type LogEntry } from 'kafkajs'
 import type { Logger } from '../observability/logger.js'
-import { patchKafkajsEncoder } from './kafkajs-encoder.js'
+import { kafkajsVersion, patchKafkajsEncoder } from './kafkajs-encoder.js'
 
 /** The Kafka connection settings Wharf needs; a slice of `kafka.*` in the configuration. */
 export interface KafkaConnectionOptions {
@@ -42,9 +42,15 @@ function ssl (tls: KafkaConnectionOptions['tls']): KafkaConfig['ssl'] {
   }
 }
 
+let encoderChecked = false
+
 /** One kafkajs client per node; producers, consumers and the admin all come from it. */
 export function createKafka (opts: KafkaConnectionOptions, logger: Logger, clientSuffix = ''): Kafka {
-  patchKafkajsEncoder() // allocation-light Produce encoding: see kafkajs-encoder.ts
+  // allocation-light Produce encoding: see kafkajs-encoder.ts
+  if (!patchKafkajsEncoder() && !encoderChecked) {
+    logger.warn({ kafkajs: kafkajsVersion() }, 'kafkajs is not the version the allocation-light Produce encoder was written for; using kafkajs\' own encoder (slower, same bytes)')
+  }
+  encoderChecked = true
   const config: KafkaConfig = {
     clientId: opts.client_id + clientSuffix,
     brokers: opts.brokers,

@@ -39,13 +39,17 @@ function powerOfTwo (value: number): number {
   return n
 }
 
+/** The installed kafkajs version. */
+export function kafkajsVersion (): string {
+  return (require('kafkajs/package.json') as { version: string }).version
+}
+
 /**
  * Patches kafkajs' Encoder once per process. Returns false (and changes nothing) when the installed
- * kafkajs is not the one this was written for.
+ * kafkajs is not the one this was written for; the caller logs that.
  */
 export function patchKafkajsEncoder (): boolean {
-  const pkg = require('kafkajs/package.json') as { version: string }
-  if (pkg.version !== '2.2.4') return false
+  if (kafkajsVersion() !== '2.2.4') return false
   const Encoder = kafkajsEncoder() as EncoderClass & { [PATCHED]?: true }
   if (Encoder[PATCHED] === true) return true
   const proto = Encoder.prototype

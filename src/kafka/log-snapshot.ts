@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Kafka, KafkaMessage } from 'kafkajs'
 import { retryRetriable } from './retry.js'
 import type { Logger } from '../observability/logger.js'
+import { settlesWithin } from '../util/async.js'
 
 /**
  * Reads one topic from its earliest offset to the end offsets seen at the start, then stops: a
@@ -41,15 +42,8 @@ export async function readToEnd (kafka: Kafka, topic: string, onMessage: (m: Kaf
         }
       })
       for (const o of offsets) consumer.seek({ topic, partition: o.partition, offset: o.low })
-      let timer: NodeJS.Timeout | undefined
-      const timeout = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`could not read ${topic} to its end within ${timeoutMs} ms`)), timeoutMs)
-      })
-      try {
-        await Promise.race([finished, timeout])
-      } finally {
-        clearTimeout(timer)
-      }
+      if (!await settlesWithin(finished, timeoutMs)) throw new Error(`could not read ${topic} to its end within ${timeoutMs} ms`)
+      await finished
     } finally {
       await consumer.disconnect().catch(() => undefined)
       await admin.deleteGroups([groupId]).catch(err => logger.debug({ err, groupId }, 'could not delete the reader group'))

@@ -1,4 +1,5 @@
 import type { Logger } from '../observability/logger.js'
+import { sleep } from '../util/async.js'
 
 const BACKOFF_MS = [100, 200, 500, 1000, 2000]
 
@@ -16,7 +17,7 @@ export async function retryRetriable<T> (what: string, fn: () => Promise<T>, log
       if (!retriable || Date.now() > deadline) throw err
       const delay = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)] as number
       logger.debug({ err, what, attempt: attempt + 1, retryInMs: delay }, 'Kafka not ready for this yet; retrying')
-      await new Promise(resolve => setTimeout(resolve, delay))
+      await sleep(delay)
     }
   }
 }

@@ -1,5 +1,6 @@
 import type { Kafka, ITopicConfig } from 'kafkajs'
 import type { Logger } from '../observability/logger.js'
+import { sleep } from '../util/async.js'
 
 /** What Wharf needs of one Kafka topic. */
 export interface TopicSpec {
@@ -52,7 +53,7 @@ async function waitForLeaders (admin: ReturnType<Kafka['admin']>, topics: string
       if (Date.now() > deadline) throw err
     }
     if (Date.now() > deadline) throw new Error(`Kafka topics ${topics.join(', ')} have no leader after ${timeoutMs} ms`)
-    await new Promise(resolve => setTimeout(resolve, 200))
+    await sleep(200)
   }
 }
 

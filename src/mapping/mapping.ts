@@ -26,6 +26,11 @@ interface InboundTopic {
 
 export type MapResult = { ok: true; message: MqttMessage } | { ok: false; reason: string }
 
+/** What a reader of the data topics needs of the mapping: records of one partition -> MQTT messages. */
+export interface RecordDecoder {
+  decodeEach (kafkaTopic: string, records: readonly KafkaMessage[], each: (result: MapResult, record: KafkaMessage) => void): Promise<void>
+}
+
 const STATELESS_CODECS: Record<Format, RecordCodec> = { raw: rawCodec, json: jsonCodec, avro: avroCodec }
 
 /**
@@ -35,7 +40,7 @@ const STATELESS_CODECS: Record<Format, RecordCodec> = { raw: rawCodec, json: jso
  * and MQTT topic template. Rules must be valid (the config schema checks them). With a schema
  * registry, `avro` topics use the Confluent wire format; `registerSchemas` must run before use.
  */
-export class Mapping {
+export class Mapping implements RecordDecoder {
   private readonly outbound: OutboundRule[]
   private readonly inbound = new Map<string, InboundTopic>()
   private readonly defaultRule: OutboundRule
@@ -106,6 +111,17 @@ export class Mapping {
       }
     }
     return rule.codec.encode(message, { topic: rule.kafkaTopic, key: rule.key(message) })
+  }
+
+  /**
+   * Decodes the records of one partition in order, handing each result to `each`: the one loop of
+   * every reader of the data topics (live delivery, session replay, shared groups). It waits first
+   * only when decoding needs something fetched (a writer schema from the registry).
+   */
+  async decodeEach (kafkaTopic: string, records: readonly KafkaMessage[], each: (result: MapResult, record: KafkaMessage) => void): Promise<void> {
+    const fetching = this.prefetch(kafkaTopic, records)
+    if (fetching !== undefined) await fetching
+    for (const record of records) each(this.decode(kafkaTopic, record), record)
   }
 
   /** The MQTT message for a record of one of `kafkaTopics`. */

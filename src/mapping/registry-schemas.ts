@@ -1,5 +1,6 @@
 import avro from 'avsc'
 import type { Logger } from '../observability/logger.js'
+import { sleep } from '../util/async.js'
 import { ENVELOPE_SCHEMA_TEXT, envelopeType } from './avro-envelope.js'
 import type { SchemaRegistrySpec } from './mapping-rules.js'
 import { SchemaRegistryClient, SchemaRegistryRefused } from './schema-registry-client.js'
@@ -106,7 +107,7 @@ export class RegistrySchemas {
           throw new SchemaRegistrationFailed(`mapping.schema_registry.url: could not ${what} for subject ${subject} at ${this.client.url}${tries}: ${cause}`, { cause: err })
         }
         this.log.warn({ subject, attempt: attempt + 1, retryInMs: delay, err: cause }, 'schema registry not reachable yet')
-        await new Promise((resolve) => setTimeout(resolve, delay))
+        await sleep(delay)
       }
     }
   }

@@ -1,9 +1,15 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
 
+/** A count a component keeps itself (a plain number on the hot path), read when Prometheus scrapes. */
+export type CountSource = () => number
+/** Counts by label values (e.g. reason and Kafka topic), read when Prometheus scrapes. */
+export type LabelledCountSource = () => Iterable<[Record<string, string>, number]>
+
 /**
  * The node's Prometheus metrics (served on the HTTP port at `/metrics`). One registry per node, so
  * that several nodes in one process (tests) do not share counters. Add a metric here, next to the
- * others, and hand the object to whoever counts it.
+ * others, and hand it to whoever counts it; or let a component keep its own number and register a
+ * source with `countFrom`, read at scrape time.
  */
 export function createMetrics (node: string) {
   const registry = new Registry()
@@ -22,7 +28,26 @@ export function createMetrics (node: string) {
     deadNodeWills: counter('wharf_dead_node_wills_published_total', 'wills of clients of dead nodes published by this node'),
     sharedDelivered: counter('wharf_shared_delivered_total', 'shared-subscription messages acknowledged by a member of this node'),
     sharedRedelivered: counter('wharf_shared_redelivered_total', 'shared-subscription messages given to another member because the first one left first'),
-    localSessions: new Gauge({ name: 'wharf_sessions_local', help: 'persistent sessions connected to this node', registers: [registry] })
+    localSessions: new Gauge({ name: 'wharf_sessions_local', help: 'persistent sessions connected to this node', registers: [registry] }),
+
+    /** A counter whose value a component keeps; read at every scrape. */
+    countFrom (name: string, help: string, read: CountSource): void {
+      new Counter({ name, help, registers: [registry], collect () { this.reset(); this.inc(read()) } })
+    },
+
+    /** A labelled counter whose values a component keeps; read at every scrape. */
+    countByLabelsFrom (name: string, help: string, labelNames: string[], read: LabelledCountSource): void {
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers: [registry],
+        collect () {
+          this.reset()
+          for (const [labels, value] of read()) this.inc(labels, value)
+        }
+      })
+    }
   }
 }
 

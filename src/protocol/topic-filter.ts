@@ -1,23 +1,9 @@
 /**
- * MQTT 3.1.1 topic-filter matching (section 4.7): `+` matches exactly one level, `#` (last) matches
- * the parent level and everything below, and a filter starting with a wildcard does not match a topic
- * starting with `$` [MQTT-4.7.2-1].
+ * Does `filter` match `topic`? (MQTT 3.1.1 section 4.7.) For one-off checks; compile a filter that
+ * is matched often (`compileTopicFilter`).
  */
 export function topicMatches (filter: string, topic: string): boolean {
-  if (filter === topic) return true
-  if (topic.charCodeAt(0) === 36 /* $ */) {
-    const first = filter.charCodeAt(0)
-    if (first === 43 /* + */ || first === 35 /* # */) return false
-  }
-  const f = filter.split('/')
-  const t = topic.split('/')
-  for (let i = 0; i < f.length; i++) {
-    const level = f[i]
-    if (level === '#') return true
-    if (i >= t.length) return false
-    if (level !== '+' && level !== t[i]) return false
-  }
-  return f.length === t.length
+  return compileTopicFilter(filter)(topic)
 }
 
 /** A topic name a client may publish to: non-empty, no wildcards, no NUL. */
@@ -37,13 +23,12 @@ export function isValidTopicFilter (filter: string): boolean {
   return true
 }
 
-/** The number of levels every topic matching `filter` has at least. */
-export function guaranteedLevels (filter: string): number {
-  const levels = filter.split('/')
-  return levels[levels.length - 1] === '#' ? levels.length - 1 : levels.length
-}
-
-/** A filter compiled once: exact filters compare strings, wildcard filters walk the topic without splitting it. */
+/**
+ * A filter compiled once (MQTT 3.1.1 section 4.7): `+` matches exactly one level, `#` (last) matches
+ * the parent level and everything below, and a filter starting with a wildcard does not match a
+ * topic starting with `$` [MQTT-4.7.2-1]. Exact filters compare strings; wildcard filters walk the
+ * topic without splitting it.
+ */
 export type TopicMatcher = (topic: string) => boolean
 
 export function compileTopicFilter (filter: string): TopicMatcher {

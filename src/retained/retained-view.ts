@@ -2,7 +2,7 @@ import type { KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
 import { HEADER } from '../mapping/codec.js'
 import type { MqttMessage, Qos } from '../protocol/message.js'
-import { topicMatches } from '../protocol/topic-filter.js'
+import { compileTopicFilter } from '../protocol/topic-filter.js'
 
 export interface RetainedMessage {
   topic: string
@@ -48,8 +48,9 @@ export class RetainedView {
       const one = this.byTopic.get(filters[0] as string)
       return one === undefined ? out : [one]
     }
+    const matchers = filters.map(compileTopicFilter)
     for (const msg of this.byTopic.values()) {
-      if (filters.some(f => topicMatches(f, msg.topic))) out.push(msg)
+      if (matchers.some(matches => matches(msg.topic))) out.push(msg)
     }
     return out
   }

@@ -1,22 +1,26 @@
-import type { Mapping } from '../mapping/mapping.js'
 import type { BatchingProducer } from '../kafka/batching-producer.js'
+import type { Mapping } from '../mapping/mapping.js'
 import type { MqttMessage } from '../protocol/message.js'
+import type { RetainedStore } from '../retained/retained-store.js'
 
 /**
- * MQTT -> Kafka: every PUBLISH becomes one record, in the Kafka topic, with the key and format of
- * the first mapping rule that matches (by default the data topic, raw, key = MQTT topic, so one
- * MQTT topic is one partition and keeps its order everywhere).
+ * MQTT -> Kafka: every PUBLISH (and every will) becomes one record, in the Kafka topic, with the key
+ * and format of the first mapping rule that matches (by default the data topic, raw, key = MQTT
+ * topic, so one MQTT topic is one partition and keeps its order everywhere). A retained message is
+ * a second record, in the retained topic; the promise waits for both.
  */
 export class LogPublisher {
-  constructor (private readonly producer: BatchingProducer, private readonly mapping: Mapping) {}
+  constructor (private readonly producer: BatchingProducer, private readonly mapping: Mapping, private readonly retained: RetainedStore) {}
 
   hasRoom (): boolean { return this.producer.hasRoom() }
 
   /** resolves when the pending buffer has room again (the edge stops reading sockets until then) */
   waitForRoom (): Promise<void> { return this.producer.waitForRoom() }
 
-  /** resolves when Kafka acknowledged the record */
+  /** resolves when Kafka acknowledged the record (and the retained record, for a retained message) */
   publish (message: MqttMessage): Promise<void> {
-    return this.producer.send(this.mapping.encode(message))
+    const written = this.producer.send(this.mapping.encode(message))
+    if (!message.retain) return written
+    return Promise.all([written, this.retained.write(message)]).then(() => undefined)
   }
 }

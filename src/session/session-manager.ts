@@ -1,13 +1,11 @@
-import type { KafkaMessage } from 'kafkajs'
-import type { MapResult } from '../mapping/mapping.js'
-import type { MqttMessage } from '../protocol/message.js'
 import type { BatchingProducer } from '../kafka/batching-producer.js'
-import { tpKey, type Watermarks } from '../kafka/end-offsets.js'
-import type { RangeReader, Ranges } from '../kafka/range-reader.js'
+import type { Watermarks } from '../kafka/end-offsets.js'
+import type { RangeReader } from '../kafka/range-reader.js'
+import type { RecordDecoder } from '../mapping/mapping.js'
 import type { Logger } from '../observability/logger.js'
 import type { Metrics } from '../observability/metrics.js'
-import { PersistentSession, type LogPosition } from './persistent-session.js'
-import type { Qos } from '../protocol/message.js'
+import { PersistentSession } from './persistent-session.js'
+import { replay, type ReplayItem, type ReplayOutcome } from './replay.js'
 import { encodeSessionRecord, sessionKey, type Owner, type SessionRecord } from './session-record.js'
 import type { SessionView } from './session-view.js'
 
@@ -35,9 +33,7 @@ export interface SessionManagerDeps {
   /** low and high watermarks of the data topics' partitions, as of the call */
   dataWatermarks: () => Promise<Watermarks>
   reader: RangeReader
-  decode: (kafkaTopic: string, record: KafkaMessage) => MapResult
-  /** whatever `decode` needs fetched first for these records (e.g. schemas from a registry) */
-  prefetch?: (kafkaTopic: string, records: readonly KafkaMessage[]) => Promise<void> | undefined
+  decoder: RecordDecoder
   /** is the connection named by `owner` possibly still alive (its node incarnation live)? */
   ownerLive: (owner: Owner) => boolean
   /** the node that deletes expired sessions last owned by `node` (that node if live, else one chosen survivor) */
@@ -45,15 +41,7 @@ export interface SessionManagerDeps {
   metrics: Metrics
 }
 
-/** A record to hand to a resuming client. */
-export interface ReplayItem {
-  pos: LogPosition
-  message: MqttMessage
-  qos: Qos
-  /** set when an unacknowledged delivery is sent again (with DUP and its packet id) */
-  messageId?: number
-  dup: boolean
-}
+export type { ReplayItem, ReplayOutcome }
 
 export interface Opened {
   /** absent for clean sessions */
@@ -147,63 +135,8 @@ export class SessionManager {
    * deliveries) up to the delivered positions of now, in partition order, through `deliver`. Live
    * deliveries that arrive meanwhile are the caller's to hold back until this resolves.
    */
-  async resume (session: PersistentSession, deliver: (item: ReplayItem) => Promise<void>): Promise<{ replayed: number; gap: bigint }> {
-    const target = this.deps.deliveredPositions()
-    session.startAt(target)
-    const starts = session.replayStarts()
-    const marks = await this.deps.dataWatermarks()
-    const ranges: Ranges = new Map()
-    let gap = 0n
-    for (const [tp, to] of target) {
-      let from = starts.get(tp) ?? to
-      const low = marks.get(tp)?.low ?? 0n
-      if (from < low) {
-        gap += low - from
-        session.dropUnackedBelow(tp, low)
-        from = low
-      }
-      if (from < to) ranges.set(tp, { from, to })
-    }
-    if (gap > 0n) {
-      this.deps.metrics.resumeGapRecords.inc(Number(gap))
-      this.log.warn({ clientId: session.clientId, missingRecords: gap.toString() }, 'session resumes after a gap: records it had not been served have left Kafka (retention)')
-    }
-    let replayed = 0
-    let limited = false
-    const limit = this.opts.maxOfflineMessages
-    await this.deps.reader.read({
-      ranges,
-      onRecords: async (topic, partition, records) => {
-        const tp = tpKey(topic, partition)
-        const fetching = this.deps.prefetch?.(topic, records)
-        if (fetching !== undefined) await fetching
-        const work: Array<Promise<void>> = []
-        for (const record of records) {
-          const decoded = this.deps.decode(topic, record)
-          if (!decoded.ok) continue
-          const pos = { tp, offset: BigInt(record.offset) }
-          const d = session.replay(pos, decoded.message.topic, decoded.message.qos)
-          if (!d.send) continue
-          if (!d.dup) {
-            if (limit > 0 && session.replayedNew >= limit) {
-              if (!limited) {
-                limited = true
-                session.skipTo(target)
-                this.deps.metrics.offlineLimitHits.inc()
-                this.log.warn({ clientId: session.clientId, limit }, 'offline message limit reached: the rest of the backlog is skipped (newer messages are dropped, as when a queue is full)')
-              }
-              continue
-            }
-            session.replayedNew++
-          }
-          replayed++
-          work.push(deliver({ pos, message: decoded.message, qos: d.qos, ...(d.messageId === undefined ? {} : { messageId: d.messageId }), dup: d.dup }))
-        }
-        await Promise.all(work)
-      }
-    })
-    this.deps.metrics.replayedRecords.inc(replayed)
-    return { replayed, gap }
+  resume (session: PersistentSession, deliver: (item: ReplayItem) => Promise<void>): Promise<ReplayOutcome> {
+    return replay(session, deliver, { ...this.deps, maxOfflineMessages: this.opts.maxOfflineMessages, logger: this.log })
   }
 
   /**
@@ -223,11 +156,6 @@ export class SessionManager {
       })
     this.closing.set(session.clientId, done)
     return done
-  }
-
-  /** Resolves when every final write in progress is done (node shutdown). */
-  async drain (): Promise<void> {
-    await Promise.all([...this.closing.values()])
   }
 
   private async awaitHandover (clientId: string, conn: string): Promise<void> {

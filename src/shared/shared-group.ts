@@ -1,9 +1,8 @@
 import type { KafkaMessage } from 'kafkajs'
-import type { MapResult } from '../mapping/mapping.js'
-import type { MqttMessage } from '../protocol/message.js'
-import { compileTopicFilter, type TopicMatcher } from '../protocol/topic-filter.js'
+import type { RecordDecoder } from '../mapping/mapping.js'
 import type { Logger } from '../observability/logger.js'
-import type { Qos } from '../protocol/message.js'
+import type { MqttMessage, Qos } from '../protocol/message.js'
+import { compileTopicFilter, type TopicMatcher } from '../protocol/topic-filter.js'
 import { chooser, type Chooser, type Strategy } from './strategies.js'
 
 /** A local client in one or more shared groups, as the MQTT edge hands it over. */
@@ -16,12 +15,14 @@ export interface SharedMember {
   deliver: (message: MqttMessage, qos: Qos) => Promise<void>
 }
 
-/** Counts of a group's dispatch, kept per group and handed on (e.g. to Prometheus counters). */
-export interface SharedGroupCounters {
-  delivered: number
-  redelivered: number
-  /** called on every change, with what changed */
-  onChange?: (what: 'delivered' | 'redelivered') => void
+export interface SharedGroupOptions {
+  group: string
+  filter: string
+  strategy: Strategy
+  decoder: RecordDecoder
+  /** a message acknowledged by a member, or given to another one because its member left first */
+  onDispatch?: ((what: 'delivered' | 'redelivered') => void) | undefined
+  logger: Logger
 }
 
 /**
@@ -35,23 +36,14 @@ export class SharedGroup {
   private readonly matches: TopicMatcher
   private readonly choose: Chooser<{ member: SharedMember; qos: Qos }>
   private closing = false
-  readonly counters: SharedGroupCounters
 
-  constructor (
-    readonly group: string,
-    readonly filter: string,
-    strategy: Strategy,
-    private readonly decode: (kafkaTopic: string, record: KafkaMessage) => MapResult,
-    private readonly log: Logger,
-    /** whatever `decode` needs fetched first for these records (e.g. schemas from a registry) */
-    private readonly prefetch?: (kafkaTopic: string, records: readonly KafkaMessage[]) => Promise<void> | undefined,
-    onChange?: (what: 'delivered' | 'redelivered') => void
-  ) {
-    this.counters = { delivered: 0, redelivered: 0, ...(onChange === undefined ? {} : { onChange }) }
-    this.matches = compileTopicFilter(filter)
-    this.choose = chooser(strategy)
+  constructor (private readonly opts: SharedGroupOptions) {
+    this.matches = compileTopicFilter(opts.filter)
+    this.choose = chooser(opts.strategy)
   }
 
+  get group (): string { return this.opts.group }
+  get filter (): string { return this.opts.filter }
   get size (): number { return this.members.length }
 
   /** Add a member, or change its QoS. */
@@ -71,15 +63,12 @@ export class SharedGroup {
 
   /** The group consumer's handler: how many records, from the first, are done. */
   readonly onBatch = async (topic: string, _partition: number, records: KafkaMessage[]): Promise<number> => {
-    const fetching = this.prefetch?.(topic, records)
-    if (fetching !== undefined) await fetching
     const work: Array<Promise<void>> = []
-    for (const record of records) {
-      const decoded = this.decode(topic, record)
+    await this.opts.decoder.decodeEach(topic, records, (decoded) => {
       // records that are not MQTT messages or do not match are done at once
       if (!decoded.ok || !this.matches(decoded.message.topic)) work.push(Promise.resolve())
       else work.push(this.dispatch(decoded.message))
-    }
+    })
     const results = await Promise.allSettled(work)
     const failed = results.findIndex(r => r.status === 'rejected')
     return failed === -1 ? results.length : failed
@@ -91,13 +80,11 @@ export class SharedGroup {
       const target = this.choose(this.members, { publisher: message.clientId, topic: message.topic })
       try {
         await target.member.deliver(message, Math.min(message.qos, target.qos) as Qos)
-        this.counters.delivered++
-        this.counters.onChange?.('delivered')
+        this.opts.onDispatch?.('delivered')
         return
       } catch (err) {
-        this.counters.redelivered++
-        this.counters.onChange?.('redelivered')
-        if (attempt === 0) this.log.debug({ err, clientId: target.member.clientId, group: this.group, topic: message.topic }, 'shared member left before acknowledging; delivering to another member')
+        this.opts.onDispatch?.('redelivered')
+        if (attempt === 0) this.opts.logger.debug({ err, clientId: target.member.clientId, group: this.opts.group, topic: message.topic }, 'shared member left before acknowledging; delivering to another member')
         // the member is gone: the next pick is among the remaining ones
         this.remove(target.member)
       }

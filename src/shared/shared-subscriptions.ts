@@ -1,13 +1,14 @@
-import type { Kafka, KafkaMessage } from 'kafkajs'
-import type { MapResult } from '../mapping/mapping.js'
+import type { Kafka } from 'kafkajs'
 import { GroupConsumer } from '../kafka/group-consumer.js'
+import type { RecordDecoder } from '../mapping/mapping.js'
 import type { Logger } from '../observability/logger.js'
 import type { Qos } from '../protocol/message.js'
-import { SharedGroup, type SharedMember } from './shared-group.js'
 import type { ShareFilter } from '../protocol/share-filter.js'
+import { SharedGroup, type SharedMember } from './shared-group.js'
 import type { Strategy } from './strategies.js'
 
 export interface SharedSubscriptionsOptions {
+  kafka: Kafka
   /** the data topics every group reads */
   topics: string[]
   /** part of every Kafka group id, so that two Wharf clusters on one Kafka do not share groups */
@@ -17,6 +18,10 @@ export interface SharedSubscriptionsOptions {
   memberTimeoutMs: number
   /** partitions handled at once per group */
   concurrency: number
+  decoder: RecordDecoder
+  /** a message acknowledged by a member, or given to another one because its member left first */
+  onDispatch?: (what: 'delivered' | 'redelivered') => void
+  logger: Logger
 }
 
 interface Running {
@@ -36,33 +41,23 @@ export class SharedSubscriptions {
   private readonly leaving = new Set<Promise<void>>()
   private readonly log: Logger
 
-  constructor (
-    private readonly kafka: Kafka,
-    private readonly opts: SharedSubscriptionsOptions,
-    private readonly decode: (kafkaTopic: string, record: KafkaMessage) => MapResult,
-    private readonly logger: Logger,
-    private readonly prefetch?: (kafkaTopic: string, records: readonly KafkaMessage[]) => Promise<void> | undefined,
-    private readonly onDispatch?: (what: 'delivered' | 'redelivered') => void
-  ) {
-    this.log = logger.child({ component: 'shared' })
+  constructor (private readonly opts: SharedSubscriptionsOptions) {
+    this.log = opts.logger.child({ component: 'shared' })
   }
-
-  /** Groups with local members (for metrics and tests). */
-  get groups (): SharedGroup[] { return [...this.running.values()].map(r => r.group) }
 
   join (member: SharedMember, share: ShareFilter, qos: Qos): void {
     const key = `${share.group}\u0000${share.filter}`
     let r = this.running.get(key)
     if (r === undefined) {
       const strategy = this.opts.groupStrategies[share.group] ?? this.opts.strategy
-      const group = new SharedGroup(share.group, share.filter, strategy, this.decode, this.log, this.prefetch, this.onDispatch)
+      const group = new SharedGroup({ group: share.group, filter: share.filter, strategy, decoder: this.opts.decoder, onDispatch: this.opts.onDispatch, logger: this.log })
       const groupId = `wharf.shared.${this.opts.clusterKey}.${share.group}.${share.filter}`
-      const consumer = new GroupConsumer(this.kafka, {
+      const consumer = new GroupConsumer(this.opts.kafka, {
         groupId,
         topics: this.opts.topics,
         sessionTimeoutMs: this.opts.memberTimeoutMs,
         concurrency: this.opts.concurrency
-      }, group.onBatch, this.logger)
+      }, group.onBatch, this.opts.logger)
       const started = consumer.start().catch(err => this.log.error({ err, groupId }, 'could not join the Kafka group of a shared subscription'))
       r = { group, consumer, started }
       this.running.set(key, r)

@@ -1,0 +1,55 @@
+import type { Qos } from '../protocol/message.js'
+
+/*
+ * The two questions the MQTT edge asks, as small interfaces: may this client connect, and may it
+ * publish to / subscribe to this topic. The sources behind them (built-in users, JWT, HTTP, ACL
+ * files) plug in here without the edge knowing which; the edge only maps refusals onto MQTT.
+ */
+
+/** What the edge knows of a connecting client. Never logged with its password. */
+export interface ConnectRequest {
+  clientId: string
+  username: string | undefined
+  password: Buffer | undefined
+  /** the client's address as the listener saw it (or as a PROXY header / trusted proxy said) */
+  peerhost: string
+  /** the listener's name */
+  listener: string
+}
+
+/** Why a CONNECT is refused; the edge picks the CONNACK code. */
+export type RefusalReason = 'bad_credentials' | 'not_authorized' | 'banned' | 'server_unavailable'
+
+export type ConnectDecision =
+  | { allow: true; superuser: boolean }
+  | { allow: false; reason: RefusalReason }
+
+export interface Authenticate {
+  authenticate (request: ConnectRequest): Promise<ConnectDecision> | ConnectDecision
+}
+
+/** A connected client, as authorization sees it. */
+export interface AuthzSubject {
+  clientId: string
+  username: string | undefined
+  peerhost: string
+  superuser: boolean
+}
+
+export interface Authorize {
+  /** may `subject` publish `qos`/`retain` to `topic`? Synchronous: it runs for every PUBLISH. */
+  mayPublish (subject: AuthzSubject, topic: string, qos: Qos, retain: boolean): boolean
+  /** may `subject` subscribe to `filter` (the filter of a `$share/g/f` subscription is `f`)? */
+  maySubscribe (subject: AuthzSubject, filter: string, qos: Qos): boolean
+}
+
+/** No authentication source: every client gets in (configuration `allow_anonymous: true`, nothing else). */
+export const allowEveryone: Authenticate = {
+  authenticate: () => ({ allow: true, superuser: false })
+}
+
+/** No ACL: every client may publish and subscribe anywhere (the edge still keeps clients out of `$SYS/`). */
+export const noAcl: Authorize = {
+  mayPublish: () => true,
+  maySubscribe: () => true
+}

@@ -1,0 +1,118 @@
+import type { Aedes, AuthenticateHandler, Client } from 'aedes'
+import type { Authenticate, AuthzSubject, RefusalReason } from '../auth/hooks.js'
+import type { Claim, LocalConnection } from '../cluster/takeover.js'
+import type { Logger } from '../observability/logger.js'
+import type { PersistentSession } from '../session/persistent-session.js'
+import type { SessionManager } from '../session/session-manager.js'
+import type { WillStore } from '../session/will-store.js'
+import { connectRefusal, connectedClient, type ConnackRefusal } from './aedes-internals.js'
+import type { Delivery } from './delivery.js'
+
+export interface ConnectOptions {
+  aedes: () => Aedes
+  authenticate: Authenticate
+  /** resolves once the client id is claimed cluster-wide (the takeover record is in Kafka) */
+  claim: (clientId: string, connection: LocalConnection) => Promise<Claim>
+  sessions: SessionManager
+  wills: WillStore
+  delivery: Delivery
+  /** the listener name and peer address of a connection's stream */
+  connectionOf: (client: Client) => { listener: string; peerhost: string }
+  logger: Logger
+}
+
+/** What the edge keeps per connection from its CONNECT on. */
+export interface Connected {
+  claim: Claim
+  subject: AuthzSubject
+  /** the persistent session (clean session = 0) */
+  session?: PersistentSession
+}
+
+const CONNACK: Record<RefusalReason, ConnackRefusal> = {
+  bad_credentials: 4,
+  not_authorized: 5,
+  banned: 5,
+  server_unavailable: 3
+}
+
+/**
+ * The CONNECT of one client, before its CONNACK (aedes' authenticate hook): authenticate ->
+ * claim the client id cluster-wide (takeover) -> close a local connection of the same id -> open
+ * the persistent session (the previous owner hands it over first) or drop a stored one for clean = 1
+ * -> discard a stale will of a dead connection. After the CONNACK (`resume`): replay the session's
+ * backlog from the log, then go live. Owns what it learns per connection (`connected(client)`).
+ */
+export class ConnectFlow {
+  private readonly byClient = new WeakMap<Client, Connected>()
+  private readonly log: Logger
+
+  constructor (private readonly opts: ConnectOptions) {
+    this.log = opts.logger
+  }
+
+  /** The connection's claim, identity and session, once its CONNECT went through. */
+  connected (client: Client): Connected | undefined {
+    return this.byClient.get(client)
+  }
+
+  /** The persistent session bound to a connected client. */
+  sessionOf (client: Client): PersistentSession | undefined {
+    return this.byClient.get(client)?.session
+  }
+
+  readonly authenticate: AuthenticateHandler = (client, username, password, done) => {
+    const clientId = client.id
+    const { listener, peerhost } = this.opts.connectionOf(client)
+    const name = username === undefined || username === null || username === '' ? undefined : username
+    const refuse = (reason: RefusalReason, err?: unknown): void => {
+      if (reason === 'server_unavailable') this.log.warn({ clientId, err }, 'CONNECT refused: the client id could not be claimed in Kafka')
+      else this.log.info({ clientId, username: name, peerhost, reason }, 'CONNECT refused')
+      done(connectRefusal(CONNACK[reason], reason), false)
+    }
+    Promise.resolve(this.opts.authenticate.authenticate({ clientId, username: name, password: password ?? undefined, peerhost, listener }))
+      .then(decision => {
+        if (!decision.allow) { refuse(decision.reason); return }
+        const subject: AuthzSubject = { clientId, username: name, peerhost, superuser: decision.superuser }
+        this.opts.claim(clientId, { close: () => { if (!client.closed) client.close() } })
+          .then(claim => this.open(client, claim, subject))
+          .then(() => done(null, true), (err: unknown) => refuse('server_unavailable', err))
+      }, (err: unknown) => {
+        this.log.warn({ clientId, err }, 'authentication failed with an error')
+        refuse('server_unavailable', err)
+      })
+  }
+
+  private async open (client: Client, claim: Claim, subject: AuthzSubject): Promise<void> {
+    // the connection may have gone while the claim was written
+    if (client.closed) { claim.release(); return }
+    const connected: Connected = { claim, subject }
+    this.byClient.set(client, connected)
+    const previous = connectedClient(this.opts.aedes(), client.id)
+    if (previous !== undefined && previous !== client) previous.close()
+    const opened = await this.opts.sessions.open(client.id, client.clean, claim.conn)
+    await this.opts.wills.discardStale(client.id, claim.conn)
+    if (opened.session === undefined) return
+    if (client.closed) { void this.opts.sessions.close(opened.session); return }
+    connected.session = opened.session
+    this.opts.delivery.prepare(client, opened.session)
+  }
+
+  /** CONNACK sent and aedes' own queue done (aedes' `clientReady`): replay from the log, then go live. */
+  resume (client: Client): void {
+    const session = this.sessionOf(client)
+    if (session === undefined) return
+    const t0 = Date.now()
+    this.opts.sessions.resume(session, item => this.opts.delivery.replay(client, item)).then(
+      ({ replayed, gap }) => {
+        this.opts.delivery.goLive(client, session)
+        this.log.info({ clientId: client.id, replayed, gap: gap.toString(), ms: Date.now() - t0 }, 'session resumed')
+      },
+      (err: unknown) => {
+        if (client.closed) return
+        this.log.warn({ clientId: client.id, err }, 'session could not be resumed from Kafka; closing the connection')
+        client.close()
+      }
+    )
+  }
+}

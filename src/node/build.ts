@@ -1,0 +1,156 @@
+import { allowEveryone, noAcl } from '../auth/hooks.js'
+import { Membership } from '../cluster/membership.js'
+import { nodesLogHandler } from '../cluster/nodes-log.js'
+import { TakeoverCoordinator } from '../cluster/takeover.js'
+import { parseBind, type WharfConfig } from '../config/index.js'
+import { MqttEdge } from '../edge/edge.js'
+import { BatchingProducer } from '../kafka/batching-producer.js'
+import { createKafka } from '../kafka/client.js'
+import { LogTail, type BatchHandler } from '../kafka/log-tail.js'
+import { RangeReader } from '../kafka/range-reader.js'
+import { ensureTopics } from '../kafka/topic-admin.js'
+import { Mapping } from '../mapping/mapping.js'
+import { registrySchemasFor } from '../mapping/registry-schemas.js'
+import type { Logger } from '../observability/logger.js'
+import { createMetrics, type Metrics } from '../observability/metrics.js'
+import { RetainedStore } from '../retained/retained-store.js'
+import { LogDelivery } from '../routing/log-delivery.js'
+import { LogPublisher } from '../routing/log-publisher.js'
+import { DeadNodeWills } from '../session/dead-node-wills.js'
+import { SessionManager } from '../session/session-manager.js'
+import type { Owner } from '../session/session-record.js'
+import { SessionView } from '../session/session-view.js'
+import { WillStore } from '../session/will-store.js'
+import { SharedSubscriptions } from '../shared/shared-subscriptions.js'
+import { topicSpecs } from './topic-specs.js'
+
+/** Everything one node is made of, wired together; `WharfNode` starts and stops it in order. */
+export interface NodeParts {
+  metrics: Metrics
+  producer: BatchingProducer
+  mapping: Mapping
+  retained: RetainedStore
+  membership: Membership
+  sessionView: SessionView
+  sessions: SessionManager
+  deadNodeWills: DeadNodeWills
+  rangeReader: RangeReader
+  shared: SharedSubscriptions
+  edge: MqttEdge
+  delivery: LogDelivery
+  retainedTail: LogTail
+  sessionsTail: LogTail
+  dataTail: LogTail
+  nodesTail: LogTail
+  /** creates the topics that are missing; the partition count of each */
+  ensureTopics: () => Promise<Map<string, number>>
+}
+
+/**
+ * Builds the parts of one node from its validated configuration. This is the one place where the
+ * configuration's names (EMQX's, snake_case) become the code's options; no part below sees the
+ * configuration object.
+ */
+export function buildNode (config: WharfConfig, brokers: string[], inc: string, logger: Logger): NodeParts {
+  const node = config.node.name
+  const metrics = createMetrics(node)
+  const kafka = createKafka({ ...config.kafka, brokers }, logger)
+  const producer = new BatchingProducer(kafka, config.kafka.producer, logger)
+  const mapping = new Mapping(config.mapping.rules, config.topics.messages.name, registrySchemasFor(config.mapping.schema_registry, logger))
+  const retained = new RetainedStore(producer, config.topics.retained.name)
+  const membership = new Membership(config.cluster.node_timeout_ms)
+  const takeover = new TakeoverCoordinator(producer, { node, topic: config.topics.nodes.name }, logger)
+  const publisher = new LogPublisher(producer, mapping, retained)
+  const sessionView = new SessionView()
+  const wills = new WillStore(producer, config.topics.sessions.name, sessionView)
+  const ownerLive = (o: Owner): boolean => (o.node === node && o.inc === inc) || membership.isLive(o.node, o.inc)
+  const rangeReader = new RangeReader(kafka, { node, topics: mapping.kafkaTopics }, logger)
+  // the tails read from the data topics' watermarks and positions; declared before the parts that ask
+  const tails: { data?: LogTail; sessions?: LogTail } = {}
+  const sessions = new SessionManager({
+    node,
+    inc,
+    topic: config.topics.sessions.name,
+    expiryS: config.mqtt.session_expiry_interval,
+    maxOfflineMessages: config.mqtt.max_offline_messages,
+    checkpointIntervalMs: config.mqtt.session_checkpoint_interval_ms,
+    takeoverTimeoutMs: config.cluster.takeover_timeout_ms
+  }, {
+    producer,
+    view: sessionView,
+    syncView: () => (tails.sessions as LogTail).reachEnd(),
+    deliveredPositions: () => (tails.data as LogTail).positions(),
+    dataWatermarks: () => (tails.data as LogTail).watermarks(),
+    reader: rangeReader,
+    decoder: mapping,
+    ownerLive,
+    sweeperFor: (owner) => {
+      const live = membership.liveNodes()
+      return live.includes(owner) ? owner : live[0]
+    },
+    metrics
+  }, logger)
+  const deadNodeWills = new DeadNodeWills(
+    { node, inc, nodesTopic: config.topics.nodes.name, intervalMs: Math.min(1000, config.cluster.heartbeat_interval_ms) },
+    { producer, view: sessionView, ownerLive, publish: (m) => publisher.publish(m), remove: (clientId) => wills.remove(clientId), metrics },
+    logger)
+  const shared = new SharedSubscriptions({
+    kafka,
+    topics: mapping.kafkaTopics,
+    clusterKey: config.topics.messages.name,
+    strategy: config.shared_subscription.strategy,
+    groupStrategies: config.shared_subscription.group_strategy,
+    memberTimeoutMs: config.shared_subscription.member_timeout_ms,
+    concurrency: 16,
+    decoder: mapping,
+    onDispatch: (what) => (what === 'delivered' ? metrics.sharedDelivered : metrics.sharedRedelivered).inc(),
+    logger
+  })
+  const edge = new MqttEdge({
+    node,
+    inc,
+    listeners: Object.entries(config.listeners.tcp)
+      .filter(([, l]) => l.enabled)
+      .map(([name, l]) => ({ name, ...parseBind(l.bind), maxConnections: l.max_connections })),
+    mqtt: {
+      maxClientIdLength: config.mqtt.max_client_id_length,
+      connectTimeoutMs: config.mqtt.connect_timeout_ms,
+      maxInflightInbound: config.mqtt.max_inflight_inbound
+    },
+    authenticate: allowEveryone,
+    authorize: noAcl,
+    claim: (clientId, connection) => takeover.claim(clientId, connection),
+    publisher,
+    retained: retained.view,
+    sessions,
+    wills,
+    shared,
+    logger
+  })
+  const delivery = new LogDelivery(edge.delivery, mapping, logger)
+  const tail = (purpose: string, topics: string[], from: 'earliest' | 'latest', onBatch: BatchHandler): LogTail =>
+    new LogTail(kafka, { purpose, node, topics, from, onBatch }, logger)
+  const retainedTail = tail('retained', [config.topics.retained.name], 'earliest', retained.view.onBatch)
+  const sessionsTail = tails.sessions = tail('sessions', [config.topics.sessions.name], 'earliest', sessionView.onBatch)
+  const dataTail = tails.data = tail('messages', mapping.kafkaTopics, 'latest', delivery.onBatch)
+  const nodesTail = tail('nodes', [config.topics.nodes.name], 'earliest', nodesLogHandler({ membership, takeover, wills: deadNodeWills, logger }))
+  const parts: NodeParts = {
+    metrics, producer, mapping, retained, membership, sessionView, sessions, deadNodeWills, rangeReader, shared, edge,
+    delivery, retainedTail, sessionsTail, dataTail, nodesTail,
+    ensureTopics: () => ensureTopics(kafka, topicSpecs(config.topics, mapping.kafkaTopics), logger)
+  }
+  registerCounts(parts)
+  return parts
+}
+
+/** The counts parts keep themselves (plain numbers on their hot paths), as Prometheus metrics. */
+function registerCounts (p: NodeParts): void {
+  const m = p.metrics
+  m.countFrom('wharf_kafka_produced_records_total', 'records acknowledged by Kafka (acks=all)', () => p.producer.stats.records)
+  m.countFrom('wharf_kafka_produce_batches_total', 'produce batches acknowledged by Kafka', () => p.producer.stats.batches)
+  m.countFrom('wharf_kafka_produce_retries_total', 'produce batches sent again after a failure (never dropped)', () => p.producer.stats.retries)
+  m.countFrom('wharf_delivered_records_total', 'records of the data topics handed to this node\'s subscribers', () => p.delivery.delivered)
+  m.countByLabelsFrom('wharf_skipped_records_total', 'records of the data topics that cannot be delivered over MQTT, skipped', ['kafka_topic', 'reason'], () => p.delivery.skippedCounts())
+  m.countFrom('wharf_session_replay_records_read_total', 'records read from Kafka for resuming sessions', () => p.rangeReader.recordsRead)
+  m.countFrom('wharf_session_records_unreadable_total', 'records of the sessions topic this version could not read (skipped)', () => p.sessionView.unreadable)
+}

@@ -1,0 +1,101 @@
+import type { Watermarks } from '../kafka/end-offsets.js'
+import { tpKey } from '../kafka/end-offsets.js'
+import type { RangeReader, Ranges } from '../kafka/range-reader.js'
+import type { RecordDecoder } from '../mapping/mapping.js'
+import type { Logger } from '../observability/logger.js'
+import type { Metrics } from '../observability/metrics.js'
+import type { MqttMessage, Qos } from '../protocol/message.js'
+import type { LogPosition, PersistentSession } from './persistent-session.js'
+
+/** A record to hand to a resuming client. */
+export interface ReplayItem {
+  pos: LogPosition
+  message: MqttMessage
+  qos: Qos
+  /** set when an unacknowledged delivery is sent again (with DUP and its packet id) */
+  messageId?: number
+  dup: boolean
+}
+
+export interface ReplayOutcome {
+  /** messages handed to the client (new and resent) */
+  replayed: number
+  /** records the session needed that had already left Kafka (retention) */
+  gap: bigint
+}
+
+export interface ReplayDeps {
+  /** per data-topic partition, the offset below which every record has been offered to local subscribers */
+  deliveredPositions: () => Map<string, bigint>
+  /** low and high watermarks of the data topics' partitions, as of the call */
+  dataWatermarks: () => Promise<Watermarks>
+  reader: RangeReader
+  decoder: RecordDecoder
+  /** `mqtt.max_offline_messages`; 0 = no limit */
+  maxOfflineMessages: number
+  metrics: Pick<Metrics, 'resumeGapRecords' | 'offlineLimitHits' | 'replayedRecords'>
+  logger: Logger
+}
+
+/**
+ * The replay of a session that just connected: every record from its cursors (and unacknowledged
+ * deliveries) up to the node's delivered positions of now, in partition order, through `deliver`.
+ * A cursor below the partition's low watermark resumes at the earliest record (the gap is counted);
+ * past `maxOfflineMessages` new messages the rest of the backlog is skipped, as a full queue drops
+ * newer messages. Live deliveries that arrive meanwhile are the caller's to hold back.
+ */
+export async function replay (session: PersistentSession, deliver: (item: ReplayItem) => Promise<void>, deps: ReplayDeps): Promise<ReplayOutcome> {
+  const target = deps.deliveredPositions()
+  session.startAt(target)
+  const starts = session.replayStarts()
+  const marks = await deps.dataWatermarks()
+  const ranges: Ranges = new Map()
+  let gap = 0n
+  for (const [tp, to] of target) {
+    let from = starts.get(tp) ?? to
+    const low = marks.get(tp)?.low ?? 0n
+    if (from < low) {
+      gap += low - from
+      session.dropUnackedBelow(tp, low)
+      from = low
+    }
+    if (from < to) ranges.set(tp, { from, to })
+  }
+  if (gap > 0n) {
+    deps.metrics.resumeGapRecords.inc(Number(gap))
+    deps.logger.warn({ clientId: session.clientId, missingRecords: gap.toString() }, 'session resumes after a gap: records it had not been served have left Kafka (retention)')
+  }
+  let replayed = 0
+  let limited = false
+  const limit = deps.maxOfflineMessages
+  await deps.reader.read({
+    ranges,
+    onRecords: async (topic, partition, records) => {
+      const tp = tpKey(topic, partition)
+      const work: Array<Promise<void>> = []
+      await deps.decoder.decodeEach(topic, records, (decoded, record) => {
+        if (!decoded.ok) return
+        const pos = { tp, offset: BigInt(record.offset) }
+        const d = session.replay(pos, decoded.message.topic, decoded.message.qos)
+        if (!d.send) return
+        if (!d.dup) {
+          if (limit > 0 && session.replayedNew >= limit) {
+            if (!limited) {
+              limited = true
+              session.skipTo(target)
+              deps.metrics.offlineLimitHits.inc()
+              deps.logger.warn({ clientId: session.clientId, limit }, 'offline message limit reached: the rest of the backlog is skipped (newer messages are dropped, as when a queue is full)')
+            }
+            return
+          }
+          session.replayedNew++
+        }
+        replayed++
+        work.push(deliver({ pos, message: decoded.message, qos: d.qos, ...(d.messageId === undefined ? {} : { messageId: d.messageId }), dup: d.dup }))
+      })
+      await Promise.all(work)
+    }
+  })
+  deps.metrics.replayedRecords.inc(replayed)
+  return { replayed, gap }
+}
