@@ -1,17 +1,16 @@
 import type { AclRule } from './authz/acl-rule.js'
+import type { AuthzSubject, ConnectRequest } from './hooks.js'
 
-export type { AclRule }
+/*
+ * The types behind the edge's two interfaces (hooks.ts: Authenticate, Authorize): what a
+ * connecting client looks like to the sources, and what each source and the chain answer.
+ */
 
-/** What the edge knows about a connecting client; the only input authentication sources get. */
-export interface ClientInfo {
-  clientId: string
-  username?: string | undefined
-  password?: Buffer | undefined
-  /** the peer's IP address (no port) */
-  peerhost: string
-  /** the listener's name (`default`, ...) */
-  listener: string
-  protocol: 'tcp' | 'ssl' | 'ws' | 'wss'
+export type { AclRule, AuthzSubject }
+
+/** A connecting client as the sources see it: the edge's ConnectRequest, plus what TLS listeners may add. */
+export interface ClientInfo extends ConnectRequest {
+  protocol?: 'tcp' | 'ssl' | 'ws' | 'wss' | undefined
   /** from a verified TLS client certificate */
   certCommonName?: string | undefined
   certSubject?: string | undefined
@@ -20,7 +19,7 @@ export interface ClientInfo {
 /** Why a CONNECT was refused: bad_credentials -> CONNACK 0x04, the others -> 0x05. */
 export type DenyReason = 'bad_credentials' | 'not_authorized' | 'banned'
 
-/** The answer of the whole chain at CONNECT. */
+/** The chain's detailed answer (AuthChain.check): ConnectDecision plus the source that decided. */
 export type AuthnResult =
   | {
     outcome: 'allow'
@@ -46,28 +45,5 @@ export interface AuthnSource {
   close? (): void
 }
 
-/** What the edge calls at CONNECT: the whole chain (bans, sources, anonymous). */
-export interface Authenticator {
-  authenticate (client: ClientInfo): Promise<AuthnResult>
-}
-
-/**
- * A connected client as authorization sees it. Create one per connection (at CONNECT, after
- * authentication) and pass the same object on every call: its decision cache hangs off it.
- */
-export interface AuthzClient {
-  clientId: string
-  username?: string | undefined
-  peerhost: string
-  superuser: boolean
-  /** rules from authentication (see AuthnResult.acl) */
-  acl?: AclRule[] | undefined
-}
-
 export type AuthzAction = 'publish' | 'subscribe'
 export interface AuthzOptions { qos: 0 | 1 | 2; retain?: boolean | undefined }
-
-/** What the edge calls at SUBSCRIBE, PUBLISH and before a retained delivery: synchronous, cached. */
-export interface Authorizer {
-  authorize (client: AuthzClient, action: AuthzAction, topic: string, opts: AuthzOptions): 'allow' | 'deny'
-}

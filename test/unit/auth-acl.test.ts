@@ -11,7 +11,7 @@ import { parseAclClaim } from '../../src/auth/authz/rule-spec.js'
 import { filterWithin } from '../../src/auth/authz/filter-within.js'
 import { RulesWatcher } from '../../src/auth/authz/rules-watcher.js'
 import { ConfigError } from '../../src/config/errors.js'
-import type { AuthzClient } from '../../src/auth/types.js'
+import type { AuthzSubject } from '../../src/auth/hooks.js'
 
 const silent = pino({ level: 'silent' })
 const dir = mkdtempSync(join(tmpdir(), 'wharf-acl-'))
@@ -27,10 +27,10 @@ function authorizer (opts: Partial<AclAuthorizerOptions>, logger = silent): AclA
   return new AclAuthorizer({ noMatch: 'deny', denyAction: 'ignore', cache: { enable: true, max_size: 32, ttl_ms: 60000 }, ...opts }, logger)
 }
 
-const client = (clientId: string, username?: string, peerhost = '10.1.2.3', extra: Partial<AuthzClient> = {}): AuthzClient =>
+const client = (clientId: string, username?: string, peerhost = '10.1.2.3', extra: Partial<AuthzSubject> = {}): AuthzSubject =>
   ({ clientId, username, peerhost, superuser: false, ...extra })
-const pub = (a: AclAuthorizer, c: AuthzClient, topic: string, qos: 0 | 1 | 2 = 0, retain = false) => a.authorize(c, 'publish', topic, { qos, retain })
-const sub = (a: AclAuthorizer, c: AuthzClient, filter: string, qos: 0 | 1 | 2 = 0) => a.authorize(c, 'subscribe', filter, { qos })
+const pub = (a: AclAuthorizer, c: AuthzSubject, topic: string, qos: 0 | 1 | 2 = 0, retain = false) => a.authorize(c, 'publish', topic, { qos, retain })
+const sub = (a: AclAuthorizer, c: AuthzSubject, filter: string, qos: 0 | 1 | 2 = 0) => a.authorize(c, 'subscribe', filter, { qos })
 
 describe('filterWithin (the subscribe check)', () => {
   it('follows EMQX: a/+ within a/#, a/# not within a/b', () => {
@@ -139,7 +139,8 @@ rules:
     assert.equal(sub(a, c, '$queue/jobs/x'), 'allow')
     assert.equal(sub(a, c, '$share/g1'), 'deny', 'malformed share')
     assert.equal(sub(a, c, '$SYS/brokers'), 'deny', '# does not cover $SYS topics')
-    assert.equal(a.mayReceive(c, 'jobs/1', 1), true)
+    assert.equal(a.maySubscribe(c, 'jobs/1', 1), true)
+    assert.equal(a.mayPublish(c, 'jobs/1', 1, false), false)
   })
 
   it('superusers and per-client rules from authentication come first', () => {

@@ -29,27 +29,35 @@ describe('the authentication chain', () => {
     const a = tableSource('built_in_database', { alice: { outcome: 'allow', superuser: false }, mallory: { outcome: 'deny', reason: 'bad_credentials' } })
     const b = tableSource('http', { alice: { outcome: 'deny', reason: 'bad_credentials' }, bob: { outcome: 'allow', superuser: true }, mallory: { outcome: 'allow', superuser: true } })
     const c = chain({ sources: [a, b] })
-    assert.deepEqual(await c.authenticate(client('alice', 'x')), { outcome: 'allow', superuser: false, source: 'built_in_database' })
-    assert.deepEqual(await c.authenticate(client('bob', 'x')), { outcome: 'allow', superuser: true, source: 'http' })
-    assert.deepEqual(await c.authenticate(client('mallory', 'x')), { outcome: 'deny', reason: 'bad_credentials', source: 'built_in_database' })
+    assert.deepEqual(await c.check(client('alice', 'x')), { outcome: 'allow', superuser: false, source: 'built_in_database' })
+    assert.deepEqual(await c.check(client('bob', 'x')), { outcome: 'allow', superuser: true, source: 'http' })
+    assert.deepEqual(await c.check(client('mallory', 'x')), { outcome: 'deny', reason: 'bad_credentials', source: 'built_in_database' })
     assert.equal(b.calls, 1, 'http was asked only for bob')
     assert.deepEqual(c.stats.success, { built_in_database: 1, http: 1 })
   })
 
   it('nobody answers: no credentials -> allow_anonymous decides; credentials -> bad_credentials', async () => {
     const s = tableSource('built_in_database', {})
-    assert.deepEqual(await chain({ sources: [s], allow_anonymous: true }).authenticate(client()), { outcome: 'allow', superuser: false, source: 'anonymous' })
-    assert.deepEqual(await chain({ sources: [s], allow_anonymous: false }).authenticate(client()), { outcome: 'deny', reason: 'not_authorized' })
-    assert.deepEqual(await chain({ sources: [s], allow_anonymous: true }).authenticate(client('who', 'pw')), { outcome: 'deny', reason: 'bad_credentials' })
-    assert.deepEqual(await chain({ sources: [s], allow_anonymous: true }).authenticate(client('who')), { outcome: 'deny', reason: 'bad_credentials' }, 'a user name alone is a credential')
-    assert.equal((await chain({ sources: [], allow_anonymous: true }).authenticate(client('who', 'pw'))).outcome, 'allow', 'no sources: everyone is anonymous')
-    assert.equal((await chain({ sources: [], allow_anonymous: false }).authenticate(client('who', 'pw'))).outcome, 'deny')
+    assert.deepEqual(await chain({ sources: [s], allow_anonymous: true }).check(client()), { outcome: 'allow', superuser: false, source: 'anonymous' })
+    assert.deepEqual(await chain({ sources: [s], allow_anonymous: false }).check(client()), { outcome: 'deny', reason: 'not_authorized' })
+    assert.deepEqual(await chain({ sources: [s], allow_anonymous: true }).check(client('who', 'pw')), { outcome: 'deny', reason: 'bad_credentials' })
+    assert.deepEqual(await chain({ sources: [s], allow_anonymous: true }).check(client('who')), { outcome: 'deny', reason: 'bad_credentials' }, 'a user name alone is a credential')
+    assert.equal((await chain({ sources: [], allow_anonymous: true }).check(client('who', 'pw'))).outcome, 'allow', 'no sources: everyone is anonymous')
+    assert.equal((await chain({ sources: [], allow_anonymous: false }).check(client('who', 'pw'))).outcome, 'deny')
+  })
+
+  it('answers the edge a ConnectDecision (hooks.ts)', async () => {
+    const s = tableSource('jwt', { a: { outcome: 'allow', superuser: true, expiresAt: 5 }, b: { outcome: 'deny', reason: 'bad_credentials' } })
+    const c = chain({ sources: [s] })
+    assert.deepEqual(await c.authenticate(client('a', 'x')), { allow: true, superuser: true, acl: undefined, expiresAt: 5 })
+    assert.deepEqual(await c.authenticate(client('b', 'x')), { allow: false, reason: 'bad_credentials' })
+    assert.deepEqual(await c.authenticate(client()), { allow: false, reason: 'not_authorized' })
   })
 
   it('a source that throws is passed over', async () => {
     const broken: AuthnSource = { name: 'jwt', authenticate: async () => { throw new Error('bug') } }
     const ok = tableSource('http', { u: { outcome: 'allow', superuser: false } })
-    assert.equal((await chain({ sources: [broken, ok] }).authenticate(client('u', 'p'))).outcome, 'allow')
+    assert.equal((await chain({ sources: [broken, ok] }).check(client('u', 'p'))).outcome, 'allow')
   })
 
   it('brute force: max_count failures ban the address and the user name, even for the right password, on every node', async () => {
@@ -60,20 +68,20 @@ describe('the authentication chain', () => {
     // the "right password" is 'good': a source that checks it
     const checker: AuthnSource = { name: 'built_in_database', authenticate: async (c) => c.username === 'victim' ? (c.password?.toString() === 'good' ? { outcome: 'allow', superuser: false } : { outcome: 'deny', reason: 'bad_credentials' }) : { outcome: 'ignore' } }
     const c = chain({ sources: [checker, users], banned, failures: new FailureTracker({ max_count: 3, window_time: 10000, ban_time: 60000 }, () => now), onBan: b => published.push(b) })
-    assert.equal((await c.authenticate(client('victim', 'bad1', '10.9.9.9'))).outcome, 'deny')
-    assert.equal((await c.authenticate(client('victim', 'bad2', '10.9.9.9'))).outcome, 'deny')
+    assert.equal((await c.check(client('victim', 'bad1', '10.9.9.9'))).outcome, 'deny')
+    assert.equal((await c.check(client('victim', 'bad2', '10.9.9.9'))).outcome, 'deny')
     assert.equal(published.length, 0)
-    assert.equal((await c.authenticate(client('victim', 'bad3', '10.9.9.9'))).outcome, 'deny')
+    assert.equal((await c.check(client('victim', 'bad3', '10.9.9.9'))).outcome, 'deny')
     assert.deepEqual(published.map(b => banKey(b.kind, b.value)).sort(), ['peerhost:10.9.9.9', 'username:victim'])
-    assert.deepEqual(await c.authenticate(client('victim', 'good', '10.9.9.9')), { outcome: 'deny', reason: 'banned' }, 'the right password after the ban')
-    assert.deepEqual(await c.authenticate(client('victim', 'good', '10.1.1.1')), { outcome: 'deny', reason: 'banned' }, 'from another address: the user name is banned')
+    assert.deepEqual(await c.check(client('victim', 'good', '10.9.9.9')), { outcome: 'deny', reason: 'banned' }, 'the right password after the ban')
+    assert.deepEqual(await c.check(client('victim', 'good', '10.1.1.1')), { outcome: 'deny', reason: 'banned' }, 'from another address: the user name is banned')
     // another node: it only sees the banned topic
     const otherView = new BannedView(() => now)
     for (const b of published) otherView.apply(banKey(b.kind, b.value), encodeBanRecord(b))
     const other = chain({ sources: [checker], banned: otherView })
-    assert.deepEqual(await other.authenticate(client('victim', 'good', '10.1.1.1')), { outcome: 'deny', reason: 'banned' })
+    assert.deepEqual(await other.check(client('victim', 'good', '10.1.1.1')), { outcome: 'deny', reason: 'banned' })
     now += 60000
-    assert.equal((await c.authenticate(client('victim', 'good', '10.9.9.9'))).outcome, 'allow', 'the ban has run out')
+    assert.equal((await c.check(client('victim', 'good', '10.9.9.9'))).outcome, 'allow', 'the ban has run out')
     assert.equal(c.stats.bans, 2)
     assert.equal(c.stats.failure.banned, 2)
   })

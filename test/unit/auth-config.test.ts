@@ -76,10 +76,10 @@ describe('auth configuration', () => {
       const bans: string[] = []
       const auth = createAuth({ allow_anonymous: false, ...config }, { users, banned: new BannedView(), onBan: b => bans.push(b.kind), logger: pino({ level: 'silent' }), watch: false })
       const c = (u?: string, p?: string) => ({ clientId: 'c', username: u, password: p === undefined ? undefined : Buffer.from(p), peerhost: '127.0.0.1', listener: 'default', protocol: 'tcp' as const })
-      assert.equal((await auth.authenticator.authenticate(c('alice', 'pw'))).outcome, 'allow')
-      assert.deepEqual(await auth.authenticator.authenticate(c()), { outcome: 'deny', reason: 'not_authorized' })
-      await auth.authenticator.authenticate(c('alice', 'x'))
-      await auth.authenticator.authenticate(c('alice', 'y'))
+      assert.equal((await auth.authenticator.check(c('alice', 'pw'))).outcome, 'allow')
+      assert.deepEqual(await auth.authenticator.check(c()), { outcome: 'deny', reason: 'not_authorized' })
+      await auth.authenticator.check(c('alice', 'x'))
+      await auth.authenticator.check(c('alice', 'y'))
       assert.deepEqual(bans.sort(), ['peerhost', 'username'])
       const az = { clientId: 'c', username: 'alice', peerhost: '127.0.0.1', superuser: false }
       assert.equal(auth.authorizer.authorize(az, 'publish', 'alice/1', { qos: 0 }), 'allow')

@@ -2,7 +2,8 @@ import type { Logger } from '../../observability/logger.js'
 import type { BanRecord } from '../bans/banned-record.js'
 import type { BannedView } from '../bans/banned-view.js'
 import type { FailureTracker } from '../bans/failure-tracker.js'
-import type { Authenticator, AuthnResult, AuthnSource, ClientInfo, DenyReason } from '../types.js'
+import type { Authenticate, ConnectDecision } from '../hooks.js'
+import type { AuthnResult, AuthnSource, ClientInfo, DenyReason } from '../types.js'
 
 /** A user name for a log line: not when it is long or shaped like a JWT (`jwt.from: username` puts the token there). */
 export function loggableUsername (username: string | undefined): string | undefined {
@@ -36,7 +37,7 @@ export interface AuthnStats {
  * (what Wharf did before authentication existed). Failed logins feed the failure tracker, whose
  * bans count on this node at once and go to the banned topic through `onBan`.
  */
-export class AuthChain implements Authenticator {
+export class AuthChain implements Authenticate {
   private readonly log: Logger
   readonly stats: AuthnStats = { success: {}, failure: { bad_credentials: 0, not_authorized: 0, banned: 0 }, bans: 0 }
 
@@ -44,7 +45,16 @@ export class AuthChain implements Authenticator {
     this.log = logger.child({ component: 'authn' })
   }
 
-  async authenticate (client: ClientInfo): Promise<AuthnResult> {
+  /** The edge's question at CONNECT (hooks.ts). */
+  async authenticate (client: ClientInfo): Promise<ConnectDecision> {
+    const r = await this.check(client)
+    return r.outcome === 'allow'
+      ? { allow: true, superuser: r.superuser, acl: r.acl, expiresAt: r.expiresAt }
+      : { allow: false, reason: r.reason }
+  }
+
+  /** The same, with the source that decided. */
+  async check (client: ClientInfo): Promise<AuthnResult> {
     const result = await this.run(client)
     if (result.outcome === 'allow') {
       this.stats.success[result.source] = (this.stats.success[result.source] ?? 0) + 1

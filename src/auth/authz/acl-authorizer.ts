@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs'
 import { ConfigError } from '../../config/errors.js'
 import type { Logger } from '../../observability/logger.js'
 import { isShareFilter, parseShareFilter } from '../../protocol/share-filter.js'
-import type { Authorizer, AuthzAction, AuthzClient, AuthzOptions } from '../types.js'
+import type { Qos } from '../../protocol/message.js'
+import type { Authorize, AuthzSubject } from '../hooks.js'
+import type { AuthzAction, AuthzOptions } from '../types.js'
 import { ruleDecision, type AclRule } from './acl-rule.js'
 import { DecisionCache } from './decision-cache.js'
 import { parseMosquittoAcl } from './mosquitto-acl.js'
@@ -37,10 +39,10 @@ type Loaded = { rules: AclRule[] }
  * allowed. Decisions are cached per client (an LRU of `cache.max_size` with `cache.ttl`), dropped
  * on every reload. Shared subscriptions are authorized on their filter.
  */
-export class AclAuthorizer implements Authorizer {
+export class AclAuthorizer implements Authorize {
   private rules: AclRule[]
   private generation = 0
-  private readonly caches = new WeakMap<AuthzClient, DecisionCache>()
+  private readonly caches = new WeakMap<AuthzSubject, DecisionCache>()
   private readonly now: () => number
   private readonly log: Logger
   readonly stats: AuthzStats = { allow: { publish: 0, subscribe: 0 }, deny: { publish: 0, subscribe: 0 }, cacheHits: 0, reloads: 0, reloadFailures: 0 }
@@ -101,7 +103,8 @@ export class AclAuthorizer implements Authorizer {
     return true
   }
 
-  authorize (client: AuthzClient, action: AuthzAction, topic: string, opts: AuthzOptions): 'allow' | 'deny' {
+  /** The decision, cached per subject; superusers are allowed; `$share/g/f` and `$queue/f` are checked on `f`. */
+  authorize (client: AuthzSubject, action: AuthzAction, topic: string, opts: AuthzOptions): 'allow' | 'deny' {
     if (client.superuser) return 'allow'
     let target = topic
     if (action === 'subscribe' && isShareFilter(topic)) {
@@ -129,12 +132,17 @@ export class AclAuthorizer implements Authorizer {
     return this.count(action, allow)
   }
 
-  /** Whether a message on `topic` may be delivered to the client (retained messages a new subscription would get). */
-  mayReceive (client: AuthzClient, topic: string, qos: 0 | 1 | 2): boolean {
-    return this.authorize(client, 'subscribe', topic, { qos }) === 'allow'
+  /** The edge's PUBLISH question (hooks.ts). */
+  mayPublish (subject: AuthzSubject, topic: string, qos: Qos, retain: boolean): boolean {
+    return this.authorize(subject, 'publish', topic, { qos, retain }) === 'allow'
   }
 
-  private decide (client: AuthzClient, action: AuthzAction, topic: string, opts: AuthzOptions): 'allow' | 'deny' {
+  /** The edge's SUBSCRIBE question (hooks.ts); also for each retained message a new subscription would get (topic as filter). */
+  maySubscribe (subject: AuthzSubject, filter: string, qos: Qos): boolean {
+    return this.authorize(subject, 'subscribe', filter, { qos }) === 'allow'
+  }
+
+  private decide (client: AuthzSubject, action: AuthzAction, topic: string, opts: AuthzOptions): 'allow' | 'deny' {
     for (const list of [client.acl ?? [], this.rules]) {
       for (const rule of list) {
         const d = ruleDecision(rule, client, action, topic, opts.qos, opts.retain)

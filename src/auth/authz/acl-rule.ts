@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net'
-import { isValidTopicFilter, topicMatches } from '../../protocol/topic-filter.js'
+import { compileTopicFilter, isValidTopicFilter, topicMatches, type TopicMatcher } from '../../protocol/topic-filter.js'
 import { filterWithin } from './filter-within.js'
 
 /*
@@ -23,6 +23,8 @@ export interface TopicPattern {
   templated: boolean
   /** matches every topic and filter, `$` ones included (the implicit deny-all of some sources) */
   any?: boolean
+  /** the publish matcher, compiled once when the template has no placeholders */
+  matcher?: TopicMatcher
 }
 
 /** Every topic, `$SYS/...` included (`#` does not match `$` topics). */
@@ -47,7 +49,13 @@ export function topicPattern (raw: string): TopicPattern {
   const eq = raw.startsWith('eq ')
   const template = eq ? raw.slice(3).trim() : raw
   PLACEHOLDER.lastIndex = 0
-  return { eq, template, templated: PLACEHOLDER.test(template) }
+  const templated = PLACEHOLDER.test(template)
+  return templated || eq ? { eq, template, templated } : { eq, template, templated, matcher: compileTopicFilter(template) }
+}
+
+/** A filter taken as it is, placeholders or not (Mosquitto `topic` lines). */
+export function literalPattern (filter: string): TopicPattern {
+  return { eq: false, template: filter, templated: false, matcher: compileTopicFilter(filter) }
 }
 
 /** A placeholder value that could widen a topic (wildcards or extra levels) is never substituted. */
@@ -90,7 +98,7 @@ export function topicsCover (rule: AclRule, c: Identity, action: 'publish' | 'su
     }
     if (p.eq) {
       if (filter === topic) return true
-    } else if (action === 'publish' ? topicMatches(filter, topic) : filterWithin(topic, filter)) {
+    } else if (action === 'publish' ? (p.matcher !== undefined ? p.matcher(topic) : topicMatches(filter, topic)) : filterWithin(topic, filter)) {
       return true
     }
   }

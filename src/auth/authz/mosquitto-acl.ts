@@ -1,4 +1,4 @@
-import { topicPattern, topicPatternProblem, type AclRule, type Identity, type Permission, type RuleAction } from './acl-rule.js'
+import { literalPattern, topicPattern, topicPatternProblem, type AclRule, type Identity, type Permission, type RuleAction } from './acl-rule.js'
 import { AclFileError } from './rules-file.js'
 
 /*
@@ -49,7 +49,7 @@ export function parseMosquittoAcl (text: string, file: string): AclRule[] {
   const toRule = (e: Line): AclRule => {
     const { permission, action } = ACCESS[e.access] as { permission: Permission; action: RuleAction }
     // Mosquitto substitutes %u and %c only in `pattern` lines; `topic` lines are literal
-    const pattern = e.kind === 'pattern' ? topicPattern(e.topic) : { eq: false, template: e.topic, templated: false }
+    const pattern = e.kind === 'pattern' ? topicPattern(e.topic) : literalPattern(e.topic)
     const who: (c: Identity) => boolean = e.user === null
       ? () => true
       : e.user === undefined ? c => c.username === undefined : c => c.username === e.user
