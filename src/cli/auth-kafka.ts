@@ -5,7 +5,8 @@ import type { HashSettings } from '../auth/hash/password-hash.js'
 import { createKafka } from '../kafka/client.js'
 import { readToEnd } from '../kafka/log-snapshot.js'
 import { ensureTopics, type TopicSpec } from '../kafka/topic-admin.js'
-import { createLogger, type Logger } from '../observability/logger.js'
+import type { Logger } from '../observability/logger.js'
+import { cliLogger } from './cli-options.js'
 import { loadOrExit } from './start-command.js'
 
 /*
@@ -33,7 +34,7 @@ export async function openAuthTopic (configFile: string | undefined, which: 'use
   const config = loadOrExit(configFile) as WithAuth
   const brokers = config.kafka.brokers
   if (brokers === undefined) fail('kafka.brokers is not configured (set it in the file or WHARF_KAFKA__BROKERS)', 2)
-  const logger = createLogger({ level: 'error' })
+  const logger = cliLogger(which)
   const kafka = createKafka({ ...config.kafka, brokers }, logger, '-cli')
   const spec = config.topics[which] ?? { name: `wharf.${which}`, partitions: 1, replication_factor: -1 }
   const topic = { ...spec, compacted: true }

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import type { Kafka } from 'kafkajs'
 import { AuthChain } from '../../src/auth/authn/auth-chain.js'
 import { BuiltInUsers } from '../../src/auth/authn/built-in-users.js'
@@ -16,7 +15,6 @@ import { createLogger } from '../../src/observability/logger.js'
 import { until } from '../support/mqtt-client.js'
 import { testBrokers } from '../support/wharf-process.js'
 
-const run = promisify(execFile)
 const HARNESS = fileURLToPath(new URL('../support/auth-cli.ts', import.meta.url))
 const FIXTURE = fileURLToPath(new URL('../fixtures/mosquitto.passwd', import.meta.url))
 

@@ -33,7 +33,8 @@ describe('the authentication chain', () => {
     assert.deepEqual(await c.check(client('bob', 'x')), { outcome: 'allow', superuser: true, source: 'http' })
     assert.deepEqual(await c.check(client('mallory', 'x')), { outcome: 'deny', reason: 'bad_credentials', source: 'built_in_database' })
     assert.equal(b.calls, 1, 'http was asked only for bob')
-    assert.deepEqual(c.stats.success, { built_in_database: 1, http: 1 })
+    assert.deepEqual([...c.stats.success], [['built_in_database', 1], ['http', 1]])
+    assert.deepEqual([...c.stats.failure], [['built_in_database/bad_credentials', 1]])
   })
 
   it('nobody answers: no credentials -> allow_anonymous decides; credentials -> bad_credentials', async () => {
@@ -83,7 +84,7 @@ describe('the authentication chain', () => {
     now += 60000
     assert.equal((await c.check(client('victim', 'good', '10.9.9.9'))).outcome, 'allow', 'the ban has run out')
     assert.equal(c.stats.bans, 2)
-    assert.equal(c.stats.failure.banned, 2)
+    assert.equal(c.stats.failure.get('chain/banned'), 2)
   })
 
   it('does not log tokens in place of user names', () => {

@@ -8,6 +8,8 @@ import { parse } from 'yaml'
 import { z } from 'zod'
 import { authenticationSchema, authorizationSchema, flappingDetectSchema } from '../../src/config/auth-schema.js'
 import { createAuth } from '../../src/auth/build.js'
+import { registerAuthMetrics } from '../../src/auth/auth-metrics.js'
+import { createMetrics } from '../../src/observability/metrics.js'
 import { UserView } from '../../src/auth/users/user-view.js'
 import { BannedView } from '../../src/auth/bans/banned-view.js'
 import { encodeUserRecord } from '../../src/auth/users/user-record.js'
@@ -85,6 +87,15 @@ describe('auth configuration', () => {
       assert.equal(auth.authorizer.authorize(az, 'publish', 'alice/1', { qos: 0 }), 'allow')
       assert.equal(auth.authorizer.authorize(az, 'publish', 'bob/1', { qos: 0 }), 'deny')
       assert.equal(auth.reload(), true)
+      const metrics = createMetrics('n1')
+      registerAuthMetrics(metrics, auth.authenticator, auth.authorizer)
+      const text = await metrics.registry.metrics()
+      assert.match(text, /wharf_authn_success_total\{source="built_in_database",node="n1"\} 1/)
+      assert.match(text, /wharf_authn_failure_total\{source="built_in_database",reason="bad_credentials",node="n1"\} 2/)
+      assert.match(text, /wharf_authn_failure_total\{source="chain",reason="not_authorized",node="n1"\} 1/)
+      assert.match(text, /wharf_authn_bans_total\{node="n1"\} 2/)
+      assert.match(text, /wharf_authz_total\{action="publish",result="deny",node="n1"\} 1/)
+      assert.match(text, /wharf_authz_reloads_total\{node="n1"\} 1/)
       auth.close()
     } finally {
       rmSync(dir, { recursive: true, force: true })

@@ -22,10 +22,10 @@ export interface AuthChainOptions {
   onBan?: ((ban: BanRecord) => void) | undefined
 }
 
-/** Counters for /metrics. */
+/** Counters for /metrics: logins allowed by source, refused by source (`chain` when no source decided) and reason. */
 export interface AuthnStats {
-  success: Record<string, number>
-  failure: Record<DenyReason, number>
+  success: Map<string, number>
+  failure: Map<`${string}/${DenyReason}`, number>
   bans: number
 }
 
@@ -39,7 +39,7 @@ export interface AuthnStats {
  */
 export class AuthChain implements Authenticate {
   private readonly log: Logger
-  readonly stats: AuthnStats = { success: {}, failure: { bad_credentials: 0, not_authorized: 0, banned: 0 }, bans: 0 }
+  readonly stats: AuthnStats = { success: new Map(), failure: new Map(), bans: 0 }
 
   constructor (private readonly opts: AuthChainOptions, logger: Logger) {
     this.log = logger.child({ component: 'authn' })
@@ -57,10 +57,11 @@ export class AuthChain implements Authenticate {
   async check (client: ClientInfo): Promise<AuthnResult> {
     const result = await this.run(client)
     if (result.outcome === 'allow') {
-      this.stats.success[result.source] = (this.stats.success[result.source] ?? 0) + 1
+      this.stats.success.set(result.source, (this.stats.success.get(result.source) ?? 0) + 1)
       this.opts.failures?.success(client)
     } else {
-      this.stats.failure[result.reason]++
+      const key = `${result.source ?? 'chain'}/${result.reason}` as const
+      this.stats.failure.set(key, (this.stats.failure.get(key) ?? 0) + 1)
       if (result.reason === 'bad_credentials') this.failed(client)
       this.log.info({ clientId: client.clientId, username: loggableUsername(client.username), peerhost: client.peerhost, reason: result.reason, source: result.source }, 'login refused')
     }
