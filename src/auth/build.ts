@@ -49,7 +49,7 @@ export function createAuth (config: AuthConfig, deps: AuthDeps): Auth {
   const pepper = a.password_hash_salt
   const sources: AuthnSource[] = a.chain.map((name) => {
     switch (name) {
-      case 'built_in_database': return new BuiltInUsers(deps.users, pepper, deps.logger)
+      case 'built_in_database': return new BuiltInUsers(deps.users, pepper, deps.logger, a.password_hash_algorithm)
       case 'jwt': return new JwtSource({ ...a.jwt, now: deps.now }, deps.logger)
       case 'http': return new HttpSource({
         url: a.http.url as string,
