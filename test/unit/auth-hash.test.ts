@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { hashPassword, parseHashRecord, pepperId, verifyPassword, type HashSettings } from '../../src/auth/hash/password-hash.js'
+import { hashPassword, parseHashRecord, PasswordTooLongError, pepperId, verifyPassword, type HashSettings } from '../../src/auth/hash/password-hash.js'
 import { MosquittoPasswdError, parseMosquittoPasswd } from '../../src/auth/hash/mosquitto-passwd.js'
 import { decodeUserRecord, encodeUserRecord, summarize, type UserRecord } from '../../src/auth/users/user-record.js'
 import { UserView } from '../../src/auth/users/user-view.js'
@@ -57,6 +57,17 @@ describe('password hashing', () => {
       assert.equal((await verifyPassword(pw('pw'), stripped as typeof record)).ok, false)
     })
   }
+
+  it('bcrypt: no silent truncation at 72 bytes', async () => {
+    const settings: HashSettings = { name: 'bcrypt', salt_rounds: 4 }
+    await assert.rejects(hashPassword(pw('a'.repeat(73)), settings), PasswordTooLongError)
+    const record = await hashPassword(pw('b'.repeat(72)), settings)
+    assert.equal((await verifyPassword(pw('b'.repeat(72)), record)).ok, true)
+    assert.equal((await verifyPassword(pw(`${'b'.repeat(72)}extra`), record)).ok, false)
+    const peppered = await hashPassword(pw('c'.repeat(100)), settings, 'pep')
+    assert.equal((await verifyPassword(pw('c'.repeat(100)), peppered, 'pep')).ok, true)
+    assert.equal((await verifyPassword(pw(`${'c'.repeat(99)}d`), peppered, 'pep')).ok, false)
+  })
 
   it('a record made without a pepper still verifies after one is configured', async () => {
     const record = await hashPassword(pw('old'), SETTINGS[0] as HashSettings)

@@ -50,9 +50,24 @@ function mix (password: Buffer, pepper: string | undefined): Buffer {
   return pepper === undefined ? password : createHmac('sha256', pepper).update(password).digest()
 }
 
-/** bcrypt takes a string: the peppered bytes as base64 (44 characters, under bcrypt's 72-byte limit). */
-function bcryptInput (password: Buffer, pepper: string | undefined): string {
-  return pepper === undefined ? password.toString('utf8') : mix(password, pepper).toString('base64')
+/** bcrypt reads at most this many bytes and ignores the rest. */
+const BCRYPT_MAX_BYTES = 72
+
+/** A password bcrypt would cut short (without a pepper): refused rather than silently truncated. */
+export class PasswordTooLongError extends Error {
+  override readonly name = 'PasswordTooLongError'
+  constructor () {
+    super(`bcrypt uses only the first ${BCRYPT_MAX_BYTES} bytes of a password; use a shorter one, pbkdf2, or a password_hash_salt`)
+  }
+}
+
+/**
+ * bcrypt takes a string: the peppered bytes as base64 (44 characters, under bcrypt's 72-byte
+ * limit), or the password itself, which must then fit in 72 bytes.
+ */
+function bcryptInput (password: Buffer, pepper: string | undefined): string | undefined {
+  if (pepper !== undefined) return mix(password, pepper).toString('base64')
+  return password.length > BCRYPT_MAX_BYTES ? undefined : password.toString('utf8')
 }
 
 function saltedDigest (alg: 'sha256' | 'sha512', position: 'prefix' | 'suffix', salt: Buffer, input: Buffer): Buffer {
@@ -71,8 +86,11 @@ export async function hashPassword (password: Buffer, settings: HashSettings, pe
       const dk = await pbkdf2Async(mix(password, pepper), salt, settings.iterations, settings.dk_length, settings.mac_fun)
       return { alg: 'pbkdf2', mac_fun: settings.mac_fun, iterations: settings.iterations, dk_length: settings.dk_length, salt: salt.toString('base64'), hash: dk.toString('base64'), ...id }
     }
-    case 'bcrypt':
-      return { alg: 'bcrypt', hash: await bcrypt.hash(bcryptInput(password, pepper), settings.salt_rounds), ...id }
+    case 'bcrypt': {
+      const input = bcryptInput(password, pepper)
+      if (input === undefined) throw new PasswordTooLongError()
+      return { alg: 'bcrypt', hash: await bcrypt.hash(input, settings.salt_rounds), ...id }
+    }
     case 'sha256':
     case 'sha512': {
       const salt = randomBytes(SALT_BYTES)
@@ -114,8 +132,10 @@ export async function verifyPassword (password: Buffer, record: HashRecord, pepp
       const dk = await pbkdf2Async(mix(password, usePepper), Buffer.from(record.salt, 'base64'), record.iterations, expected.length, record.mac_fun)
       return { ok: constantTimeEqual(dk, expected) }
     }
-    case 'bcrypt':
-      return { ok: await bcrypt.compare(bcryptInput(password, usePepper), record.hash) }
+    case 'bcrypt': {
+      const input = bcryptInput(password, usePepper)
+      return { ok: input !== undefined && await bcrypt.compare(input, record.hash) }
+    }
     case 'sha256':
     case 'sha512': {
       const digest = saltedDigest(record.alg, record.salt_position, Buffer.from(record.salt, 'base64'), mix(password, usePepper))
