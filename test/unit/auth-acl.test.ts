@@ -213,7 +213,7 @@ describe('reload and cache', () => {
     assert.equal(a.stats.cacheHits, hits + 2, 'per client')
   })
 
-  it('the watcher reloads after the file is replaced', async () => {
+  it('the watcher reloads after the file is replaced', { timeout: 10000 }, async () => {
     const path = file('- { permission: allow, topics: ["w/#"] }\n', 'watched.yaml')
     const a = authorizer({ file: path })
     let reloaded: () => void = () => undefined
