@@ -1,4 +1,5 @@
 import type { Qos } from '../protocol/message.js'
+import type { AclRule } from './authz/acl-rule.js'
 
 /*
  * The two questions the MQTT edge asks, as small interfaces: may this client connect, and may it
@@ -21,19 +22,31 @@ export interface ConnectRequest {
 export type RefusalReason = 'bad_credentials' | 'not_authorized' | 'banned' | 'server_unavailable'
 
 export type ConnectDecision =
-  | { allow: true; superuser: boolean }
+  | {
+    allow: true
+    superuser: boolean
+    /** per-client ACL rules from the source (JWT `acl` claim, HTTP answer): pass them on in AuthzSubject.acl */
+    acl?: AclRule[] | undefined
+    /** epoch ms after which the client must be disconnected (JWT `exp`, `disconnect_after_expire`) */
+    expiresAt?: number | undefined
+  }
   | { allow: false; reason: RefusalReason }
 
 export interface Authenticate {
   authenticate (request: ConnectRequest): Promise<ConnectDecision> | ConnectDecision
 }
 
-/** A connected client, as authorization sees it. */
+/**
+ * A connected client, as authorization sees it. Made once per connection and passed as the same
+ * object on every call: the ACL caches its decisions on it.
+ */
 export interface AuthzSubject {
   clientId: string
   username: string | undefined
   peerhost: string
   superuser: boolean
+  /** ConnectDecision.acl: checked before the rules files */
+  acl?: AclRule[] | undefined
 }
 
 export interface Authorize {

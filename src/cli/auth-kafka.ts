@@ -1,0 +1,81 @@
+import type { Kafka, KafkaMessage } from 'kafkajs'
+import type { WharfConfig } from '../config/index.js'
+import { authenticationSchema, type AuthenticationConfig } from '../config/auth-schema.js'
+import type { HashSettings } from '../auth/hash/password-hash.js'
+import { createKafka } from '../kafka/client.js'
+import { readToEnd } from '../kafka/log-snapshot.js'
+import { ensureTopics, type TopicSpec } from '../kafka/topic-admin.js'
+import type { Logger } from '../observability/logger.js'
+import { cliLogger } from './cli-options.js'
+import { loadOrExit } from './start-command.js'
+
+/*
+ * What `wharf users ...` and `wharf banned ...` share: the configuration they need, a Kafka client,
+ * the compacted topic (created when missing, like a node would), a snapshot read and acknowledged
+ * writes. They work from any machine that reaches Kafka, like `wharf cluster status`.
+ */
+
+/** The configuration once schema.ts has the auth keys; until then the defaults apply. */
+type WithAuth = WharfConfig & {
+  authentication?: AuthenticationConfig
+  topics: WharfConfig['topics'] & { users?: Omit<TopicSpec, 'compacted'>; banned?: Omit<TopicSpec, 'compacted'> }
+}
+
+export interface AuthCli {
+  kafka: Kafka
+  logger: Logger
+  topic: TopicSpec
+  hash: HashSettings
+  pepper: string | undefined
+}
+
+/** Loads the configuration (exit 2 when invalid), connects, makes sure the topic exists and is compacted. */
+export async function openAuthTopic (configFile: string | undefined, which: 'users' | 'banned'): Promise<AuthCli> {
+  const config = loadOrExit(configFile) as WithAuth
+  const brokers = config.kafka.brokers
+  if (brokers === undefined) fail('kafka.brokers is not configured (set it in the file or WHARF_KAFKA__BROKERS)', 2)
+  const logger = cliLogger(which)
+  const kafka = createKafka({ ...config.kafka, brokers }, logger, '-cli')
+  const spec = config.topics[which] ?? { name: `wharf.${which}`, partitions: 1, replication_factor: -1 }
+  const topic = { ...spec, compacted: true }
+  await ensureTopics(kafka, [topic], logger)
+  const authentication = config.authentication ?? authenticationSchema.parse({})
+  return { kafka, logger, topic, hash: authentication.password_hash_algorithm, pepper: authentication.password_hash_salt }
+}
+
+/** Every record of the topic up to its end now, in order. */
+export async function snapshot (cli: AuthCli, apply: (key: string, value: Buffer | null) => void): Promise<void> {
+  await readToEnd(cli.kafka, cli.topic.name, (m: KafkaMessage) => {
+    if (m.key !== null) apply(m.key.toString('utf8'), m.value)
+  }, cli.logger)
+}
+
+/** Writes records and waits for Kafka to acknowledge them all (acks=all, idempotent). */
+export async function write (cli: AuthCli, records: Array<{ key: string; value: Buffer | null }>): Promise<void> {
+  const producer = cli.kafka.producer({ idempotent: true, allowAutoTopicCreation: false })
+  await producer.connect()
+  try {
+    for (let i = 0; i < records.length; i += 500) {
+      await producer.send({ topic: cli.topic.name, acks: -1, messages: records.slice(i, i + 500) })
+    }
+  } finally {
+    await producer.disconnect()
+  }
+}
+
+/** Prints the message on stderr and exits (1: the request cannot be done, 2: configuration). */
+export function fail (message: string, code = 1): never {
+  process.stderr.write(`wharf: ${message}\n`)
+  process.exit(code)
+}
+
+/** `2026-12-04 14:41:07` in UTC, or `-`. */
+export function timeText (ms: number | null | undefined): string {
+  return ms === null || ms === undefined ? '-' : new Date(ms).toISOString().replace('T', ' ').slice(0, 19)
+}
+
+/** Columns padded to their widest cell. */
+export function table (rows: string[][]): string {
+  const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map(r => (r[i] ?? '').length)))
+  return rows.map(r => r.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd()).join('\n')
+}
