@@ -6,7 +6,23 @@ import { fileURLToPath } from 'node:url'
 import type { Logger } from '../observability/logger.js'
 
 /** The Kafka version the launcher runs and the tests are known to pass against. */
-export const PINNED_KAFKA_VERSION = '3.9.1'
+export const PINNED_KAFKA_VERSION = '4.4.0'
+
+/** The 3.x version a short integration subset also runs against (`npm run test:kafka39`). */
+export const KAFKA_3_VERSION = '3.9.1'
+
+/**
+ * The log4j2 version of the slf4j binding added to Kafka 4.x: its POM brings log4j-api and
+ * log4j-core but no slf4j binding, so without one the broker would log nothing at all. All three
+ * log4j2 artifacts are declared at this one version so Maven never mixes two.
+ */
+const LOG4J2_VERSION = '2.25.5'
+
+/** True for the Kafka versions that log through log4j2 (4.0 and later); 3.x uses log4j 1 (reload4j). */
+export function usesLog4j2 (version: string): boolean {
+  const major = Number(/^(\d+)\./.exec(version)?.[1] ?? NaN)
+  return Number.isFinite(major) && major >= 4
+}
 
 const MARKER = '.wharf-complete'
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy-dependencies'
@@ -41,15 +57,17 @@ export function classPath (dir: string): string {
 }
 
 /**
- * A POM whose runtime dependencies are a Kafka server. The 3.x POM of kafka_2.13 leaves the
- * slf4j binding out, so the reload4j binding is added explicitly (Kafka 4.x uses log4j2 instead).
+ * A POM whose runtime dependencies are a Kafka server. The published POM of kafka_2.13 leaves the
+ * slf4j binding out, so it is added explicitly: reload4j for 3.x, log4j2 (`log4j-slf4j-impl`, for
+ * the slf4j 1.7 API that Kafka 4.x still uses) for 4.x.
  */
 export function kafkaPom (version: string): string {
-  const logging = version.startsWith('3.')
-    ? `
+  const logging = usesLog4j2(version)
+    ? ['log4j-api', 'log4j-core', 'log4j-slf4j-impl'].map((a) => `
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>${a}</artifactId><version>${LOG4J2_VERSION}</version></dependency>`).join('')
+    : `
     <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-reload4j</artifactId><version>1.7.36</version></dependency>
     <dependency><groupId>ch.qos.reload4j</groupId><artifactId>reload4j</artifactId><version>1.2.25</version></dependency>`
-    : ''
   return `<?xml version="1.0" encoding="UTF-8"?>
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -64,10 +82,17 @@ export function kafkaPom (version: string): string {
 `
 }
 
+/**
+ * True when `dir` holds a finished download of `version` with its slf4j binding (a cache made
+ * before the binding was added, e.g. a 4.x one without log4j-slf4j-impl, is fetched again).
+ */
 function isComplete (dir: string, version: string): boolean {
   try {
     const marker = JSON.parse(readFileSync(join(dir, MARKER), 'utf8')) as { version?: string }
-    return marker.version === version && readdirSync(dir).some((f) => f.startsWith('kafka_2.13-') && f.endsWith('.jar'))
+    const files = readdirSync(dir)
+    const binding = usesLog4j2(version) ? 'log4j-slf4j-impl-' : 'slf4j-reload4j-'
+    const has = (prefix: string): boolean => files.some((f) => f.startsWith(prefix) && f.endsWith('.jar'))
+    return marker.version === version && has('kafka_2.13-') && has(binding)
   } catch {
     return false
   }
