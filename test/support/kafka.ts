@@ -63,7 +63,7 @@ export async function dockerAvailable (timeoutMs = DOCKER_PROBE_MS): Promise<boo
 
 /**
  * The official `apache/kafka` image in KRaft mode. `@testcontainers/kafka`'s KafkaContainer only
- * drives Confluent images (`cp-kafka`; with `apache/kafka:3.9.1` its `withKraft()` throws because
+ * drives Confluent images (`cp-kafka`; with `apache/kafka:4.4.0` its `withKraft()` throws because
  * it reads the tag as a Confluent Platform version), so this uses a GenericContainer the way
  * Testcontainers for Java's `org.testcontainers.kafka.KafkaContainer` does: the container waits
  * for a starter script that exports the advertised listener with the host port Docker mapped, then
