@@ -1,123 +1,23 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import type { KafkaMessage } from 'kafkajs'
 import { pino } from 'pino'
-import { splitTpKey, type Watermarks } from '../../src/kafka/end-offsets.js'
-import type { RangeReader, RangeRequest, Ranges } from '../../src/kafka/range-reader.js'
-import type { RecordDecoder } from '../../src/mapping/mapping.js'
+import { splitTpKey } from '../../src/kafka/end-offsets.js'
 import { createMetrics } from '../../src/observability/metrics.js'
-import type { Qos } from '../../src/protocol/message.js'
 import { PersistentSession } from '../../src/session/persistent-session.js'
 import { replay, type ReplayItem, type ReplayOutcome } from '../../src/session/replay.js'
-import type { Owner, SessionRecord, UnackedDelivery } from '../../src/session/session-record.js'
+import { FakeLog, FakeReader, headerDecoder, OWNER, storedSession, tp, unackedAt } from '../support/fake-log.js'
+import type { Qos } from '../../src/protocol/message.js'
 
 /*
- * replay() against a fake of the Kafka side: a log of records per partition (records below a
- * partition's low watermark are gone, as after retention), a range reader over it that hands each
- * partition's records in offset order, in small batches, and waits for each batch to be taken, and
- * a decoder that reads the MQTT topic from the key and the QoS from a header. The session is a real
- * PersistentSession, built from a stored session record as a resume builds it.
+ * replay() against a fake of the Kafka side (test/support/fake-log.ts): a log of records per
+ * partition (records below a partition's low watermark are gone, as after retention), a range reader
+ * over it that hands each partition's records in offset order, in small batches, and waits for each
+ * batch to be taken, and a decoder that reads the MQTT topic from the key and the QoS from a header.
+ * The session is a real PersistentSession, built from a stored session record as a resume builds it.
  */
 
-const DATA = 'mqtt.data'
-const OWNER: Owner = { node: 'n1', inc: 'inc-1', conn: 'c-1' }
-const tp = (p: number): string => `${DATA}:${p}`
-
-/** The records of the data topic, per partition, from each partition's low watermark on. */
-class FakeLog {
-  private readonly parts = new Map<string, { low: bigint; records: KafkaMessage[] }>()
-
-  /** Partition `p` starts at offset `low` (what lies below has left Kafka). */
-  partition (p: number, low = 0): this {
-    this.parts.set(tp(p), { low: BigInt(low), records: [] })
-    return this
-  }
-
-  /** Append a record: the MQTT topic as key, its QoS in a header (`qos` undefined: a record no decoder understands). */
-  append (p: number, topic: string, qos: Qos | undefined, payload = topic): number {
-    const part = this.parts.get(tp(p)) ?? { low: 0n, records: [] }
-    this.parts.set(tp(p), part)
-    const offset = part.low + BigInt(part.records.length)
-    part.records.push({
-      key: Buffer.from(topic),
-      value: Buffer.from(payload),
-      headers: qos === undefined ? {} : { 'mqtt.qos': String(qos) },
-      offset: offset.toString(),
-      timestamp: '0',
-      attributes: 0
-    })
-    return Number(offset)
-  }
-
-  /** `count` records on `topic` at `qos`. */
-  fill (p: number, count: number, topic: string, qos: Qos): this {
-    for (let i = 0; i < count; i++) this.append(p, topic, qos, `${p}@${i}`)
-    return this
-  }
-
-  watermarks (): Watermarks {
-    const marks: Watermarks = new Map()
-    for (const [key, part] of this.parts) marks.set(key, { low: part.low, high: part.low + BigInt(part.records.length) })
-    return marks
-  }
-
-  recordsIn (key: string, from: bigint, to: bigint): KafkaMessage[] {
-    return (this.parts.get(key)?.records ?? []).filter(r => BigInt(r.offset) >= from && BigInt(r.offset) < to)
-  }
-}
-
-/** Stands in for the shared RangeReader: partition after partition, `batchSize` records per onRecords, each awaited. */
-class FakeReader {
-  readonly requests: Ranges[] = []
-  batches = 0
-  constructor (private readonly log: FakeLog, private readonly batchSize = 2) {}
-
-  async read (request: RangeRequest): Promise<void> {
-    this.requests.push(new Map(request.ranges))
-    for (const [key, { from, to }] of request.ranges) {
-      const { topic, partition } = splitTpKey(key)
-      const records = this.log.recordsIn(key, from, to)
-      for (let i = 0; i < records.length; i += this.batchSize) {
-        this.batches++
-        await request.onRecords(topic, partition, records.slice(i, i + this.batchSize))
-      }
-    }
-  }
-}
-
-const decoder: RecordDecoder = {
-  async decodeEach (_kafkaTopic, records, each) {
-    for (const record of records) {
-      const qos = record.headers?.['mqtt.qos']
-      if (record.key === null || qos === undefined) {
-        each({ ok: false, reason: 'not an MQTT record' }, record)
-        continue
-      }
-      each({ ok: true, message: { topic: record.key.toString(), payload: record.value ?? Buffer.alloc(0), qos: Number(String(qos)) as Qos, retain: false } }, record)
-    }
-  }
-}
-
-/** A stored session: subscriptions, cursors per partition of the data topic, unacknowledged deliveries. */
-function stored (subs: Array<[string, Qos]>, cursors: Record<number, number>, unacked: UnackedDelivery[] = []): PersistentSession {
-  const record: SessionRecord = {
-    v: 1,
-    clientId: 'dev-1',
-    owner: { node: 'n0', inc: 'inc-0', conn: 'c-0' },
-    connected: false,
-    at: 1000,
-    disconnectedAt: 1000,
-    expiryS: 0,
-    subs,
-    cursors: { [DATA]: Object.fromEntries(Object.entries(cursors).map(([p, o]) => [p, String(o)])) },
-    unacked
-  }
-  return PersistentSession.fromRecord(record, OWNER, 0)
-}
-
-function unacked (p: number, offset: number, id: number, qos: 1 | 2, rel = false): UnackedDelivery {
-  return { t: DATA, p, o: String(offset), id, qos, rel }
-}
+/** A stored session of client "dev-1". */
+const stored = (subs: Array<[string, Qos]>, cursors: Record<number, number>, unacked: Parameters<typeof storedSession>[3] = []): PersistentSession => storedSession('dev-1', subs, cursors, unacked)
 
 interface Run {
   outcome: ReplayOutcome
@@ -137,9 +37,8 @@ async function run (session: PersistentSession, log: FakeLog, target: Record<num
   const outcome = await replay(session, item => { items.push(item); return opts.deliver?.(item) ?? Promise.resolve() }, {
     deliveredPositions: () => new Map(Object.entries(target).map(([p, o]) => [tp(Number(p)), BigInt(o)])),
     dataWatermarks: async () => log.watermarks(),
-    // a stand-in for the class: replay() calls read() only
-    reader: reader as unknown as RangeReader,
-    decoder,
+    reader: reader.asRangeReader,
+    decoder: headerDecoder,
     maxOfflineMessages: opts.maxOfflineMessages ?? 0,
     metrics,
     logger
@@ -183,9 +82,9 @@ describe('session replay (replay())', () => {
   it('starts at the oldest unacknowledged delivery, resends it with DUP, its packet id and its QoS; a QoS 2 delivery waiting for PUBCOMP is not resent', async () => {
     const log = new FakeLog().partition(0).fill(0, 12, 'a/x', 2)
     const session = stored([['a/#', 2]], { 0: 10 }, [
-      unacked(0, 4, 7, 1),
-      unacked(0, 6, 8, 2, true), // PUBREC came: the PUBREL is resent by aedes' outgoing stream, not the PUBLISH
-      unacked(0, 8, 9, 2)
+      unackedAt(0, 4, 7, 1),
+      unackedAt(0, 6, 8, 2, true), // PUBREC came: the PUBREL is resent by aedes' outgoing stream, not the PUBLISH
+      unackedAt(0, 8, 9, 2)
     ])
     const { outcome, items, reader } = await run(session, log, { 0: 12 })
     assert.deepEqual(reader.requests, [new Map([[tp(0), { from: 4n, to: 12n }]])])
@@ -195,7 +94,7 @@ describe('session replay (replay())', () => {
 
   it('an unacknowledged delivery in a partition whose cursor is up to date is resent too', async () => {
     const log = new FakeLog().partition(0).partition(1).fill(0, 3, 'a/x', 1).fill(1, 3, 'a/x', 1)
-    const session = stored([['a/#', 1]], { 0: 3, 1: 3 }, [unacked(1, 1, 42, 1)])
+    const session = stored([['a/#', 1]], { 0: 3, 1: 3 }, [unackedAt(1, 1, 42, 1)])
     const { items, reader } = await run(session, log, { 0: 3, 1: 3 })
     assert.deepEqual(reader.requests, [new Map([[tp(1), { from: 1n, to: 3n }]])])
     assert.deepEqual(described(items), ['1@1 q1 dup #42'])
@@ -203,7 +102,7 @@ describe('session replay (replay())', () => {
 
   it('a cursor below the low watermark resumes at the earliest record still in Kafka and counts the gap; unacknowledged deliveries that left Kafka are forgotten', async () => {
     const log = new FakeLog().partition(0, 5).fill(0, 3, 'a/x', 1) // offsets 5, 6, 7
-    const session = stored([['a/#', 1]], { 0: 2 }, [unacked(0, 1, 3, 1)])
+    const session = stored([['a/#', 1]], { 0: 2 }, [unackedAt(0, 1, 3, 1)])
     const { outcome, items, reader, metrics, warnings } = await run(session, log, { 0: 8 })
     assert.deepEqual(reader.requests, [new Map([[tp(0), { from: 5n, to: 8n }]])])
     assert.deepEqual(described(items), ['0@5 q1', '0@6 q1', '0@7 q1'])
@@ -230,7 +129,7 @@ describe('session replay (replay())', () => {
   // a long-forgotten delivery it is most of the partition). Remove `todo` once fixed.
   it('counts as gap only records the session still needed, not those between an old unacknowledged delivery and its cursor', { todo: 'replay() over-counts the gap when an unacknowledged delivery lies below the low watermark and the cursor above it' }, async () => {
     const log = new FakeLog().partition(0, 5).fill(0, 7, 'a/x', 1) // offsets 5..11
-    const session = stored([['a/#', 1]], { 0: 10 }, [unacked(0, 3, 9, 1)])
+    const session = stored([['a/#', 1]], { 0: 10 }, [unackedAt(0, 3, 9, 1)])
     const { outcome, items } = await run(session, log, { 0: 12 })
     assert.deepEqual(described(items), ['0@10 q1', '0@11 q1'])
     assert.equal(outcome.gap, 1n, 'only offset 3 (the unacknowledged delivery) is missing: 4..9 were served')
@@ -238,7 +137,7 @@ describe('session replay (replay())', () => {
 
   it('past mqtt.max_offline_messages new messages the rest of the backlog is skipped; resends still go out', async () => {
     const log = new FakeLog().partition(0).partition(1).fill(0, 10, 'a/x', 1).fill(1, 8, 'a/x', 1)
-    const session = stored([['a/#', 1]], { 0: 0, 1: 5 }, [unacked(1, 2, 11, 1)])
+    const session = stored([['a/#', 1]], { 0: 0, 1: 5 }, [unackedAt(1, 2, 11, 1)])
     const { outcome, items, metrics, warnings } = await run(session, log, { 0: 10, 1: 8 }, { maxOfflineMessages: 3 })
     assert.deepEqual(described(items), ['0@0 q1', '0@1 q1', '0@2 q1', '1@2 q1 dup #11'])
     assert.deepEqual(outcome, { replayed: 4, gap: 0n })
