@@ -34,7 +34,11 @@ export interface TlsInfo {
  * protocol already taken off) and what is known of the client.
  */
 export interface Connection {
-  /** MQTT bytes both ways: a net.Socket, a tls.TLSSocket or a WebSocket stream (binary frames). */
+  /**
+   * MQTT bytes both ways: a net.Socket, a tls.TLSSocket or a WebSocket stream (binary frames).
+   * A tcp socket that began with a PROXY header comes paused: read it with pipe, a 'readable'
+   * listener (as aedes does) or 'data' plus resume().
+   */
   stream: Duplex
   /** `<kind>:<name>`, e.g. `ssl:default` (EMQX's listener id). */
   listener: string

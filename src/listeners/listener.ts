@@ -197,6 +197,9 @@ export class Listener {
     }
     this.accepted.set(key, tcp)
     this.protocolServer.emit('connection', socket)
+    // after a PROXY header the socket is paused (proxy-stream.ts); TLS reads what is buffered by
+    // itself, the HTTP server only listens for 'data'
+    if (this.opts.kind === 'ws' && socket.isPaused()) socket.resume()
   }
 
   /**
