@@ -131,7 +131,12 @@ export class Listener {
       this.close(reason)
       this.log.debug({ reason, peer: this.accepted.get(socketKey(socket))?.peer }, 'TLS handshake failed')
     })
-    server.on('clientError', (err: Error, socket: Duplex) => {
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      // an https server reports a failed TLS handshake here too: tlsClientError counts it
+      if (/^ERR_(SSL|TLS)_/.test(err.code ?? '')) {
+        socket.destroy()
+        return
+      }
       this.close('http_bad_request')
       this.log.debug({ err }, 'bad HTTP request on a WebSocket listener')
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n')

@@ -86,15 +86,15 @@ export function serveWebSocket (server: HttpServer, o: WebSocketOptions, hooks: 
       return
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      let stream: Duplex | undefined
-      // registered before createWebSocketStream's own listener, so it runs first
+      // registered before createWebSocketStream's own listener, so it runs first: the destroyed
+      // stream then drops the frame instead of passing it on
       ws.on('message', (_data, isBinary) => {
         if (isBinary) return
         hooks.closed('ws_text_frame')
         ws.close(1003, 'MQTT over WebSocket takes binary frames only')
-        stream?.destroy()
+        stream.destroy()
       })
-      stream = createWebSocketStream(ws)
+      const stream = createWebSocketStream(ws)
       hooks.accept(stream, forwardedPeer(tcpPeer, req.headers, forwarded), socket)
     })
   })

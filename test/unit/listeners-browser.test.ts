@@ -17,6 +17,9 @@ import { connect, end } from '../support/mqtt-client.js'
 const BUNDLE = readFileSync(fileURLToPath(new URL('../../node_modules/mqtt/dist/mqtt.min.js', import.meta.url)))
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run']
 
+/** What the page keeps on its window. */
+interface PageState { state: string, received: unknown[] }
+
 /** The page: connects, subscribes, and keeps what arrives in `window.received`. */
 function page (wsUrl: string): string {
   return `<!doctype html><html><head><meta charset="utf-8"><title>wharf ws</title><script src="/mqtt.min.js"></script></head><body><script>
@@ -72,11 +75,11 @@ describe('MQTT over ws:// from a headless Chromium page', () => {
     const publisher = await connect(`mqtt://127.0.0.1:${b.port('tcp:plain')}`)
     try {
       await tab.goto(`http://127.0.0.1:${httpPort}/`)
-      await tab.waitForFunction(() => (window as unknown as { state: string }).state !== 'connecting', undefined, { timeout: 20000 })
-      assert.equal(await tab.evaluate(() => (window as unknown as { state: string }).state), 'subscribed')
+      await tab.waitForFunction(() => (globalThis as unknown as PageState).state !== 'connecting', undefined, { timeout: 20000 })
+      assert.equal(await tab.evaluate(() => (globalThis as unknown as PageState).state), 'subscribed')
       await publisher.publishAsync('browser/inbox', 'hello, browser', { qos: 1 })
-      await tab.waitForFunction(() => (window as unknown as { received: unknown[] }).received.length > 0, undefined, { timeout: 20000 })
-      assert.deepEqual(await tab.evaluate(() => (window as unknown as { received: unknown[] }).received), [{ topic: 'browser/inbox', payload: 'hello, browser' }])
+      await tab.waitForFunction(() => (globalThis as unknown as PageState).received.length > 0, undefined, { timeout: 20000 })
+      assert.deepEqual(await tab.evaluate(() => (globalThis as unknown as PageState).received), [{ topic: 'browser/inbox', payload: 'hello, browser' }])
       const c = b.connections.find((x) => x.listener === 'ws:default')
       assert.equal(c?.kind, 'ws')
       assert.equal(c?.peer.address, '127.0.0.1')

@@ -69,8 +69,10 @@ describe('PROXY protocol', () => {
   })
   after(async () => { await b.close() })
 
-  /** The Connection aedes saw for `clientId` (aedes keeps the stream on its client). */
-  const connectionOf = (clientId: string) => b.connections.find((c) => b.aedes.clients[clientId]?.conn === c.stream)
+  /** The Connection whose stream aedes' client `clientId` reads (its `conn`). */
+  const streams = new Map<string, unknown>()
+  before(() => { b.aedes.on('client', (client) => { streams.set(client.id, client.conn) }) })
+  const connectionOf = (clientId: string) => b.connections.find((c) => streams.get(clientId) === c.stream)
 
   it('v1 on a tcp listener: the header\'s source is the peer; the MQTT bytes after it arrive unchanged', async () => {
     const port = b.port('tcp:proxied')

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { request } from 'node:http'
+import { connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { WebSocket } from 'ws'
+import { WebSocket, type ClientOptions } from 'ws'
 import mqttPacket from 'mqtt-packet'
 import { TrustedProxies, forwardedPeer } from '../../src/listeners/forwarded.js'
 import { startBroker, type TestBroker } from '../support/listener-broker.js'
@@ -21,6 +22,7 @@ import { makeCa, makeCert, type CertFiles } from '../support/test-certs.js'
 let dir = ''
 let ca: CertFiles
 let server: CertFiles
+let client: CertFiles
 let b: TestBroker
 const LOCAL = '127.0.0.1:0'
 
@@ -28,6 +30,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wharf-ws-'))
   ca = makeCa(dir)
   server = makeCert(dir, 'server', ca, '/CN=localhost', true)
+  client = makeCert(dir, 'client', ca, '/O=Acme/CN=browser-1')
   b = await startBroker({
     tcp: { plain: { bind: LOCAL } },
     ws: {
@@ -35,7 +38,10 @@ before(async () => {
       origins: { bind: LOCAL, websocket: { check_origin_enable: true, allow_origin_absence: false, allowed_origins: ['https://app.example.com'] } },
       behind: { bind: LOCAL, websocket: { mqtt_path: '/ws', trusted_proxies: ['127.0.0.1', '10.0.0.0/8'], proxy_port_header: 'X-Forwarded-Port' } }
     },
-    wss: { default: { bind: LOCAL, ssl_options: { certfile: server.cert, keyfile: server.key } } }
+    wss: {
+      default: { bind: LOCAL, ssl_options: { certfile: server.cert, keyfile: server.key } },
+      mutual: { bind: LOCAL, ssl_options: { certfile: server.cert, keyfile: server.key, cacertfile: ca.cert, verify: 'verify_peer', fail_if_no_peer_cert: true } }
+    }
   })
 })
 after(async () => {
@@ -47,8 +53,8 @@ const wsUrl = (listener: string, path = '/mqtt'): string => `ws://127.0.0.1:${b.
 const tcpUrl = (): string => `mqtt://127.0.0.1:${b.port('tcp:plain')}`
 
 /** What the server answered to a WebSocket upgrade: 101 (open) or the refusal's status. */
-async function upgradeStatus (url: string, protocols: string[], headers: Record<string, string> = {}): Promise<number> {
-  const ws = new WebSocket(url, protocols, { headers })
+async function upgradeStatus (url: string, protocols: string[], options: ClientOptions = {}): Promise<number> {
+  const ws = new WebSocket(url, protocols, options)
   try {
     return await new Promise<number>((resolve, reject) => {
       ws.once('open', () => resolve(101))
@@ -101,15 +107,39 @@ describe('ws and wss listeners with mqtt.js', () => {
   })
 })
 
+describe('wss listener with mutual TLS', () => {
+  it('exposes the verified client certificate; without one the handshake fails', async () => {
+    const url = `wss://127.0.0.1:${b.port('wss:mutual')}/mqtt`
+    const tls = { ca: readFileSync(ca.cert), cert: readFileSync(client.cert), key: readFileSync(client.key) }
+    const c = await connect(url, tls)
+    try {
+      const made = b.connections.find((x) => x.listener === 'wss:mutual')
+      assert.equal(made?.tls?.peerCertificate?.cn, 'browser-1')
+      assert.equal(made?.tls?.peerCertificate?.subject, 'CN=browser-1,O=Acme')
+    } finally {
+      await end(c)
+    }
+    const closedBefore = b.closed.length
+    assert.equal(await upgradeStatus(url, ['mqtt'], { ca: tls.ca }).catch(() => 'refused'), 'refused')
+    await until(() => b.closed.length > closedBefore, 10000, 'the refusal to be counted')
+    assert.match(b.closed.slice(closedBefore).map((e) => `${e.listener} ${e.reason}`).join(), /^wss:mutual handshake_failed:/)
+  })
+})
+
 describe('ws listener: what the upgrade refuses', () => {
-  it('answers another path 404 and a plain request 426, and serves on', async () => {
+  it('answers another path 404, a plain request 426, garbage 400, and serves on', async () => {
     const closedBefore = b.closed.length
     assert.equal(await upgradeStatus(wsUrl('ws:default', '/other'), ['mqtt']), 404)
     const plain = await new Promise<number>((resolve, reject) => {
       request(wsUrl('ws:default').replace('ws:', 'http:'), (res) => { res.resume(); resolve(res.statusCode ?? 0) }).on('error', reject).end()
     })
     assert.equal(plain, 426)
-    assert.deepEqual(b.closed.slice(closedBefore).map((e) => e.reason), ['ws_bad_path', 'ws_not_websocket'])
+    const garbage = netConnect(b.port('ws:default'), '127.0.0.1')
+    garbage.on('error', () => {})
+    garbage.end('\x10\x0c\x00\x04MQTT not HTTP\r\n\r\n')
+    await once(garbage, 'close')
+    await until(() => b.closed.length === closedBefore + 3, 10000, 'the garbage to be counted')
+    assert.deepEqual(b.closed.slice(closedBefore).map((e) => e.reason), ['ws_bad_path', 'ws_not_websocket', 'http_bad_request'])
     assert.equal(await upgradeStatus(wsUrl('ws:default'), ['mqtt']), 101)
   })
 
@@ -121,8 +151,8 @@ describe('ws listener: what the upgrade refuses', () => {
 
   it('checks the origin when enabled', async () => {
     const closedBefore = b.closed.length
-    assert.equal(await upgradeStatus(wsUrl('ws:origins'), ['mqtt'], { origin: 'https://app.example.com' }), 101)
-    assert.equal(await upgradeStatus(wsUrl('ws:origins'), ['mqtt'], { origin: 'https://evil.example.com' }), 403)
+    assert.equal(await upgradeStatus(wsUrl('ws:origins'), ['mqtt'], { headers: { origin: 'https://app.example.com' } }), 101)
+    assert.equal(await upgradeStatus(wsUrl('ws:origins'), ['mqtt'], { headers: { origin: 'https://evil.example.com' } }), 403)
     assert.equal(await upgradeStatus(wsUrl('ws:origins'), ['mqtt']), 403) // allow_origin_absence: false
     assert.deepEqual(b.closed.slice(closedBefore).map((e) => `${e.listener} ${e.reason}`), ['ws:origins ws_bad_origin', 'ws:origins ws_bad_origin'])
   })
