@@ -131,9 +131,11 @@ describe('PROXY protocol', () => {
     const closedBefore = b.closed.length
     // plain MQTT (a CONNECT's first bytes) where a header is expected
     const direct = rawWith(b.port('tcp:proxied'), Buffer.from([0x10, 0x0c, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54]))
+    direct.resume()
     await once(direct, 'close')
     const silent = netConnect(b.port('tcp:proxied'), '127.0.0.1')
     silent.on('error', () => {})
+    silent.resume()
     await once(silent, 'close')
     assert.deepEqual(b.closed.slice(closedBefore).map((e) => `${e.listener} ${e.reason}`), ['tcp:proxied proxy_protocol_invalid', 'tcp:proxied proxy_protocol_timeout'])
     assert.equal(b.connections.length, before)
@@ -155,6 +157,7 @@ describe('max_connections', () => {
     try {
       const third = netConnect(b.port('tcp:limited'), '127.0.0.1')
       third.on('error', () => {})
+      third.resume()
       await once(third, 'close')
       assert.deepEqual(b.closed.map((e) => e.reason), ['max_connections'])
       assert.equal(b.listeners.describe()[0]?.current_connections, 2)

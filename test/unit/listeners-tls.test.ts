@@ -152,6 +152,7 @@ describe('ssl listener: TLS with mosquitto clients', () => {
       const closedBefore = b.closed.length
       const garbage = netConnect(b.port('ssl:default'), '127.0.0.1')
       garbage.on('error', () => {})
+      garbage.resume()
       garbage.write('CONNECT this is not TLS\r\n\r\n\x10\x0c\x00\x04MQTT')
       await new Promise((resolve) => garbage.once('close', resolve))
       assert.match(b.closed.slice(closedBefore).map((e) => e.reason).join(), /^handshake_failed:[a-z0-9_]+$/)

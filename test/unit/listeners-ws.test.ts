@@ -136,6 +136,7 @@ describe('ws listener: what the upgrade refuses', () => {
     assert.equal(plain, 426)
     const garbage = netConnect(b.port('ws:default'), '127.0.0.1')
     garbage.on('error', () => {})
+    garbage.resume()
     garbage.end('\x10\x0c\x00\x04MQTT not HTTP\r\n\r\n')
     await once(garbage, 'close')
     await until(() => b.closed.length === closedBefore + 3, 10000, 'the garbage to be counted')
