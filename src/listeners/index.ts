@@ -5,6 +5,7 @@ import type { ReloadResult } from './cert-reloader.js'
 import type { ConnectionHandler } from './connection.js'
 import type { CloseReason, ListenerStats } from './counters.js'
 import { Listener, type ListenerDescription } from './listener.js'
+import { loadTls } from './tls-options.js'
 
 /*
  * Where MQTT clients connect: every configured listener (tcp, ssl, ws, wss; PROXY protocol;
@@ -17,6 +18,20 @@ export type { ReloadResult } from './cert-reloader.js'
 export type { CloseReason, ListenerStats } from './counters.js'
 export type { ListenerDescription } from './listener.js'
 export { certIdentity } from './peer-cert.js'
+
+/**
+ * Reads every enabled ssl/wss listener's certificate, key and CA files now, as opening them
+ * would: the CLI calls it right after loading the configuration, so a bad file stops the start
+ * with the one-line configuration error (exit 2) before anything else starts. Throws a
+ * ConfigError naming the key (`listeners.ssl.default.ssl_options.certfile`).
+ */
+export function checkCertificates (config: ListenersConfig): void {
+  for (const kind of ['ssl', 'wss'] as const) {
+    for (const [name, l] of Object.entries(config[kind])) {
+      if (l.enable) loadTls(`listeners.${kind}.${name}.ssl_options`, l.ssl_options)
+    }
+  }
+}
 
 /** A connection a listener closed itself: a refusal at accept, a failed handshake, a bad frame. */
 export interface ClosedEvent {

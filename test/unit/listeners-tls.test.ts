@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import type { MqttClient } from 'mqtt'
 import { ConfigError } from '../../src/config/errors.js'
-import { certIdentity, type ReloadResult } from '../../src/listeners/index.js'
+import { listenersSchema } from '../../src/config/listeners-schema.js'
+import { certIdentity, checkCertificates, type ReloadResult } from '../../src/listeners/index.js'
 import { startBroker, type TestBroker } from '../support/listener-broker.js'
 import { collect, connect, end, until } from '../support/mqtt-client.js'
 import { runCommand, startCommand } from '../support/run-command.js'
@@ -266,6 +267,12 @@ describe('ssl listener: a bad certificate at start is a configuration error nami
     assert.match(mismatch.message, /not the key of the certificate/)
     assert.equal((await openError(sslOptions({ cacertfile: server.key, verify: 'verify_peer' }))).key, 'listeners.ssl.default.ssl_options.cacertfile')
     assert.equal((await openError(sslOptions({ ciphers: ['NOT-A-CIPHER'] }))).key, 'listeners.ssl.default.ssl_options.ciphers')
+  })
+
+  it('checkCertificates finds the same before anything opens (the CLI\'s exit 2); disabled listeners are not read', () => {
+    const config = (wss: Record<string, unknown>) => listenersSchema.parse({ tcp: {}, ssl: { ok: { bind: LOCAL, ssl_options: sslOptions() } }, wss: { broken: { bind: LOCAL, ...wss, ssl_options: sslOptions({ keyfile: client.key }) } } })
+    assert.throws(() => checkCertificates(config({})), (err: unknown) => err instanceof ConfigError && err.key === 'listeners.wss.broken.ssl_options.keyfile')
+    checkCertificates(config({ enable: false }))
   })
 
   it('closes the listeners it had opened', async () => {
