@@ -12,6 +12,7 @@ export type CloseReason =
   | 'ws_bad_path'
   | 'ws_bad_origin'
   | 'ws_bad_subprotocol'
+  | 'ws_upgrade_timeout'
   | 'ws_text_frame'
 
 /** One listener's numbers, as plain data (for /metrics and /ready). */

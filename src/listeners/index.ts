@@ -50,6 +50,8 @@ export interface ListenersEvents {
 export interface OpenListenersOptions {
   /** Quiet time after a certificate file changes before it is reloaded; default 1000 ms. */
   reloadDebounceMs?: number
+  /** Time a ws/wss connection has for its HTTP upgrade request (after TLS); default 15000 ms. */
+  upgradeTimeoutMs?: number
 }
 
 /** The open listeners of a node. */
@@ -67,6 +69,7 @@ export class Listeners extends EventEmitter<ListenersEvents> {
     const all: Listener[] = []
     const listeners = new Listeners(all)
     const reloadDebounceMs = options.reloadDebounceMs ?? 1000
+    const upgradeTimeoutMs = options.upgradeTimeoutMs ?? 15_000
     try {
       for (const kind of LISTENER_KINDS) {
         for (const [name, listenerConfig] of Object.entries(config[kind])) {
@@ -78,6 +81,7 @@ export class Listeners extends EventEmitter<ListenersEvents> {
             handler,
             logger,
             reloadDebounceMs,
+            upgradeTimeoutMs,
             events: {
               closed: (reason) => listeners.emit('closed', { listener: listener.id, kind, reason }),
               reload: (result) => listeners.emit('reload', result)

@@ -43,6 +43,8 @@ export interface ListenerOptions {
   logger: Logger
   /** Quiet time before certificate files that changed are reloaded. */
   reloadDebounceMs: number
+  /** Time a ws/wss connection has for its HTTP upgrade (after TLS, for wss). */
+  upgradeTimeoutMs: number
   events: ListenerEvents
 }
 
@@ -50,6 +52,16 @@ export interface ListenerOptions {
 interface Accepted {
   peer: Endpoint
   local: Endpoint
+  /** closes a ws/wss connection whose HTTP upgrade takes too long */
+  upgradeTimer?: NodeJS.Timeout
+}
+
+const MAPPED_V4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i
+
+/** An endpoint as the Connection reports it: an IPv4 client on a dual-stack socket as plain IPv4. */
+function endpoint (address: string | undefined, port: number | undefined): Endpoint {
+  const text = address ?? ''
+  return { address: MAPPED_V4.exec(text)?.[1] ?? text, port: port ?? 0 }
 }
 
 const socketKey = (s: { remoteAddress?: string | undefined, remotePort?: number | undefined }): string => `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`
@@ -154,7 +166,7 @@ export class Listener {
           stream.destroy()
           return
         }
-        this.handOn(stream, { ...tcp, peer }, this.opts.kind === 'wss' ? tlsInfo(socket as TLSSocket) : undefined)
+        this.handOn(stream, { ...tcp, peer: endpoint(peer.address, peer.port) }, this.opts.kind === 'wss' ? tlsInfo(socket as TLSSocket) : undefined)
       }
     })
   }
@@ -162,6 +174,10 @@ export class Listener {
   private onTcp (socket: Socket): void {
     socket.on('error', (err) => this.log.debug({ err }, 'connection error'))
     const { config } = this.opts
+    if (socket.remoteAddress === undefined) {
+      socket.destroy() // reset before it was accepted
+      return
+    }
     if (this.counters.current >= config.max_connections) {
       this.close('max_connections')
       socket.destroy()
@@ -174,18 +190,22 @@ export class Listener {
     socket.once('close', () => {
       this.counters.current--
       this.sockets.delete(socket)
+      clearTimeout(this.accepted.get(key)?.upgradeTimer)
       this.accepted.delete(key)
     })
     const real = {
-      peer: { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
-      local: { address: socket.localAddress ?? '', port: socket.localPort ?? 0 }
+      peer: endpoint(socket.remoteAddress, socket.remotePort),
+      local: endpoint(socket.localAddress, socket.localPort)
     }
     if (!config.proxy_protocol) {
       this.dispatch(socket, key, real)
       return
     }
     readProxyHeader(socket, config.proxy_protocol_timeout).then((header) => {
-      this.dispatch(socket, key, { peer: header.source ?? real.peer, local: header.destination ?? real.local })
+      this.dispatch(socket, key, {
+        peer: header.source === undefined ? real.peer : endpoint(header.source.address, header.source.port),
+        local: header.destination === undefined ? real.local : endpoint(header.destination.address, header.destination.port)
+      })
     }, (err: unknown) => {
       const reason = err instanceof ProxyHeaderError && err.reason === 'timeout' ? 'proxy_protocol_timeout' : 'proxy_protocol_invalid'
       if (!(err instanceof ProxyHeaderError && err.reason === 'closed')) this.close(reason)
@@ -201,6 +221,7 @@ export class Listener {
       return
     }
     this.accepted.set(key, tcp)
+    if (this.opts.kind === 'ws') this.startUpgradeTimer(tcp, socket)
     this.protocolServer.emit('connection', socket)
     // after a PROXY header the socket is paused (proxy-stream.ts); TLS reads what is buffered by
     // itself, the HTTP server only listens for 'data'
@@ -222,16 +243,25 @@ export class Listener {
       socket.destroy()
       return
     }
-    if (this.opts.kind === 'wss') return
     const tcp = this.accepted.get(socketKey(socket))
     if (tcp === undefined) {
       socket.destroy()
       return
     }
-    this.handOn(socket, tcp, tlsInfo(socket))
+    if (this.opts.kind === 'wss') this.startUpgradeTimer(tcp, socket)
+    else this.handOn(socket, tcp, tlsInfo(socket))
+  }
+
+  /** The HTTP server of a listener that never listens itself does not time requests out: this does. */
+  private startUpgradeTimer (tcp: Accepted, socket: Duplex): void {
+    tcp.upgradeTimer = setTimeout(() => {
+      this.close('ws_upgrade_timeout')
+      socket.destroy()
+    }, this.opts.upgradeTimeoutMs)
   }
 
   private handOn (stream: Duplex, tcp: Accepted, tls: TlsInfo | undefined): void {
+    clearTimeout(tcp.upgradeTimer)
     if (stream.listenerCount('error') === 0) stream.on('error', (err) => this.log.debug({ err }, 'connection error'))
     this.counters.handedOn++
     const connection: Connection = { stream, listener: this.id, kind: this.opts.kind, peer: tcp.peer, local: tcp.local }

@@ -176,3 +176,17 @@ describe('max_connections', () => {
     await end(third)
   })
 })
+
+describe('addresses', () => {
+  it('an IPv4 client of a dual-stack listener is reported as plain IPv4', async () => {
+    const b = await startBroker({ tcp: { dual: { bind: '[::]:0' } } })
+    const client = await connect(`mqtt://127.0.0.1:${b.port('tcp:dual')}`)
+    try {
+      assert.equal(b.connections[0]?.peer.address, '127.0.0.1')
+      assert.equal(b.connections[0]?.local.address, '127.0.0.1')
+    } finally {
+      await end(client)
+      await b.close()
+    }
+  })
+})

@@ -187,6 +187,22 @@ describe('ws listener: what the upgrade refuses', () => {
   })
 })
 
+describe('ws listener: an upgrade that never comes', () => {
+  it('is closed after upgradeTimeoutMs and counted', async () => {
+    const slow = await startBroker({ tcp: {}, ws: { default: { bind: LOCAL } } }, { upgradeTimeoutMs: 200 })
+    try {
+      const socket = netConnect(slow.port('ws:default'), '127.0.0.1')
+      socket.on('error', () => {})
+      socket.resume()
+      socket.write('GET /mqtt HTTP/1.1\r\nHost: x\r\n') // and never the end of the headers
+      await once(socket, 'close')
+      assert.deepEqual(slow.closed.map((e) => e.reason), ['ws_upgrade_timeout'])
+    } finally {
+      await slow.close()
+    }
+  })
+})
+
 describe('ws listener: the client address behind a proxy', () => {
   it('takes proxy_address_header from a trusted proxy, walking past trusted hops', async () => {
     const headers = { 'x-forwarded-for': '203.0.113.9, 198.51.100.7, 10.1.2.3', 'x-forwarded-port': '40123' }
