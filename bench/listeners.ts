@@ -4,7 +4,7 @@
  * front of an in-memory aedes (bench/targets/listeners-server.ts, its own process). No Kafka: what
  * is measured is the transport; the lead reruns it against a real edge.
  *
- *   node --import tsx bench/listeners.ts [--seconds 8] [--concurrency 8] [--window 20] [--size 64]
+ *   npm run bench:listeners -- [--seconds 8] [--concurrency 8] [--window 20] [--size 64]
  *
  * Client and server share the machine: on 2 cores the numbers are a lower bound and a ratio.
  */
@@ -68,16 +68,25 @@ function oneConnection (kind: 'tcp' | 'ssl', n: number): Promise<void> {
 }
 
 /** `concurrency` loops of oneConnection for `seconds`; connections per second. */
-async function connectionRate (kind: 'tcp' | 'ssl'): Promise<{ perSec: number, serverCpuPct: number }> {
+/** CPU of the broker process and of this one (the clients), % of one core. */
+function sampleCpu (): () => string {
+  const sampler = new ProcSampler({ server: server.pid as number, clients: process.pid })
+  return () => {
+    const usage = sampler.stop()
+    return `${usage.server?.cpuPct ?? 0}% / ${usage.clients?.cpuPct ?? 0}%`
+  }
+}
+
+async function connectionRate (kind: 'tcp' | 'ssl'): Promise<{ perSec: number, cpu: string }> {
   let done = 0
-  const sampler = new ProcSampler({ server: server.pid as number })
+  const cpu = sampleCpu()
   const started = performance.now()
   const deadline = started + seconds * 1000
   await Promise.all(Array.from({ length: concurrency }, async (_, loop) => {
     while (performance.now() < deadline) await oneConnection(kind, loop * 1_000_000 + done++)
   }))
   const elapsed = (performance.now() - started) / 1000
-  return { perSec: Math.round(done / elapsed), serverCpuPct: sampler.stop().server?.cpuPct ?? 0 }
+  return { perSec: Math.round(done / elapsed), cpu: cpu() }
 }
 
 const rows: string[][] = []
@@ -85,20 +94,19 @@ try {
   console.log(`# listeners bench: ${seconds} s per measurement, Node ${process.version}`)
   for (const kind of ['tcp', 'ssl'] as const) {
     const r = await connectionRate(kind)
-    rows.push([`new connections/s, ${kind}${kind === 'ssl' ? ' (TLS handshake, P-256)' : ''}`, String(r.perSec), `${r.serverCpuPct}%`])
+    rows.push([`new connections/s, ${kind}${kind === 'ssl' ? ' (TLS handshake, P-256)' : ''}`, String(r.perSec), r.cpu])
     console.log(rows.at(-1)?.join('  '))
   }
   const urls = { tcp: `mqtt://127.0.0.1:${port('tcp')}`, ssl: `mqtts://127.0.0.1:${port('ssl')}`, ws: `ws://127.0.0.1:${port('ws')}/mqtt` }
   for (const [kind, url] of Object.entries(urls)) {
-    const sampler = new ProcSampler({ server: server.pid as number })
+    const cpu = sampleCpu()
     const r = await runLoad({ kind: 'p2p', qos: 1, payloadBytes: Number(values.size), publishers: 1, subscribers: 1, window: Number(values.window), warmupS: 2, durationS: seconds },
       url, url, { clientOptions: { ca: caPem } })
-    const cpu = sampler.stop().server?.cpuPct ?? 0
-    rows.push([`QoS 1 msgs/s, ${kind} (1 -> 1, ${values.size} B, window ${values.window}; p50 ${r.latencyMs.p50.toFixed(1)} ms)`, String(Math.round(r.deliveredPerSec)), `${cpu}%`])
+    rows.push([`QoS 1 msgs/s, ${kind} (1 -> 1, ${values.size} B, window ${values.window}; p50 ${r.latencyMs.p50.toFixed(1)} ms)`, String(Math.round(r.deliveredPerSec)), cpu()])
     console.log(rows.at(-1)?.join('  '))
   }
   const width = Math.max(...rows.map((r) => r[0]?.length ?? 0))
-  console.log(`\n${'measurement'.padEnd(width)}  ${'rate'.padStart(8)}  server CPU (% of a core)`)
+  console.log(`\n${'measurement'.padEnd(width)}  ${'rate'.padStart(8)}  CPU, % of a core: broker / clients`)
   for (const [what, rate, cpu] of rows) console.log(`${(what ?? '').padEnd(width)}  ${(rate ?? '').padStart(8)}  ${cpu ?? ''}`)
 } finally {
   await stopChild(server)
