@@ -88,7 +88,8 @@ export class Listener {
   constructor (private readonly opts: ListenerOptions) {
     this.id = `${opts.kind}:${opts.name}`
     this.log = opts.logger.child({ listener: this.id })
-    this.server = createNetServer((socket) => this.onTcp(socket))
+    // Nagle off, as EMQX's tcp_options.nodelay: MQTT packets are small and answers wait on them
+    this.server = createNetServer({ noDelay: true }, (socket) => this.onTcp(socket))
   }
 
   private get keyPrefix (): string {
