@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import hdr from 'hdr-histogram-js'
-import mqtt, { type MqttClient } from 'mqtt'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 
 export type ScenarioKind = 'p2p' | 'fan-in' | 'fan-out'
 
@@ -63,13 +63,15 @@ export interface LoadOptions {
   filterOf?: (base: string, s: number) => string | string[]
   /** awaited once every subscriber is subscribed and every publisher connected, before the first message */
   ready?: (base: string) => Promise<void>
+  /** more mqtt.js options for every connection (e.g. `ca` for mqtts:// and wss://) */
+  clientOptions?: IClientOptions
 }
 
 const now = (): number => performance.timeOrigin + performance.now()
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
-async function connect (url: string, id: string): Promise<MqttClient> {
-  const c = await mqtt.connectAsync(url, { protocolVersion: 4, clean: true, clientId: id, reconnectPeriod: 0, keepalive: 60, connectTimeout: 30000 })
+async function connect (url: string, id: string, extra: IClientOptions = {}): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(url, { protocolVersion: 4, clean: true, clientId: id, reconnectPeriod: 0, keepalive: 60, connectTimeout: 30000, ...extra })
   // mqtt.js leaves Nagle on: a QoS 0 publisher gets nothing back to piggyback TCP ACKs on, so its
   // writes stall on the broker's 40 ms delayed ACK (measured: ~88 ms p50 at 1 KiB on every broker).
   // The load generator turns Nagle off on its own sockets; the brokers keep their own defaults.
@@ -139,7 +141,7 @@ export async function runLoad (spec: LoadSpec, pubUrl: string, subUrl: string, o
 
   try {
     for (let s = 0; s < spec.subscribers; s++) {
-      const c = await connect(opts.subUrls === undefined ? subUrl : opts.subUrls[s % opts.subUrls.length] as string, `bench-${run}-s${s}`)
+      const c = await connect(opts.subUrls === undefined ? subUrl : opts.subUrls[s % opts.subUrls.length] as string, `bench-${run}-s${s}`, opts.clientOptions)
       subs.push(c)
       c.on('message', (_topic, p: Buffer) => {
         const t = now()
@@ -160,7 +162,7 @@ export async function runLoad (spec: LoadSpec, pubUrl: string, subUrl: string, o
       const filter = opts.filterOf !== undefined ? opts.filterOf(base, s) : spec.kind === 'p2p' ? topicOf(s) : spec.kind === 'fan-in' ? `${base}/+` : topicOf(0)
       await c.subscribeAsync(filter, { qos: spec.qos })
     }
-    for (let i = 0; i < spec.publishers; i++) pubs.push(await connect(opts.pubUrls === undefined ? pubUrl : opts.pubUrls[i % opts.pubUrls.length] as string, `bench-${run}-p${i}`))
+    for (let i = 0; i < spec.publishers; i++) pubs.push(await connect(opts.pubUrls === undefined ? pubUrl : opts.pubUrls[i % opts.pubUrls.length] as string, `bench-${run}-p${i}`, opts.clientOptions))
     await opts.ready?.(base)
     // cross-node: let the subscriptions settle before the first message (Wharf delivers from the log
     // head each edge saw, so there is nothing to wait for, but give slow brokers a moment)

@@ -48,7 +48,7 @@ export function ensureMosquitto (log: (line: string) => void): void {
   execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'mosquitto'], { stdio: 'inherit', env })
 }
 
-function waitForLine (proc: ChildProcess, match: RegExp, what: string, timeoutMs = 30000): Promise<RegExpExecArray> {
+export function waitForLine (proc: ChildProcess, match: RegExp, what: string, timeoutMs = 30000): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => reject(new Error(`${what} not ready after ${timeoutMs} ms:\n${out}`)), timeoutMs)
@@ -80,7 +80,7 @@ function waitForPort (port: number, timeoutMs = 15000): Promise<void> {
   })
 }
 
-async function stopChild (proc: ChildProcess): Promise<void> {
+export async function stopChild (proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return
   const exited = new Promise<void>(resolve => proc.once('exit', () => resolve()))
   proc.kill('SIGTERM')
