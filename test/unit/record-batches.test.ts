@@ -35,7 +35,7 @@ async function compare (payload: Buffer, fetchOffsets: Record<string, string>, f
     assert.ok(them !== undefined)
     assert.equal(topic.topic, them.topicName)
     for (const [p, part] of topic.partitions.entries()) {
-      const theirPart = them.partitions[p]
+      const theirPart: (Record<string, unknown> & { partition: number, messages: unknown[] }) | undefined = them.partitions[p]
       assert.ok(theirPart !== undefined)
       assert.equal(part.partition, theirPart.partition)
       assert.equal(part.errorCode, theirPart.errorCode)
