@@ -7,6 +7,7 @@ import {
   brokerSupportsFetchV11, ISOLATION_READ_COMMITTED, ISOLATION_READ_UNCOMMITTED, kafkajsInternals,
   type KafkajsBroker, type KafkajsCluster, type KafkajsInternals, type ResponseDecoder
 } from './kafkajs-internals.js'
+import { patchKafkajsRequestQueue } from './kafkajs-request-queue.js'
 import { OffsetLookup, type TopicPartition } from './offset-lookup.js'
 import { parseRecordSet, type FetchedRecord, type RecordFilter } from './record-batches.js'
 
@@ -24,8 +25,10 @@ export interface BatchInfo {
 
 /**
  * Records of one partition, in offset order (only the wanted ones). The partition is not fetched
- * again until the promise resolves; handlers are called one at a time. A rejection is logged and the
- * same records are fetched again a second later (the position advances only when a call resolves).
+ * again until the promise resolves. Calls for one Kafka topic come one at a time (calls for different
+ * topics may overlap, so one fetcher can serve several readers, dispatching on the topic). A
+ * rejection is logged and the same records are fetched again a second later (the position advances
+ * only when a call resolves).
  */
 export type FetchBatchHandler = (topic: string, partition: number, records: FetchedRecord[], info: BatchInfo) => Promise<void>
 
@@ -160,8 +163,8 @@ export class PartitionFetcher {
   private readonly partitionMaxBytes: number
   private readonly maxBytes: number
   private readonly isolationLevel: number
-  /** handler calls, one after another */
-  private handling: Promise<void> = Promise.resolve()
+  /** per Kafka topic, the handler calls in progress or queued, one after another */
+  private readonly handling = new Map<string, Promise<void>>()
   private leaderSearch: Promise<void> | undefined
   private metadataStale = false
   private started = false
@@ -169,6 +172,8 @@ export class PartitionFetcher {
 
   constructor (kafka: Kafka, private readonly opts: PartitionFetcherOptions, logger: Logger) {
     this.internals = kafkajsInternals()
+    // kafkajs 2.2.4 wakes every idle connection 1,000 times a second (see kafkajs-request-queue.ts)
+    patchKafkajsRequestQueue()
     this.log = logger.child({ component: 'fetcher', purpose: opts.purpose })
     this.maxWaitTimeMs = opts.maxWaitTimeMs ?? 250
     this.partitionMaxBytes = opts.partitionMaxBytes ?? 1024 * 1024
@@ -196,7 +201,7 @@ export class PartitionFetcher {
     for (const loop of this.loops.values()) loop.wake?.()
     const deadline = Date.now() + this.maxWaitTimeMs + 5000
     while (this.loops.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
-    await this.handling
+    await Promise.all(this.handling.values())
     await this.cluster.disconnect().catch((err) => this.log.debug({ err }, 'Kafka connections did not close cleanly'))
   }
 
@@ -509,7 +514,7 @@ export class PartitionFetcher {
           this.clearProblem(a)
           if (p.records !== null) {
             a.busy = true
-            this.handling = this.handling.then(() => this.handle(a, p, fetchOffset))
+            this.queue(topic, () => this.handle(a, p, fetchOffset))
           }
         } else if (p.errorCode === OFFSET_OUT_OF_RANGE) {
           a.busy = true
@@ -526,7 +531,14 @@ export class PartitionFetcher {
     }
   }
 
-  /** Walks and delivers one partition's records (never rejects: the handler chain goes on). */
+  /** Runs `work` after the topic's earlier handler calls. */
+  private queue (topic: string, work: () => Promise<void>): void {
+    const chain = (this.handling.get(topic) ?? Promise.resolve()).then(work)
+    this.handling.set(topic, chain)
+    void chain.then(() => { if (this.handling.get(topic) === chain) this.handling.delete(topic) })
+  }
+
+  /** Walks and delivers one partition's records (never rejects: the topic's handler chain goes on). */
   private async handle (a: Assigned, p: FetchedPartition, fetchOffset: bigint): Promise<void> {
     try {
       if (!this.isCurrent(a) || p.records === null) return
