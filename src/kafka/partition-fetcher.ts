@@ -5,7 +5,7 @@ import { newTopicFetchCounters, type TopicFetchCounters } from './fetch-counters
 import { decodeFetchResponseV11, type FetchedPartition, type FetchResponse } from './fetch-response.js'
 import {
   brokerSupportsFetchV11, ISOLATION_READ_COMMITTED, ISOLATION_READ_UNCOMMITTED, kafkajsInternals,
-  type KafkajsBroker, type KafkajsCluster, type KafkajsInternals, type ResponseDecoder
+  type KafkajsBroker, type KafkajsCluster, type KafkajsInternals, type PartitionMetadata, type ResponseDecoder
 } from './kafkajs-internals.js'
 import { patchKafkajsRequestQueue } from './kafkajs-request-queue.js'
 import { OffsetLookup, type TopicPartition } from './offset-lookup.js'
@@ -49,7 +49,8 @@ export interface OffsetReset {
 export interface PartitionFetcherOptions {
   /** what this fetcher is for; in its log lines */
   purpose: string
-  onBatch: FetchBatchHandler
+  /** the handler of topics without one of their own (`setHandler`) */
+  onBatch?: FetchBatchHandler
   /** told when a position was out of range and moved: below the log start to it, past the end to the end */
   onOffsetReset?: (reset: OffsetReset) => void
   /** how long a broker holds a Fetch while it has no new records (the idle poll interval); default 250 */
@@ -158,6 +159,7 @@ export class PartitionFetcher {
   private readonly log: Logger
   private readonly assigned = new Map<string, Map<number, Assigned>>()
   private readonly filters = new Map<string, RecordFilter>()
+  private readonly handlers = new Map<string, FetchBatchHandler>()
   private readonly loops = new Map<number, BrokerLoop>()
   private readonly maxWaitTimeMs: number
   private readonly partitionMaxBytes: number
@@ -206,17 +208,22 @@ export class PartitionFetcher {
   }
 
   /**
-   * Reads the partition from `fromOffset` on (replacing any earlier assignment of it: waiters of that
-   * one are rejected). Take `fromOffset` from `latestOffsets` for "from now on".
+   * Reads the partition from `fromOffset` on. Take `fromOffset` from `latestOffsets` for "from now on".
+   * Assigning an assigned partition moves its position (records of a Fetch on the wire for the old
+   * position are dropped); its `waitForPosition` waiters go on waiting for the new position to get there.
    */
   assign (topic: string, partition: number, fromOffset: bigint): void {
     if (this.stopped) throw new Error(`the ${this.opts.purpose} fetcher is stopped`)
     let byPartition = this.assigned.get(topic)
     if (byPartition === undefined) this.assigned.set(topic, byPartition = new Map())
     const previous = byPartition.get(partition)
-    if (previous !== undefined) this.rejectWaiters(previous)
     const a = new Assigned(topic, partition, fromOffset, this.partitionMaxBytes)
     byPartition.set(partition, a)
+    if (previous !== undefined) {
+      a.waiters = previous.waiters
+      previous.waiters = []
+      this.moveTo(a, fromOffset)
+    }
     if (!this.topicCounters.has(topic)) this.topicCounters.set(topic, newTopicFetchCounters())
     a.leader = previous?.leader ?? this.cachedLeader(topic, partition)
     if (a.leader === undefined) this.findLeaders()
@@ -276,9 +283,34 @@ export class PartitionFetcher {
     else this.filters.set(topic, filter)
   }
 
+  /** The handler of this Kafka topic's records (instead of `onBatch`): one fetcher, several readers. */
+  setHandler (topic: string, handler: FetchBatchHandler | undefined): void {
+    if (handler === undefined) this.handlers.delete(topic)
+    else this.handlers.set(topic, handler)
+  }
+
   /** End offsets (where a read_committed fetch stops), one ListOffsets per leader for all of them. */
   latestOffsets (partitions: readonly TopicPartition[]): Promise<Map<string, bigint>> {
     return this.offsets.latest(partitions)
+  }
+
+  /** Every partition of these topics, from the metadata (waiting while a topic has none yet). */
+  async partitionsOf (topics: readonly string[], timeoutMs = 30_000): Promise<TopicPartition[]> {
+    const deadline = Date.now() + timeoutMs
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+      let failure: unknown
+      try {
+        await this.knowTopics([...topics])
+      } catch (err) {
+        failure = err
+      }
+      const found = topics.map((topic) => ({ topic, partitions: this.metadataOf(topic).map((p) => p.partitionId).sort((x, y) => x - y) }))
+      const empty = found.filter((t) => t.partitions.length === 0).map((t) => t.topic)
+      if (empty.length === 0) return found.flatMap((t) => t.partitions.map((partition) => ({ topic: t.topic, partition })))
+      if (Date.now() > deadline) throw new Error(`no partitions known for ${empty.join(', ')}: ${(failure as Error | undefined)?.message ?? 'not in the metadata'}`)
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      await this.cluster.refreshMetadata().catch(() => undefined)
+    }
   }
 
   /** Log start offsets, one ListOffsets per leader for all of them. */
@@ -316,14 +348,19 @@ export class PartitionFetcher {
     })
   }
 
+  /** The partitions of a topic in kafkajs' metadata cache (none before it is loaded). */
+  private metadataOf (topic: string): PartitionMetadata[] {
+    try {
+      return this.cluster.findTopicPartitionMetadata(topic)
+    } catch {
+      return [] // metadata not loaded yet
+    }
+  }
+
   /** The leader of a partition in kafkajs' metadata cache, if it has one. */
   private cachedLeader (topic: string, partition: number): number | undefined {
-    try {
-      const leader = this.cluster.findTopicPartitionMetadata(topic).find((p) => p.partitionId === partition)?.leader
-      return leader !== undefined && leader >= 0 ? leader : undefined
-    } catch {
-      return undefined // metadata not loaded yet
-    }
+    const leader = this.metadataOf(topic).find((p) => p.partitionId === partition)?.leader
+    return leader !== undefined && leader >= 0 ? leader : undefined
   }
 
   // ---- leaders ------------------------------------------------------------------------------
@@ -417,7 +454,11 @@ export class PartitionFetcher {
           else ready.push(a)
         }
       }
-      if (!led) return // nothing of this broker is assigned: the loop ends (the next assignment starts one)
+      if (!led) {
+        // nothing of this broker is assigned: the loop ends, at once (the next assignment starts a new one)
+        if (this.loops.get(nodeId) === loop) this.loops.delete(nodeId)
+        return
+      }
       if (loop.retryAt > now) {
         await this.sleep(loop, loop.retryAt - now)
       } else if (ready.length === 0) {
@@ -564,7 +605,9 @@ export class PartitionFetcher {
       }
       if (parsed.records.length > 0 && this.isCurrent(a)) {
         try {
-          await this.opts.onBatch(a.topic, a.partition, parsed.records, { highWatermark: p.highWatermark, nextOffset: next, skipped: parsed.skipped })
+          const handler = this.handlers.get(a.topic) ?? this.opts.onBatch
+          if (handler === undefined) throw new Error(`no batch handler for Kafka topic ${a.topic}`)
+          await handler(a.topic, a.partition, parsed.records, { highWatermark: p.highWatermark, nextOffset: next, skipped: parsed.skipped })
         } catch (err) {
           this.problem(a, 'error', 'the batch handler failed: fetching the same records again in 1 s', err)
           a.retryAt = Date.now() + ERROR_RETRY_MS

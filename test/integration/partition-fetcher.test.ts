@@ -57,6 +57,17 @@ async function produce (producer: Producer, topic: string, records: Array<{ part
   return offsets
 }
 
+/** `promise`, or a failure naming `what` after `ms`. */
+async function within<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`timed out waiting for ${what}`)) }, ms) })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 function keysOf (list: Got[] | undefined, partition?: number): string[] {
   return (list ?? []).filter((g) => partition === undefined || g.partition === partition).map((g) => g.key ?? '')
 }
@@ -234,6 +245,41 @@ describe('PartitionFetcher against a real Kafka', () => {
     const [last] = await produce(producer, topic, [{ partition: 1, key: 'after-delete', value: 'x' }])
     await fetcher.waitForPosition(topic, 1, (last as bigint) + 1n)
     assert.deepEqual(keysOf(got.get(topic)), ['after-reset', 'after-delete'])
+  })
+
+  it('a partition assigned again right after the last one was unassigned is read (its broker loop restarts)', async () => {
+    const keys: string[] = []
+    let block: Promise<void> | undefined
+    let entered = false
+    const fetcher = new PartitionFetcher(kafka, {
+      purpose: 'again',
+      onBatch: async (_t, _p, records) => {
+        for (const r of records) keys.push(r.key?.toString() ?? '')
+        entered = true
+        await block
+      }
+    }, logger)
+    fetchers.push(fetcher)
+    await fetcher.start()
+    // the only partition's batch is being handled, so its broker loop sleeps; unassigning it ends the
+    // loop, and an assignment a few microtasks later must start a new one
+    for (let yields = 0; yields < 8; yields++) {
+      let release: () => void = () => undefined
+      block = new Promise((resolve) => { release = resolve })
+      entered = false
+      const [first] = await produce(producer, topic, [{ partition: 5, key: `blocked-${yields}`, value: 'x' }])
+      fetcher.assign(topic, 5, first as bigint)
+      await until(() => entered, 30_000, 'the handler')
+      fetcher.unassign(topic, 5)
+      for (let y = 0; y < yields; y++) await Promise.resolve()
+      fetcher.assign(topic, 5, (first as bigint) + 1n)
+      release()
+      block = undefined
+      const [next] = await produce(producer, topic, [{ partition: 5, key: `again-${yields}`, value: 'x' }])
+      await within(fetcher.waitForPosition(topic, 5, (next as bigint) + 1n), 30_000, `the record after ${yields} microtask(s)`)
+      fetcher.unassign(topic, 5)
+    }
+    assert.deepEqual(keys, Array.from({ length: 8 }, (_v, i) => [`blocked-${i}`, `again-${i}`]).flat())
   })
 
   it('waitForPosition rejects when the partition is unassigned first', async () => {
