@@ -394,12 +394,13 @@ export class PartitionFetcher {
       if (still.length === 0 && failure === undefined) break
       if (since === undefined) {
         since = Date.now()
-        this.log.warn({ err: failure, partitions: still.slice(0, 10).map((a) => tpKey(a.topic, a.partition)), count: still.length }, 'Kafka partitions without a known leader: fetching them waits until Kafka names one')
+        if (still.length > 0) this.log.warn({ err: failure, partitions: still.slice(0, 10).map((a) => tpKey(a.topic, a.partition)), count: still.length }, 'Kafka partitions without a known leader: fetching them waits until Kafka names one')
+        else this.log.warn({ err: failure }, 'cannot refresh the Kafka metadata: fetching goes on with the leaders known, retrying')
       }
       await new Promise((resolve) => setTimeout(resolve, delay))
       delay = Math.min(delay * 2, MAX_BACKOFF_MS)
     }
-    if (since !== undefined) this.log.info({ afterMs: Date.now() - since }, 'every assigned Kafka partition has a leader again')
+    if (since !== undefined) this.log.info({ afterMs: Date.now() - since }, 'Kafka metadata fresh again: every assigned partition has a leader')
   }
 
   /** Makes kafkajs keep metadata of these topics; a topic that does not exist does not hold up the others. */

@@ -5,6 +5,7 @@ import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs'
 import { pino } from 'pino'
 import { PartitionFetcher } from '../../src/kafka/partition-fetcher.js'
 import { startPrivateLocalKafka, type PrivateLocalKafka } from '../support/kafka.js'
+import { createTopicWithLeaders } from '../support/kafka-topics.js'
 import { until } from '../support/mqtt-client.js'
 
 // A leader that dies under a PartitionFetcher: its partitions follow the new leaders Kafka elects, the
@@ -22,15 +23,7 @@ describe('PartitionFetcher: a partition leader is killed while records stream', 
     client = new Kafka({ clientId: 'fetcher-faults', brokers: kafka.brokers, logLevel: logLevel.NOTHING, retry: { retries: 20, initialRetryTime: 200, maxRetryTime: 2000 } })
     admin = client.admin()
     await admin.connect()
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 3 }], waitForLeaders: false })
-    const deadline = Date.now() + 60_000
-    for (;;) {
-      const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined)
-      const parts = meta?.topics[0]?.partitions ?? []
-      if (parts.length === 3 && parts.every((p) => p.leader >= 0 && p.isr.length === 3)) break
-      if (Date.now() > deadline) throw new Error('topic not ready')
-      await new Promise((resolve) => setTimeout(resolve, 200))
-    }
+    await createTopicWithLeaders(admin, topic, 3, 3, true)
     producer = client.producer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
   })

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { CompressionTypes, Kafka, logLevel, type Admin, type Producer } from 'kafkajs'
 import { createLogger } from '../../src/observability/logger.js'
 import { PartitionFetcher, type FetchedRecord, type OffsetReset } from '../../src/kafka/partition-fetcher.js'
+import { createTopicWithLeaders } from '../support/kafka-topics.js'
 import { until } from '../support/mqtt-client.js'
 import { testBrokers } from '../support/wharf-process.js'
 import { wharfHeaders } from '../support/record-sets.js'
@@ -25,18 +26,6 @@ function recordingFetcher (kafka: Kafka, purpose: string, resets: OffsetReset[] 
     onOffsetReset: (r) => { resets.push(r) }
   }, logger)
   return { fetcher, got }
-}
-
-async function createTopic (admin: Admin, topic: string, partitions: number): Promise<void> {
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: false })
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined)
-    const found = meta?.topics[0]?.partitions ?? []
-    if (found.length === partitions && found.every((p) => p.leader >= 0)) return
-    if (Date.now() > deadline) throw new Error(`topic ${topic} has no leaders after 30 s`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
 }
 
 /** Produces one record per entry to an explicit partition; returns the offsets Kafka gave them. */
@@ -85,8 +74,8 @@ describe('PartitionFetcher against a real Kafka', () => {
     kafka = new Kafka({ clientId: 'fetcher-test', brokers: testBrokers(), logLevel: logLevel.NOTHING })
     admin = kafka.admin()
     await admin.connect()
-    await createTopic(admin, topic, 6)
-    await createTopic(admin, other, 1)
+    await createTopicWithLeaders(admin, topic, 6)
+    await createTopicWithLeaders(admin, other, 1)
     producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
   })

@@ -7,22 +7,11 @@ import { PartitionFetcher } from '../../src/kafka/partition-fetcher.js'
 import { PartitionRangeReader } from '../../src/kafka/partition-range-reader.js'
 import { PartitionTail } from '../../src/kafka/partition-tail.js'
 import type { Ranges } from '../../src/kafka/range-reader.js'
+import { createTopicWithLeaders } from '../support/kafka-topics.js'
 import { until } from '../support/mqtt-client.js'
 import { testBrokers } from '../support/wharf-process.js'
 
 const logger = createLogger({ level: (process.env.WHARF_TEST_LOG_LEVEL as 'warn' | undefined) ?? 'warn' })
-
-async function createTopic (admin: Admin, topic: string, partitions: number): Promise<void> {
-  await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: false })
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    const meta = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined)
-    const found = meta?.topics[0]?.partitions ?? []
-    if (found.length === partitions && found.every((p) => p.leader >= 0)) return
-    if (Date.now() > deadline) throw new Error(`topic ${topic} has no leaders after 30 s`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
 
 /** `count` records into one partition, `perSend` per request; returns their offsets. */
 async function produce (producer: Producer, topic: string, partition: number, count: number, label: string, perSend = 50): Promise<bigint[]> {
@@ -51,9 +40,9 @@ describe('LogTail and RangeReader contracts on the PartitionFetcher', () => {
     kafka = new Kafka({ clientId: 'readers-test', brokers: testBrokers(), logLevel: logLevel.NOTHING })
     admin = kafka.admin()
     await admin.connect()
-    await createTopic(admin, views, 3)
-    await createTopic(admin, live, 2)
-    await createTopic(admin, data, 2)
+    await createTopicWithLeaders(admin, views, 3)
+    await createTopicWithLeaders(admin, live, 2)
+    await createTopicWithLeaders(admin, data, 2)
     producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
     await producer.connect()
   })
