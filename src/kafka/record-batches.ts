@@ -180,8 +180,11 @@ class HeaderNames {
   private readonly bytes: Buffer[] = []
   private readonly names: string[] = []
 
-  name (d: Buffer, at: number, length: number): string {
+  /** The name whose bytes are at `at`; `hint` is where to look first (headers come in the same order record after record). */
+  name (d: Buffer, at: number, length: number, hint: number): string {
     const bytes = this.bytes
+    const guess = bytes[hint]
+    if (guess !== undefined && guess.length === length && sameBytes(d, at, guess)) return this.names[hint] as string
     for (let i = 0; i < bytes.length; i++) {
       const b = bytes[i] as Buffer
       if (b.length === length && sameBytes(d, at, b)) return this.names[i] as string
@@ -278,10 +281,10 @@ function walkRecords (d: Buffer, p: number, limit: number, count: number, b: Bat
     if (valueLength > 0) p += valueLength
     p = readVarint(d, p)
     const headers: IHeaders = {}
-    for (let n = varintValue; n > 0; n--) {
+    for (let n = varintValue, h = 0; h < n; h++) {
       p = readVarint(d, p)
       const nameLength = varintValue
-      const name = nameLength < 0 ? 'null' : names.name(d, p, nameLength)
+      const name = nameLength < 0 ? 'null' : names.name(d, p, nameLength, h)
       if (nameLength > 0) p += nameLength
       p = readVarint(d, p)
       const headerLength = varintValue
