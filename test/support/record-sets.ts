@@ -84,6 +84,24 @@ export async function encodeBatch (b: TestBatch): Promise<Buffer> {
   return buf
 }
 
+/** A legacy (magic 0 or 1) message set as kafkajs encodes one, with offsets `firstOffset`, `firstOffset + 1`, … */
+export function encodeMessageSet (version: 0 | 1, firstOffset: number, entries: Array<{ key: string | null, value: string | null, timestamp?: number }>): Buffer {
+  const MessageSet = require('kafkajs/src/protocol/messageSet/index.js') as (args: object) => { buffer: Buffer }
+  const buf = Buffer.from(MessageSet({ messageVersion: version, compression: 0, entries }).buffer)
+  for (let at = 0, i = 0; at < buf.length; i++) {
+    buf.writeBigInt64BE(BigInt(firstOffset + i), at)
+    at += 12 + buf.readInt32BE(at + 8)
+  }
+  return buf
+}
+
+/** kafkajs' decoder of a legacy message set. */
+export async function kafkajsDecodeMessageSet (set: Buffer): Promise<unknown[]> {
+  const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => unknown
+  const decode = require('kafkajs/src/protocol/messageSet/decoder.js') as (d: unknown, size: number) => Promise<unknown[]>
+  return await decode(new Decoder(set), set.length)
+}
+
 /** A control batch holding one transaction marker (0 abort, 1 commit). */
 export async function markerBatch (baseOffset: string, producerId: string, type: 0 | 1): Promise<Buffer> {
   const key = Buffer.alloc(4)

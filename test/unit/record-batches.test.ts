@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import type { IHeaders } from 'kafkajs'
 import { decodeFetchResponseV11, FetchResponseTruncated } from '../../src/kafka/fetch-response.js'
 import { CorruptRecordBatch, parseRecordSet, type RecordFilter } from '../../src/kafka/record-batches.js'
-import { encodeBatch, fetchResponse, GZIP, kafkajsBatchMessages, kafkajsDecodeFetch, markerBatch, wharfHeaders, type TestPartition, type TestRecord } from '../support/record-sets.js'
+import { encodeBatch, encodeMessageSet, fetchResponse, GZIP, kafkajsDecodeMessageSet, kafkajsBatchMessages, kafkajsDecodeFetch, markerBatch, wharfHeaders, type TestPartition, type TestRecord } from '../support/record-sets.js'
 
 function records (n: number, from = 0): TestRecord[] {
   return Array.from({ length: n }, (_v, k) => {
@@ -191,6 +191,21 @@ describe('record batch walking, against kafkajs 2.2.4 decoding the same bytes', 
     assert.deepStrictEqual(viaFilter.records, all.records)
     assert.equal(viaFilter.skipped, 0)
     assert.equal(all.bytes, set.length)
+  })
+})
+
+describe('legacy message sets (magic 0 and 1)', () => {
+  it('are decoded by kafkajs, then cut at the fetch offset and filtered by key', async () => {
+    for (const version of [0, 1] as const) {
+      const set = encodeMessageSet(version, 10, Array.from({ length: 5 }, (_v, i) => ({ key: i === 3 ? null : `k${i}`, value: `v${i}`, timestamp: 1700000000000 + i })))
+      const theirs = await kafkajsDecodeMessageSet(set)
+      const all = await parseRecordSet(set, 12n)
+      assert.deepStrictEqual(all.records, theirs.slice(2))
+      assert.equal(all.nextOffset, 15n)
+      const some = await parseRecordSet(set, 10n, { wants: (key) => key?.toString() === 'k4' })
+      assert.deepStrictEqual(some.records, theirs.slice(4))
+      assert.equal(some.skipped, 4)
+    }
   })
 })
 
