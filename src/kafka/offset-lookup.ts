@@ -1,5 +1,5 @@
 import type { Logger } from '../observability/logger.js'
-import { tpKey } from './end-offsets.js'
+import { tpKey } from './topic-partition.js'
 import type { KafkajsCluster } from './kafkajs-internals.js'
 
 /** One partition of one Kafka topic. */

@@ -1,6 +1,6 @@
 import type { Kafka } from 'kafkajs'
 import type { Logger } from '../observability/logger.js'
-import { tpKey } from './end-offsets.js'
+import { tpKey } from './topic-partition.js'
 import { newTopicFetchCounters, type TopicFetchCounters } from './fetch-counters.js'
 import { decodeFetchResponseV11, type FetchedPartition, type FetchResponse } from './fetch-response.js'
 import {

@@ -155,6 +155,17 @@ export class Mapping implements RecordDecoder {
     for (const record of records) each(this.decode(kafkaTopic, record), record)
   }
 
+  /**
+   * How the MQTT topic of a record of `kafkaTopic` that has no `mqtt.topic` header follows from its
+   * key (raw records: the rule's `mqtt_topic` template, else the key itself); undefined when the value
+   * says it (json and avro envelopes), so only decoding tells.
+   */
+  topicOfKey (kafkaTopic: string): ((key: string) => string) | undefined {
+    const inbound = this.inbound.get(kafkaTopic)
+    if (inbound === undefined || inbound.codec.format !== 'raw') return undefined
+    return inbound.mqttTopic ?? ((key) => key)
+  }
+
   /** The MQTT message for a record of one of `kafkaTopics`. */
   decode (kafkaTopic: string, record: KafkaMessage): MapResult {
     const inbound = this.inbound.get(kafkaTopic)

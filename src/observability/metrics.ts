@@ -35,6 +35,11 @@ export function createMetrics (node: string) {
       new Counter({ name, help, registers: [registry], collect () { this.reset(); this.inc(read()) } })
     },
 
+    /** A gauge whose value a component keeps; read at every scrape. */
+    gaugeFrom (name: string, help: string, read: CountSource): void {
+      new Gauge({ name, help, registers: [registry], collect () { this.set(read()) } })
+    },
+
     /** A labelled counter whose values a component keeps; read at every scrape. */
     countByLabelsFrom (name: string, help: string, labelNames: string[], read: LabelledCountSource): void {
       new Counter({

@@ -1,4 +1,4 @@
-import { tpKey } from '../kafka/end-offsets.js'
+import { tpKey } from '../kafka/topic-partition.js'
 import { partitionOf } from '../kafka/partitioner.js'
 import type { InboundRoute, OutboundRoute } from '../mapping/mapping.js'
 import type { TemplatePart } from '../mapping/template.js'
@@ -130,13 +130,13 @@ export class NodeInterest {
   /** "topic:partition" -> filters needing it */
   private readonly needed = new Map<string, number>()
 
-  constructor (private readonly plan: InterestPlan, private readonly partitionsOf: (kafkaTopic: string) => number) {}
+  constructor (private readonly plan: InterestPlan, private readonly partitionCount: (kafkaTopic: string) => number) {}
 
   /** One more holder of `filter`; the partitions needed from now on that were not before. */
   add (filter: string): string[] {
     if (!this.filters.add(filter)) return []
     const started: string[] = []
-    for (const key of this.partitionKeys(filter)) {
+    for (const key of this.partitionsOf(filter)) {
       const n = (this.needed.get(key) ?? 0) + 1
       this.needed.set(key, n)
       if (n === 1) started.push(key)
@@ -148,7 +148,7 @@ export class NodeInterest {
   remove (filter: string): string[] {
     if (!this.filters.remove(filter)) return []
     const stopped: string[] = []
-    for (const key of this.partitionKeys(filter)) {
+    for (const key of this.partitionsOf(filter)) {
       const n = (this.needed.get(key) ?? 0) - 1
       if (n > 0) { this.needed.set(key, n); continue }
       this.needed.delete(key)
@@ -167,11 +167,17 @@ export class NodeInterest {
     return [...this.needed.keys()]
   }
 
-  private partitionKeys (filter: string): string[] {
+  /** Is the partition ("topic:partition") needed now? */
+  needs (key: string): boolean {
+    return this.needed.has(key)
+  }
+
+  /** The partitions a subscriber to `filter` needs, as "topic:partition". */
+  partitionsOf (filter: string): string[] {
     const keys: string[] = []
     for (const { topic, partition } of this.plan.of(filter)) {
       if (partition !== ALL_PARTITIONS) { keys.push(tpKey(topic, partition)); continue }
-      const n = this.partitionsOf(topic)
+      const n = this.partitionCount(topic)
       for (let p = 0; p < n; p++) keys.push(tpKey(topic, p))
     }
     return keys

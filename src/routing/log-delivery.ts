@@ -1,5 +1,5 @@
 import type { KafkaMessage } from 'kafkajs'
-import { tpKey } from '../kafka/end-offsets.js'
+import { tpKey } from '../kafka/topic-partition.js'
 import type { RecordDecoder } from '../mapping/mapping.js'
 import type { Logger } from '../observability/logger.js'
 import type { MqttMessage } from '../protocol/message.js'

@@ -1,5 +1,5 @@
-import type { Watermarks } from '../kafka/end-offsets.js'
-import { tpKey } from '../kafka/end-offsets.js'
+import type { Watermarks } from '../kafka/topic-partition.js'
+import { tpKey } from '../kafka/topic-partition.js'
 import type { RangeReader, Ranges } from '../kafka/range-reader.js'
 import type { RecordDecoder } from '../mapping/mapping.js'
 import type { Logger } from '../observability/logger.js'
@@ -27,8 +27,8 @@ export interface ReplayOutcome {
 export interface ReplayDeps {
   /** per data-topic partition, the offset below which every record has been offered to local subscribers */
   deliveredPositions: () => Map<string, bigint>
-  /** low and high watermarks of the data topics' partitions, as of the call */
-  dataWatermarks: () => Promise<Watermarks>
+  /** low and high watermarks of these data-topic partitions ("topic:partition"), as of the call */
+  dataWatermarks: (partitions: Iterable<string>) => Promise<Watermarks>
   reader: RangeReader
   decoder: RecordDecoder
   /** `mqtt.max_offline_messages`; 0 = no limit */
@@ -48,7 +48,7 @@ export async function replay (session: PersistentSession, deliver: (item: Replay
   const target = deps.deliveredPositions()
   session.startAt(target)
   const starts = session.replayStarts()
-  const marks = await deps.dataWatermarks()
+  const marks = await deps.dataWatermarks(target.keys())
   const ranges: Ranges = new Map()
   let gap = 0n
   for (const [tp, to] of target) {

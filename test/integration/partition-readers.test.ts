@@ -4,8 +4,8 @@ import { randomUUID } from 'node:crypto'
 import { Kafka, logLevel, type Admin, type Producer } from 'kafkajs'
 import { createLogger } from '../../src/observability/logger.js'
 import { PartitionFetcher } from '../../src/kafka/partition-fetcher.js'
-import { PartitionRangeReader } from '../../src/kafka/partition-range-reader.js'
-import { PartitionTail } from '../../src/kafka/partition-tail.js'
+import { RangeReader } from '../../src/kafka/range-reader.js'
+import { LogTail } from '../../src/kafka/log-tail.js'
 import type { Ranges } from '../../src/kafka/range-reader.js'
 import { createTopicWithLeaders } from '../support/kafka-topics.js'
 import { until } from '../support/mqtt-client.js'
@@ -61,8 +61,8 @@ describe('LogTail and RangeReader contracts on the PartitionFetcher', () => {
     await fetcher.start()
     const seen: Record<string, string[]> = { [views]: [], [live]: [] }
     const handler = async (topic: string, _p: number, records: Array<{ key: Buffer | null }>): Promise<void> => { for (const r of records) seen[topic]?.push(r.key?.toString() ?? '') }
-    const view = new PartitionTail(fetcher, { topics: [views], from: 'earliest', onBatch: handler })
-    const tail = new PartitionTail(fetcher, { topics: [live], from: 'latest', onBatch: handler })
+    const view = new LogTail(fetcher, { topics: [views], from: 'earliest', onBatch: handler })
+    const tail = new LogTail(fetcher, { topics: [live], from: 'latest', onBatch: handler })
     await view.start()
     await tail.start()
     await view.caughtUp()
@@ -90,7 +90,7 @@ describe('LogTail and RangeReader contracts on the PartitionFetcher', () => {
     const fetcher = new PartitionFetcher(kafka, { purpose: 'replay', partitionMaxBytes: 4096 }, logger)
     fetchers.push(fetcher)
     await fetcher.start()
-    const reader = new PartitionRangeReader(fetcher, [data])
+    const reader = new RangeReader(fetcher, [data])
     const base = offsets[0] as bigint
     const tp0 = `${data}:0`
     const tp1 = `${data}:1`
@@ -129,7 +129,7 @@ describe('LogTail and RangeReader contracts on the PartitionFetcher', () => {
     const fetcher = new PartitionFetcher(kafka, { purpose: 'replay-2' }, logger)
     fetchers.push(fetcher)
     await fetcher.start()
-    const reader = new PartitionRangeReader(fetcher, [data])
+    const reader = new RangeReader(fetcher, [data])
     const tp1 = `${data}:1`
     const first = offsets[0] as bigint
     await admin.fetchTopicMetadata({ topics: [data] })
