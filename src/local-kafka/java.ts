@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, existsSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { classPath } from './kafka-jars.js'
+import { classPath, usesLog4j2 } from './kafka-jars.js'
 import { nodePaths } from './server-properties.js'
 
 /** `$JAVA_HOME/bin/java` when JAVA_HOME is set, else `java` from the PATH. */
@@ -29,14 +29,26 @@ function javaNotFound (err: NodeJS.ErrnoException): Error {
     : err
 }
 
-/** `kafka.tools.StorageTool format`: writes meta.properties into the node's log dir. */
-export async function formatStorage (opts: { jarsDir: string; clusterDir: string; id: number; clusterId: string }): Promise<void> {
+/** The system property that points the node's logging at its configuration: log4j2 for 4.x, log4j 1 for 3.x. */
+function loggingArg (version: string, clusterDir: string, id: number): string {
+  const paths = nodePaths(clusterDir, id)
+  return usesLog4j2(version)
+    ? `-Dlog4j2.configurationFile=${paths.log4j2Config}`
+    : `-Dlog4j.configuration=${pathToFileURL(paths.log4jProperties).href}`
+}
+
+/**
+ * `kafka.tools.StorageTool format`: writes meta.properties into the node's log dir. `extraArgs`
+ * go after the standard ones (e.g. `--add-scram` to create SCRAM users with the metadata).
+ */
+export async function formatStorage (opts: { jarsDir: string; version: string; clusterDir: string; id: number; clusterId: string; extraArgs?: string[] }): Promise<void> {
   const paths = nodePaths(opts.clusterDir, opts.id)
   const args = [
     '-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1',
-    `-Dlog4j.configuration=${pathToFileURL(paths.log4jProperties).href}`,
+    loggingArg(opts.version, opts.clusterDir, opts.id),
     '-cp', classPath(opts.jarsDir),
-    'kafka.tools.StorageTool', 'format', '-t', opts.clusterId, '-c', paths.serverProperties, '-g'
+    'kafka.tools.StorageTool', 'format', '-t', opts.clusterId, '-c', paths.serverProperties, '-g',
+    ...(opts.extraArgs ?? [])
   ]
   const output: string[] = []
   const code = await new Promise<number | null>((resolve, reject) => {
@@ -55,13 +67,13 @@ export async function formatStorage (opts: { jarsDir: string; clusterDir: string
  * Starts one Kafka node: detached (its own process group, so a Ctrl-C in the launching terminal
  * does not reach it), stdout and stderr appended to `server.out`. Resolves once the process exists.
  */
-export async function spawnKafkaNode (opts: { jarsDir: string; clusterDir: string; id: number; heapMb: number }): Promise<ChildProcess> {
+export async function spawnKafkaNode (opts: { jarsDir: string; version: string; clusterDir: string; id: number; heapMb: number }): Promise<ChildProcess> {
   const paths = nodePaths(opts.clusterDir, opts.id)
   const args = [
     `-Xms${opts.heapMb}m`, `-Xmx${opts.heapMb}m`,
     '-XX:+UseSerialGC', '-XX:+ExitOnOutOfMemoryError',
     '-Djava.awt.headless=true',
-    `-Dlog4j.configuration=${pathToFileURL(paths.log4jProperties).href}`,
+    loggingArg(opts.version, opts.clusterDir, opts.id),
     `-Dkafka.logs.dir=${paths.logsDir}`,
     nodeMarker(opts.clusterDir, opts.id),
     '-cp', classPath(opts.jarsDir),

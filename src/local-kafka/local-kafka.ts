@@ -5,10 +5,11 @@ import type { Logger } from '../observability/logger.js'
 import { brokerIdsSeenBy } from './cluster-probe.js'
 import { formatStorage, nodeMarker, spawnKafkaNode } from './java.js'
 import { PINNED_KAFKA_VERSION, ensureKafkaJars, kafkaJarsDir, kafkaVersion } from './kafka-jars.js'
-import { LOCALHOST, arePortsFree, canConnect, findFreePortBlock } from './ports.js'
+import { LOCALHOST, arePortsFree, canConnect, findFreePort, findFreePortBlock } from './ports.js'
 import { isProcessAlive, signalProcess, sleep, tailFile, terminate, waitForExit } from './process-utils.js'
-import { log4jProperties, nodePaths, nodePorts, serverProperties, type NodePorts } from './server-properties.js'
+import { log4j2Config, log4jProperties, nodePaths, nodePorts, serverProperties, type NodePorts } from './server-properties.js'
 import { clusterIdFor, readState, writeState, type LocalKafkaState } from './state.js'
+import { scramFormatArgs, secureListenerNames, securityProperties, tlsDirOf, type LocalKafkaSecurity, type SecureListenerName } from './security.js'
 
 export { PINNED_KAFKA_VERSION }
 
@@ -23,6 +24,11 @@ export interface LocalKafkaOptions {
   logger: Logger
   /** aborting stops the start: whatever was started is killed and start() rejects */
   signal?: AbortSignal
+  /**
+   * Secured client listeners besides PLAINTEXT (SASL/SCRAM, TLS) on free ports, for tests of
+   * Wharf's `kafka.sasl.*` and `kafka.tls.*`. Not recorded in state.json: `attach` does not know them.
+   */
+  security?: LocalKafkaSecurity
 }
 
 export interface LocalKafkaNodeStatus { id: number; port: number; pid: number | undefined; alive: boolean }
@@ -46,8 +52,11 @@ export class LocalKafka {
   private readonly heapMb: number
   private readonly log: Logger
   private jarsDir: string | undefined
+  private readonly security: LocalKafkaSecurity | undefined
+  /** per secured listener, the port of node i at index i-1 */
+  private readonly securePorts = new Map<SecureListenerName, number[]>()
 
-  private constructor (init: { dir: string; nodes: 1 | 3; version: string; clusterId: string; basePort: number; pids: Array<number | undefined>; heapMb: number; jarsDir: string | undefined; logger: Logger }) {
+  private constructor (init: { dir: string; nodes: 1 | 3; version: string; clusterId: string; basePort: number; pids: Array<number | undefined>; heapMb: number; jarsDir: string | undefined; logger: Logger; security?: LocalKafkaSecurity }) {
     this.dir = init.dir
     this.nodes = init.nodes
     this.version = init.version
@@ -57,7 +66,15 @@ export class LocalKafka {
     this.pids = init.pids
     this.heapMb = init.heapMb
     this.jarsDir = init.jarsDir
+    this.security = init.security
     this.log = init.logger.child({ component: 'local-kafka', dir: init.dir })
+  }
+
+  /** The bootstrap servers of a secured listener (see `LocalKafkaOptions.security`). */
+  bootstrap (listener: SecureListenerName): string[] {
+    const ports = this.securePorts.get(listener)
+    if (ports === undefined) throw new Error(`this local Kafka has no ${listener} listener (listeners: PLAINTEXT${[...this.securePorts.keys()].map((n) => ', ' + n).join('')})`)
+    return ports.map((port) => `${LOCALHOST}:${port}`)
   }
 
   /**
@@ -89,7 +106,12 @@ export class LocalKafka {
     const basePort = await choosePorts(dir, n, opts.port, previous)
     const clusterId = await clusterIdFor(dir)
     const heapMb = opts.heapMb ?? (n === 1 ? 512 : 384)
-    const kafka = new LocalKafka({ dir, nodes: n, version, clusterId, basePort, pids: new Array<undefined>(n).fill(undefined), heapMb, jarsDir, logger: opts.logger })
+    const kafka = new LocalKafka({ dir, nodes: n, version, clusterId, basePort, pids: new Array<undefined>(n).fill(undefined), heapMb, jarsDir, logger: opts.logger, ...(opts.security === undefined ? {} : { security: opts.security }) })
+    for (const name of secureListenerNames(opts.security)) {
+      const ports: number[] = []
+      for (let i = 0; i < n; i++) ports.push(await findFreePort())
+      kafka.securePorts.set(name, ports)
+    }
 
     const started = Date.now()
     const signal = opts.signal
@@ -98,7 +120,7 @@ export class LocalKafka {
       await Promise.all(kafka.ports.map(async ({ id }) => { await kafka.prepareNode(id) }))
       for (const { id } of kafka.ports) {
         signal?.throwIfAborted()
-        kafka.pids[id - 1] = (await spawnKafkaNode({ jarsDir, clusterDir: dir, id, heapMb })).pid
+        kafka.pids[id - 1] = (await spawnKafkaNode({ jarsDir, version, clusterDir: dir, id, heapMb })).pid
         await kafka.saveState()
       }
       log.info({ brokers: kafka.brokers, pids: kafka.pids }, 'local Kafka nodes started, waiting until ready')
@@ -198,7 +220,7 @@ export class LocalKafka {
       }
       const jarsDir = await this.jars()
       await this.prepareNode(id)
-      this.pids[id - 1] = (await spawnKafkaNode({ jarsDir, clusterDir: this.dir, id, heapMb: this.heapMb })).pid
+      this.pids[id - 1] = (await spawnKafkaNode({ jarsDir, version: this.version, clusterDir: this.dir, id, heapMb: this.heapMb })).pid
       await this.saveState()
     }
     try {
@@ -267,11 +289,14 @@ export class LocalKafka {
     const paths = nodePaths(this.dir, id)
     await mkdir(paths.logsDir, { recursive: true })
     await mkdir(paths.dataDir, { recursive: true })
-    await writeFile(paths.serverProperties, serverProperties({ id, nodes: this.ports, dataDir: paths.dataDir }))
+    const listeners = [...this.securePorts].map(([name, ports]) => ({ name, port: ports[id - 1] as number }))
+    const extra = await securityProperties(this.security, tlsDirOf(paths.dir))
+    await writeFile(paths.serverProperties, serverProperties({ id, nodes: this.ports, dataDir: paths.dataDir, listeners, extra }))
     await writeFile(paths.log4jProperties, log4jProperties(paths.serverLog))
+    await writeFile(paths.log4j2Config, log4j2Config(paths.serverLog))
     if (!existsSync(join(paths.dataDir, 'meta.properties'))) {
       this.log.info({ node: id }, 'formatting Kafka storage')
-      await formatStorage({ jarsDir: await this.jars(), clusterDir: this.dir, id, clusterId: this.clusterId })
+      await formatStorage({ jarsDir: await this.jars(), version: this.version, clusterDir: this.dir, id, clusterId: this.clusterId, extraArgs: scramFormatArgs(this.security) })
     }
   }
 

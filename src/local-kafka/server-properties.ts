@@ -22,6 +22,7 @@ export function nodePaths (clusterDir: string, id: number): {
   logsDir: string
   serverProperties: string
   log4jProperties: string
+  log4j2Config: string
   serverOut: string
   serverLog: string
 } {
@@ -33,6 +34,7 @@ export function nodePaths (clusterDir: string, id: number): {
     logsDir,
     serverProperties: join(dir, 'server.properties'),
     log4jProperties: join(dir, 'log4j.properties'),
+    log4j2Config: join(dir, 'log4j2.xml'),
     serverOut: join(dir, 'server.out'),
     serverLog: join(logsDir, 'server.log')
   }
@@ -45,6 +47,10 @@ export interface ServerPropertiesInput {
   nodes: NodePorts[]
   /** log.dirs of this node */
   dataDir: string
+  /** more client listeners of this node (each listener name is also its security protocol), e.g. SASL_SSL */
+  listeners?: Array<{ name: string; port: number }>
+  /** more properties (security settings of those listeners) */
+  extra?: Array<[string, string | number]>
 }
 
 /** Escapes a value for a java .properties file (backslashes are escapes there). */
@@ -60,13 +66,16 @@ export function serverProperties (input: ServerPropertiesInput): string {
   const n = input.nodes.length
   const self = input.nodes.find((node) => node.id === input.id)
   if (self === undefined) throw new Error(`node ${input.id} is not one of the ${n} nodes`)
+  const more = input.listeners ?? []
+  const urls = (list: Array<{ name: string; port: number }>): string => list.map(({ name, port }) => `${name}://${LOCALHOST}:${port}`).join(',')
+  const clients = [{ name: 'PLAINTEXT', port: self.port }, ...more]
   const props: Array<[string, string | number]> = [
     ['process.roles', 'broker,controller'],
     ['node.id', self.id],
     ['controller.quorum.voters', input.nodes.map((node) => `${node.id}@${LOCALHOST}:${node.controllerPort}`).join(',')],
-    ['listeners', `PLAINTEXT://${LOCALHOST}:${self.port},CONTROLLER://${LOCALHOST}:${self.controllerPort}`],
-    ['advertised.listeners', `PLAINTEXT://${LOCALHOST}:${self.port}`],
-    ['listener.security.protocol.map', 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT'],
+    ['listeners', urls([...clients, { name: 'CONTROLLER', port: self.controllerPort }])],
+    ['advertised.listeners', urls(clients)],
+    ['listener.security.protocol.map', ['PLAINTEXT', 'CONTROLLER', ...more.map(({ name }) => name)].map((name) => `${name}:${name === 'CONTROLLER' ? 'PLAINTEXT' : name}`).join(',')],
     ['controller.listener.names', 'CONTROLLER'],
     ['inter.broker.listener.name', 'PLAINTEXT'],
     ['log.dirs', input.dataDir],
@@ -95,11 +104,50 @@ export function serverProperties (input: ServerPropertiesInput): string {
     ['log.cleaner.dedupe.buffer.size', 2 * 1024 * 1024],
     // compacted topics compact soon after a segment rolls (tests rely on it)
     ['log.cleaner.min.compaction.lag.ms', 0],
-    ['log.cleaner.backoff.ms', 1000]
+    ['log.cleaner.backoff.ms', 1000],
+    ...(input.extra ?? [])
   ]
   return [
     '# Written by the Wharf local Kafka launcher: edits are overwritten at the next start',
     ...props.map(([k, v]) => `${k}=${value(v)}`),
+    ''
+  ].join('\n')
+}
+
+/** Escapes a value for an XML attribute. */
+function xmlAttr (v: string): string {
+  return v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
+}
+
+/** Loggers that are chatty at INFO and kept at WARN in both logging configurations. */
+const QUIET_LOGGERS = ['kafka.request.logger', 'kafka.authorizer.logger', 'state.change.logger', 'org.apache.kafka.clients']
+
+/**
+ * log4j2 configuration for Kafka 4.x (`-Dlog4j2.configurationFile`), the same as the log4j 1 one
+ * below: INFO and up to a small rolling server.log (10 MiB, two old files), WARN and up to stdout.
+ */
+export function log4j2Config (serverLog: string): string {
+  const pattern = '[%d] %p %m (%c)%n'
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<!-- Written by the Wharf local Kafka launcher: edits are overwritten at the next start -->',
+    '<Configuration status="warn">',
+    '  <Appenders>',
+    `    <Console name="stdout" target="SYSTEM_OUT"><PatternLayout pattern="${pattern}"/></Console>`,
+    `    <RollingFile name="file" fileName="${xmlAttr(serverLog)}" filePattern="${xmlAttr(serverLog)}.%i">`,
+    `      <PatternLayout pattern="${pattern}"/>`,
+    '      <Policies><SizeBasedTriggeringPolicy size="10 MB"/></Policies>',
+    '      <DefaultRolloverStrategy max="2" fileIndex="min"/>',
+    '    </RollingFile>',
+    '  </Appenders>',
+    '  <Loggers>',
+    '    <Root level="INFO">',
+    '      <AppenderRef ref="file"/>',
+    '      <AppenderRef ref="stdout" level="WARN"/>',
+    '    </Root>',
+    ...QUIET_LOGGERS.map((name) => `    <Logger name="${name}" level="WARN"/>`),
+    '  </Loggers>',
+    '</Configuration>',
     ''
   ].join('\n')
 }
@@ -118,10 +166,7 @@ export function log4jProperties (serverLog: string): string {
     'log4j.appender.file.MaxBackupIndex=2',
     'log4j.appender.file.layout=org.apache.log4j.PatternLayout',
     'log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n',
-    'log4j.logger.kafka.request.logger=WARN',
-    'log4j.logger.kafka.authorizer.logger=WARN',
-    'log4j.logger.state.change.logger=WARN',
-    'log4j.logger.org.apache.kafka.clients=WARN',
+    ...QUIET_LOGGERS.map((name) => `log4j.logger.${name}=WARN`),
     ''
   ].join('\n')
 }

@@ -7,6 +7,7 @@ import type { Metrics } from '../observability/metrics.js'
 import { settlesWithin, sleep } from '../util/async.js'
 import { VERSION } from '../version.js'
 import { buildNode, type NodeParts } from './build.js'
+import { kafkaStartProblem } from './kafka-start-errors.js'
 
 type Phase = 'starting' | 'connecting to Kafka' | 'loading retained messages' | 'loading sessions' | 'ready' | 'stopping'
 
@@ -116,7 +117,9 @@ export class WharfNode {
       } catch (err) {
         if (this.stopping) throw err
         const delay = STARTUP_RETRY_MS[Math.min(attempt, STARTUP_RETRY_MS.length - 1)] as number
-        this.log.warn({ err, attempt: attempt + 1, retryInMs: delay }, 'Kafka not reachable yet')
+        const problem = kafkaStartProblem(err)
+        if (problem === undefined) this.log.warn({ err, attempt: attempt + 1, retryInMs: delay }, 'Kafka not reachable yet')
+        else this.log.error({ err, keys: problem.keys, attempt: attempt + 1, retryInMs: delay }, problem.message)
         await sleep(delay)
       }
     }

@@ -7,7 +7,9 @@ import { join } from 'node:path'
 import avro from 'avsc'
 import { Kafka, logLevel, type Consumer, type KafkaMessage, type Producer } from 'kafkajs'
 import { collect, connect, end, until } from '../support/mqtt-client.js'
-import { SchemaRegistryStandIn } from '../support/schema-registry-stand-in.js'
+import { findFreePort } from '../../src/local-kafka/ports.js'
+import { createLogger } from '../../src/observability/logger.js'
+import { APICURIO_VERSION, ApicurioRegistry } from '../support/apicurio-registry.js'
 import { testBrokers, uniqueTopics, WharfProcess, type WharfTopics } from '../support/wharf-process.js'
 
 /* What a backend team has: the .avsc file of the repository, kafkajs and avsc; no Wharf code. */
@@ -128,73 +130,98 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
     }
   })
 
-  it('avro with a schema registry: registers <topic>-value, writes the Confluent wire format, reads other versions', async () => {
-    const registry = await SchemaRegistryStandIn.start()
-    const topics = uniqueTopics('registry')
-    const id = idOf(topics)
-    const kt = `avro-sr.${id}`
-    const subject = `${kt}-value`
-    const node = `registry-${id}`
-    const file = configFile('registry.yaml', {
-      rules: [{ filter: 'sr/#', kafka_topic: kt, key: '{2}', format: 'avro', qos: 1, mqtt_topic: 'sr/${key}/in' }],
-      schema_registry: { url: registry.url }
+  describe(`with a real schema registry (Apicurio Registry ${APICURIO_VERSION}, in memory)`, () => {
+    let registry: ApicurioRegistry
+    before(async () => {
+      registry = await ApicurioRegistry.start(createLogger({ level: 'warn' }))
+      const rss = await registry.rssKiB()
+      console.log(`# Apicurio Registry ${APICURIO_VERSION} answered after ${(registry.startupMs / 1000).toFixed(1)} s, RSS ${Math.round(rss / 1024)} MiB`)
     })
-    const wharf = await WharfProcess.start({ brokers: testBrokers(), topics, nodeName: node, args: ['--config', file] })
-    const { seen, consumer, producer } = await backend([kt], id)
-    // a Confluent-style consumer: magic byte, schema id, the writer schema from the registry
-    const schemaById = async (schemaId: number): Promise<avro.Type> => {
-      const res = await fetch(`${registry.url}/schemas/ids/${schemaId}`)
-      return avro.Type.forSchema(JSON.parse(((await res.json()) as { schema: string }).schema) as avro.Schema)
-    }
-    try {
-      assert.ok(registry.requests.includes(`POST /subjects/${subject}/versions application/vnd.schemaregistry.v1+json`), registry.requests.join('\n'))
-      const latest = (await (await fetch(`${registry.url}/subjects/${subject}/versions/latest`)).json()) as { id: number; schema: string }
-      assert.equal(JSON.stringify(JSON.parse(latest.schema)), JSON.stringify(JSON.parse(SCHEMA_TEXT)), 'the shipped schema is registered')
+    after(async () => { await registry?.stop() })
 
-      const device = await connect(wharf.url, { clientId: 'dev-1', username: 'alice' })
-      const got = collect(device)
-      await device.subscribeAsync('sr/#', { qos: 1 })
-      await device.publishAsync('sr/dev-1/out', PAYLOAD, { qos: 1 })
-      await until(() => seen.length >= 1, 30000, 'record in Kafka')
-      const m = (seen[0] as Seen).message
-      const value = m.value as Buffer
-      assert.equal(value[0], 0, 'magic byte')
-      assert.equal(value.readUInt32BE(1), latest.id, 'schema id of the subject')
-      assert.equal(header(m, 'wharf.schema.fingerprint'), undefined)
-      assertRawHeaders(m, 'sr/dev-1/out', node)
-      const e = (await schemaById(latest.id)).fromBuffer(value.subarray(5)) as Record<string, unknown>
-      assert.deepEqual({ ...e, timestamp: 0 }, { topic: 'sr/dev-1/out', payload: PAYLOAD, qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0, properties: {} })
-      await until(() => got.length === 1, 15000, 'own message delivered')
-      got.length = 0
+    it('avro with a schema registry: registers <topic>-value, writes the Confluent wire format, reads other versions', async () => {
+      const topics = uniqueTopics('registry')
+      const id = idOf(topics)
+      const kt = `avro-sr.${id}`
+      const subject = `${kt}-value`
+      const node = `registry-${id}`
+      const file = configFile('registry.yaml', {
+        rules: [{ filter: 'sr/#', kafka_topic: kt, key: '{2}', format: 'avro', qos: 1, mqtt_topic: 'sr/${key}/in' }],
+        schema_registry: { url: registry.url }
+      })
+      const wharf = await WharfProcess.start({ brokers: testBrokers(), topics, nodeName: node, args: ['--config', file] })
+      const { seen, consumer, producer } = await backend([kt], id)
+      // a Confluent-style consumer: magic byte, schema id, the writer schema from the registry
+      const schemaById = async (schemaId: number): Promise<avro.Type> => {
+        const res = await fetch(`${registry.url}/schemas/ids/${schemaId}`)
+        return avro.Type.forSchema(JSON.parse(((await res.json()) as { schema: string }).schema) as avro.Schema)
+      }
+      try {
+        // Wharf registered the shipped schema under <topic>-value before it was ready
+        const latest = (await (await fetch(`${registry.url}/subjects/${subject}/versions/latest`)).json()) as { id: number; schema: string }
+        assert.equal(JSON.stringify(JSON.parse(latest.schema)), JSON.stringify(JSON.parse(SCHEMA_TEXT)), 'the shipped schema is registered')
 
-      // a backend registers an evolved schema (new field with a default, no properties) after Wharf started
-      const v2Schema = { ...SCHEMA, fields: [...SCHEMA.fields.filter((f) => f.name !== 'properties'), { name: 'priority', type: 'int', default: 0 }] }
-      const res = await fetch(`${registry.url}/subjects/${subject}/versions`, { method: 'POST', headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json' }, body: JSON.stringify({ schema: JSON.stringify(v2Schema) }) })
-      const v2 = ((await res.json()) as { id: number }).id
-      assert.notEqual(v2, latest.id)
-      const v2Type = avro.Type.forSchema(v2Schema as avro.Schema)
-      const wire = (schemaId: number, body: Buffer): Buffer => { const h = Buffer.alloc(5); h.writeUInt32BE(schemaId, 1); return Buffer.concat([h, body]) }
-      const v2Body = (payload: string): Buffer => wire(v2, v2Type.toBuffer({ ...EMPTY, payload: Buffer.from(payload), priority: 3 }))
-      await producer.send({ topic: kt, messages: [{ key: 'dev-1', value: v2Body('v2-h'), headers: { 'mqtt.topic': 'sr/x/header', 'mqtt.qos': '0' } }, { key: 'dev-1', value: v2Body('v2-k') }] })
-      await producer.send({ topic: kt, messages: [{ key: 'dev-1', value: wire(latest.id, envelope.toBuffer({ ...EMPTY, payload: Buffer.from('v1-k') })) }] })
-      await until(() => got.length >= 3, 15000, 'backend records delivered')
-      assert.deepEqual(Object.fromEntries(got.map((g) => [g.payload, `${g.topic} q${g.qos}`])), { 'v2-h': 'sr/x/header q0', 'v2-k': 'sr/dev-1/in q1', 'v1-k': 'sr/dev-1/in q1' })
-      assert.ok(registry.requests.some((r) => r.startsWith(`GET /schemas/ids/${v2} `)), 'the writer schema was fetched by id')
+        const device = await connect(wharf.url, { clientId: 'dev-1', username: 'alice' })
+        const got = collect(device)
+        await device.subscribeAsync('sr/#', { qos: 1 })
+        await device.publishAsync('sr/dev-1/out', PAYLOAD, { qos: 1 })
+        await until(() => seen.length >= 1, 30000, 'record in Kafka')
+        const m = (seen[0] as Seen).message
+        const value = m.value as Buffer
+        assert.equal(value[0], 0, 'magic byte')
+        assert.equal(value.readUInt32BE(1), latest.id, 'schema id of the subject')
+        assert.equal(header(m, 'wharf.schema.fingerprint'), undefined)
+        assertRawHeaders(m, 'sr/dev-1/out', node)
+        const e = (await schemaById(latest.id)).fromBuffer(value.subarray(5)) as Record<string, unknown>
+        assert.deepEqual({ ...e, timestamp: 0 }, { topic: 'sr/dev-1/out', payload: PAYLOAD, qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0, properties: {} })
+        await until(() => got.length === 1, 15000, 'own message delivered')
+        got.length = 0
 
-      // garbage (no magic byte) is skipped and counted; the next good record is delivered
-      got.length = 0
-      await producer.send({ topic: kt, messages: [{ key: 'dev-1', value: 'not avro' }, { key: 'dev-1', value: v2Body('after') }] })
-      await until(() => got.length === 1, 15000, 'good record after garbage')
-      assert.equal(got[0]?.payload, 'after')
-      const skipped = JSON.parse(await wharf.waitForLog('skipped a record')) as Record<string, unknown>
-      assert.deepEqual([skipped.reason, skipped.kafkaTopic, skipped.skippedSoFar], ['not in the schema registry wire format (magic byte 0, 4-byte schema id)', kt, 1])
-      await end(device)
-    } finally {
-      await consumer.disconnect().catch(() => undefined)
-      await producer.disconnect().catch(() => undefined)
-      await wharf.stop()
-      await registry.close()
-    }
+        // a backend registers an evolved schema (new field with a default, no properties) after Wharf started
+        const v2Schema = { ...SCHEMA, fields: [...SCHEMA.fields.filter((f) => f.name !== 'properties'), { name: 'priority', type: 'int', default: 0 }] }
+        const res = await fetch(`${registry.url}/subjects/${subject}/versions`, { method: 'POST', headers: { 'Content-Type': 'application/vnd.schemaregistry.v1+json' }, body: JSON.stringify({ schema: JSON.stringify(v2Schema) }) })
+        const v2 = ((await res.json()) as { id: number }).id
+        assert.notEqual(v2, latest.id)
+        const v2Type = avro.Type.forSchema(v2Schema as avro.Schema)
+        const wire = (schemaId: number, body: Buffer): Buffer => { const h = Buffer.alloc(5); h.writeUInt32BE(schemaId, 1); return Buffer.concat([h, body]) }
+        const v2Body = (payload: string): Buffer => wire(v2, v2Type.toBuffer({ ...EMPTY, payload: Buffer.from(payload), priority: 3 }))
+        await producer.send({ topic: kt, messages: [{ key: 'dev-1', value: v2Body('v2-h'), headers: { 'mqtt.topic': 'sr/x/header', 'mqtt.qos': '0' } }, { key: 'dev-1', value: v2Body('v2-k') }] })
+        await producer.send({ topic: kt, messages: [{ key: 'dev-1', value: wire(latest.id, envelope.toBuffer({ ...EMPTY, payload: Buffer.from('v1-k') })) }] })
+        await until(() => got.length >= 3, 15000, 'backend records delivered')
+        assert.deepEqual(Object.fromEntries(got.map((g) => [g.payload, `${g.topic} q${g.qos}`])), { 'v2-h': 'sr/x/header q0', 'v2-k': 'sr/dev-1/in q1', 'v1-k': 'sr/dev-1/in q1' })
+        // (v2 was registered after Wharf started: delivering v2-h and v2-k took fetching it by id)
+
+        // garbage (no magic byte) is skipped and counted; the next good record is delivered
+        got.length = 0
+        await producer.send({ topic: kt, messages: [{ key: 'dev-1', value: 'not avro' }, { key: 'dev-1', value: v2Body('after') }] })
+        await until(() => got.length === 1, 15000, 'good record after garbage')
+        assert.equal(got[0]?.payload, 'after')
+        const skipped = JSON.parse(await wharf.waitForLog('skipped a record')) as Record<string, unknown>
+        assert.deepEqual([skipped.reason, skipped.kafkaTopic, skipped.skippedSoFar], ['not in the schema registry wire format (magic byte 0, 4-byte schema id)', kt, 1])
+        await end(device)
+      } finally {
+        await consumer.disconnect().catch(() => undefined)
+        await producer.disconnect().catch(() => undefined)
+        await wharf.stop()
+      }
+    })
+
+    it('a registry that refuses the envelope (409: incompatible with the subject) stops the start naming mapping.schema_registry.url', async () => {
+      const kt = `avro-incompatible.${Date.now()}`
+      const json = { 'Content-Type': 'application/vnd.schemaregistry.v1+json' }
+      // the subject already holds another schema and only accepts backward-compatible versions:
+      // the envelope's payload field has no default, so it cannot read the records written before
+      const other = { type: 'record', name: 'Envelope', namespace: 'io.wharf.mqtt', fields: [{ name: 'device', type: 'string' }] }
+      assert.equal((await fetch(`${registry.url}/subjects/${kt}-value/versions`, { method: 'POST', headers: json, body: JSON.stringify({ schema: JSON.stringify(other) }) })).status, 200)
+      assert.equal((await fetch(`${registry.url}/config/${kt}-value`, { method: 'PUT', headers: json, body: JSON.stringify({ compatibility: 'BACKWARD' }) })).status, 200)
+      const file = configFile('incompatible.yaml', { rules: [{ filter: 'a/#', kafka_topic: kt, format: 'avro' }], schema_registry: { url: registry.url } })
+      const wharf = await WharfProcess.start({ brokers: testBrokers(), topics: uniqueTopics('incompatible'), args: ['--config', file], waitReady: false })
+      const { code } = await wharf.exited
+      assert.equal(code, 1, wharf.lines.join('\n'))
+      const fatal = wharf.lines.find((l) => l.includes('Wharf node failed to start')) ?? ''
+      assert.match(fatal, /mapping\.schema_registry\.url: .*409 .*Incompatible/, wharf.lines.join('\n'))
+      assert.equal(wharf.lines.filter((l) => l.includes('schema registry not reachable yet')).length, 0, 'a 4xx is not retried')
+    })
   })
 
   it('stops the start with exit 2 on invalid avro / registry configuration, naming the key', async () => {
@@ -213,9 +240,7 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
   })
 
   it('fails the start naming mapping.schema_registry.url when the registry cannot be reached after retries', async () => {
-    const gone = await SchemaRegistryStandIn.start()
-    const url = gone.url
-    await gone.close()
+    const url = `http://127.0.0.1:${await findFreePort()}` // nothing listens there
     const file = configFile('unreachable.yaml', { rules: [{ filter: 'a/#', kafka_topic: `avro-gone.${Date.now()}`, format: 'avro' }], schema_registry: { url } })
     const wharf = await WharfProcess.start({ brokers: testBrokers(), topics: uniqueTopics('gone'), args: ['--config', file], waitReady: false })
     const { code } = await wharf.exited

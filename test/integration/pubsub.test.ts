@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
-import { collect, connect, end, until } from '../support/mqtt-client.js'
+import { collect, connect, end, until, type Received } from '../support/mqtt-client.js'
 import { testBrokers, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
 
 const run = promisify(execFile)
@@ -74,28 +74,42 @@ describe('one edge node: publish and subscribe through Kafka', () => {
   })
 
   it('matches + and # wildcards, and keeps $-topics away from leading wildcards', async () => {
-    const plus = await connect(wharf.url)
-    const hash = await connect(wharf.url)
-    const all = await connect(wharf.url)
-    const dollar = await connect(wharf.url)
-    const pub = await connect(wharf.url)
-    const gotPlus = collect(plus)
-    const gotHash = collect(hash)
-    const gotAll = collect(all)
-    const gotDollar = collect(dollar)
-    await plus.subscribeAsync('home/+/temp', { qos: 1 })
-    await hash.subscribeAsync('home/#', { qos: 1 })
-    await all.subscribeAsync('#', { qos: 1 })
-    await dollar.subscribeAsync('$app/#', { qos: 1 })
-    const sent = ['home/kitchen/temp', 'home/kitchen/humidity', 'home', 'home/a/b/temp', 'office/temp', '$app/status']
-    for (const t of sent) await pub.publishAsync(t, t, { qos: 1 })
-    await until(() => gotAll.length >= 5 && gotDollar.length >= 1 && gotHash.length >= 4 && gotPlus.length >= 1)
-    await new Promise(resolve => setTimeout(resolve, 300)) // nothing further may arrive
-    assert.deepEqual(gotPlus.map(m => m.topic), ['home/kitchen/temp'])
-    assert.deepEqual(gotHash.map(m => m.topic).sort(), ['home', 'home/a/b/temp', 'home/kitchen/humidity', 'home/kitchen/temp'])
-    assert.deepEqual(gotAll.map(m => m.topic).sort(), ['home', 'home/a/b/temp', 'home/kitchen/humidity', 'home/kitchen/temp', 'office/temp'])
-    assert.deepEqual(gotDollar.map(m => m.topic), ['$app/status'])
-    await end(plus, hash, all, dollar, pub)
+    // what must NOT arrive is on topics a subscriber does not match, so no marker on the same MQTT
+    // topic can follow it: this edge's data topic has ONE partition, so the log has one total order
+    // and every subscriber gets the records in it; a marker published last reaches each subscriber
+    // after anything published before it would have
+    const single = await WharfProcess.start({ brokers: testBrokers(), topics: uniqueTopics('wildcards'), env: { WHARF_TOPICS__MESSAGES__PARTITIONS: '1' } })
+    try {
+      const plus = await connect(single.url)
+      const hash = await connect(single.url)
+      const all = await connect(single.url)
+      const dollar = await connect(single.url)
+      const pub = await connect(single.url)
+      const gotPlus = collect(plus)
+      const gotHash = collect(hash)
+      const gotAll = collect(all)
+      const gotDollar = collect(dollar)
+      await plus.subscribeAsync('home/+/temp', { qos: 1 })
+      await hash.subscribeAsync('home/#', { qos: 1 })
+      await all.subscribeAsync('#', { qos: 1 })
+      await dollar.subscribeAsync('$app/#', { qos: 1 })
+      const sent = ['home/kitchen/temp', 'home/kitchen/humidity', 'home', 'home/a/b/temp', 'office/temp', '$app/status']
+      for (const t of sent) await pub.publishAsync(t, t, { qos: 1 })
+      // markers: one every subscriber but dollar matches, one for dollar
+      await pub.publishAsync('home/marker/temp', 'marker', { qos: 1 })
+      await pub.publishAsync('$app/marker', 'marker', { qos: 1 })
+      const marked = (got: Received[]): boolean => got.some(m => m.payload === 'marker')
+      await until(() => marked(gotPlus) && marked(gotHash) && marked(gotAll) && marked(gotDollar), 15000, 'the markers at every subscriber')
+      const topicsOf = (got: Received[]): string[] => got.filter(m => m.payload !== 'marker').map(m => m.topic)
+      assert.deepEqual(topicsOf(gotPlus), ['home/kitchen/temp'])
+      assert.deepEqual(topicsOf(gotHash), ['home/kitchen/temp', 'home/kitchen/humidity', 'home', 'home/a/b/temp'])
+      assert.deepEqual(topicsOf(gotAll), ['home/kitchen/temp', 'home/kitchen/humidity', 'home', 'home/a/b/temp', 'office/temp'])
+      assert.deepEqual(topicsOf(gotDollar), ['$app/status'])
+      assert.deepEqual(gotAll.filter(m => m.payload === 'marker').map(m => m.topic), ['home/marker/temp'], '# never matches a $-topic')
+      await end(plus, hash, all, dollar, pub)
+    } finally {
+      await single.stop()
+    }
   })
 
   it('writes each PUBLISH to the Kafka topic with MQTT headers, key = MQTT topic', async () => {

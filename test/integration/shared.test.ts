@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import type { MqttClient } from 'mqtt'
-import { collect, connect, end, until, type Received } from '../support/mqtt-client.js'
+import { collect, connect, end, until, untilAsync, type Received } from '../support/mqtt-client.js'
 import { lossReport, Qos1Stream } from '../support/qos1-stream.js'
 import { RawMqtt } from '../support/raw-mqtt.js'
 import { testBrokers, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
@@ -20,6 +20,31 @@ async function groupSettled (nodes: WharfProcess[], group: string, partitions = 
     })
     return assigned.reduce((a, b) => a + b, 0) === partitions && assigned.every(n => n > 0)
   }, 30000, `the Kafka group of ${group} to settle on ${nodes.length} node(s)`)
+}
+
+const isMarker = (m: Received): boolean => m.payload.startsWith('marker-')
+
+/**
+ * Publishes one marker on each of `topics` (covering every partition the test's messages are in)
+ * and waits until each reached one member of the group, and every one `plain` subscriber. A group
+ * hands a partition's records to its members in log order, and a record given to another member
+ * (its member left, or the partition moved to another node, which reads on from the committed
+ * offset) is given again in that order too: a message delivered twice comes before its partition's marker.
+ */
+async function markersThrough (pub: MqttClient, topics: string[], members: Received[][], plain: Received[][] = []): Promise<void> {
+  const markers = topics.map((_t, i) => `marker-${i}`)
+  await Promise.all(topics.map((t, i) => pub.publishAsync(t, markers[i] as string, { qos: 1 })))
+  const has = (got: Received[], marker: string): boolean => got.some(m => m.payload === marker)
+  await until(() => markers.every(mk => members.some(g => has(g, mk)) && plain.every(g => has(g, mk))), 30000, 'the markers')
+}
+
+/** The sum of a counter over the nodes' /metrics. */
+async function metricSum (nodes: WharfProcess[], name: string): Promise<number> {
+  const values = await Promise.all(nodes.map(async n => {
+    const text = await (await fetch(`http://127.0.0.1:${n.httpPort}/metrics`)).text()
+    return Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'm').exec(text)?.[1] ?? 'NaN')
+  }))
+  return values.reduce((a, b) => a + b, 0)
 }
 
 describe('shared subscriptions across two edges', () => {
@@ -54,18 +79,19 @@ describe('shared subscriptions across two edges', () => {
     await until(() => got.reduce((n, g) => n + g.length, 0) >= sent.length && plainGot.length >= sent.length, 60000, 'all 3,000 messages').catch(err => {
       throw new Error(`${(err as Error).message}: members ${got.map(g => g.length).join('/')}, plain ${plainGot.length}`)
     })
-    await new Promise(resolve => setTimeout(resolve, 1000))
-    const all = got.flat().map(m => m.payload)
-    t.diagnostic(`shares: ${got.map(g => g.length).join(' / ')}`)
+    const topicsUsed = Array.from({ length: 50 }, (_, i) => `work/${i}`)
+    await markersThrough(pub, topicsUsed, got, [plainGot])
+    const shares = got.map(g => g.filter(m => !isMarker(m)))
+    const all = shares.flat().map(m => m.payload)
+    t.diagnostic(`shares: ${shares.map(g => g.length).join(' / ')}`)
     assert.equal(all.length, sent.length, 'no message twice across the group')
     assert.deepEqual([...new Set(all)].sort(), [...sent].sort(), 'every message once')
-    assert.ok(got.every(g => g.length > 0), 'every member gets a share')
-    assert.equal(plainGot.length, sent.length, 'the plain subscriber gets every message')
-    const delivered = await Promise.all([a, b].map(async n => {
-      const text = await (await fetch(`http://127.0.0.1:${n.httpPort}/metrics`)).text()
-      return Number(/^wharf_shared_delivered_total\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? 'NaN')
-    }))
-    assert.equal(delivered[0]! + delivered[1]!, sent.length, '/metrics counts the shared deliveries of both nodes')
+    assert.ok(shares.every(g => g.length > 0), 'every member gets a share')
+    assert.deepEqual(plainGot.filter(m => !isMarker(m)).map(m => m.payload).sort(), [...sent].sort(), 'the plain subscriber gets every message, once')
+    // a member's PUBACK is counted when the node has it: wait for the count rather than for time
+    const counted = sent.length + topicsUsed.length
+    await untilAsync(async () => await metricSum([a, b], 'wharf_shared_delivered_total') >= counted, 15000, '/metrics to count every shared delivery')
+    assert.equal(await metricSum([a, b], 'wharf_shared_delivered_total'), counted, '/metrics counts the shared deliveries of both nodes (messages and markers)')
     await end(...members, plain, pub)
   })
 
@@ -77,9 +103,10 @@ describe('shared subscriptions across two edges', () => {
     const pub = await connect(b.url)
     await Promise.all(Array.from({ length: 200 }, (_, i) => pub.publishAsync(`jobs/${i % 20}`, String(i), { qos: 1 })))
     await until(() => got.reduce((n, g) => n + g.length, 0) >= 200, 30000, '200 jobs')
-    await new Promise(resolve => setTimeout(resolve, 500))
-    assert.equal(got.flat().length, 200)
-    assert.equal(new Set(got.flat().map(m => m.payload)).size, 200)
+    await markersThrough(pub, Array.from({ length: 20 }, (_, i) => `jobs/${i}`), got)
+    const jobs = got.flat().filter(m => !isMarker(m))
+    assert.equal(jobs.length, 200)
+    assert.equal(new Set(jobs.map(m => m.payload)).size, 200)
     await end(...members, pub)
   })
 

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LocalKafka } from '../../src/local-kafka/local-kafka.js'
+import type { LocalKafkaSecurity } from '../../src/local-kafka/security.js'
 import { kafkaVersion } from '../../src/local-kafka/kafka-jars.js'
 import { brokerIdsSeenBy } from '../../src/local-kafka/cluster-probe.js'
 import { createLogger, type Logger } from '../../src/observability/logger.js'
@@ -62,7 +63,7 @@ export async function dockerAvailable (timeoutMs = DOCKER_PROBE_MS): Promise<boo
 
 /**
  * The official `apache/kafka` image in KRaft mode. `@testcontainers/kafka`'s KafkaContainer only
- * drives Confluent images (`cp-kafka`; with `apache/kafka:3.9.1` its `withKraft()` throws because
+ * drives Confluent images (`cp-kafka`; with `apache/kafka:4.4.0` its `withKraft()` throws because
  * it reads the tag as a Confluent Platform version), so this uses a GenericContainer the way
  * Testcontainers for Java's `org.testcontainers.kafka.KafkaContainer` does: the container waits
  * for a starter script that exports the advertised listener with the host port Docker mapped, then
@@ -137,7 +138,7 @@ export type PrivateLocalKafka = LocalKafka & {
  * A LocalKafka of its own, in a fresh temporary folder on free ports, for tests that stop and
  * start Kafka processes (or need 3 nodes). Always `cleanup()` it (in an `after` hook).
  */
-export async function startPrivateLocalKafka (opts: { nodes?: 1 | 3; logger?: Logger; heapMb?: number; signal?: AbortSignal } = {}): Promise<PrivateLocalKafka> {
+export async function startPrivateLocalKafka (opts: { nodes?: 1 | 3; logger?: Logger; heapMb?: number; signal?: AbortSignal; security?: LocalKafkaSecurity } = {}): Promise<PrivateLocalKafka> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-kafka-'))
   let kafka: LocalKafka
   try {
@@ -147,7 +148,8 @@ export async function startPrivateLocalKafka (opts: { nodes?: 1 | 3; logger?: Lo
       port: 0,
       logger: opts.logger ?? defaultLogger(),
       ...(opts.heapMb === undefined ? {} : { heapMb: opts.heapMb }),
-      ...(opts.signal === undefined ? {} : { signal: opts.signal })
+      ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      ...(opts.security === undefined ? {} : { security: opts.security })
     })
   } catch (err) {
     await rm(dir, { recursive: true, force: true })

@@ -28,6 +28,15 @@ export async function until (pred: () => boolean, timeoutMs = 15000, what = 'con
   }
 }
 
+/** Poll an asynchronous check (e.g. a read of a Kafka topic) until it holds or fail after `timeoutMs`. */
+export async function untilAsync (pred: () => Promise<boolean>, timeoutMs = 30000, what = 'condition', everyMs = 250): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!await pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, everyMs))
+  }
+}
+
 export function end (...clients: MqttClient[]): Promise<void> {
   return Promise.all(clients.map(c => c.endAsync(true))).then(() => undefined)
 }

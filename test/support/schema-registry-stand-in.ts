@@ -2,9 +2,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 
 /**
- * A STAND-IN for the Confluent Schema Registry, for tests only: no real registry runs on this
- * machine (Confluent's is not on Maven Central; Apicurio's app needs a Quarkus build). It serves
- * exactly what Wharf calls, with the same paths, bodies and content type:
+ * A STAND-IN for the Confluent Schema Registry API, for the unit tests of the registry client and
+ * codec (test/unit/avro-codec.test.ts) and the format benchmark. The integration tests run against
+ * a real registry instead (Apicurio Registry, test/support/apicurio-registry.ts). This stays for
+ * what a real registry cannot be made to do: list every request it received (which calls were
+ * made, that a 4xx is not retried) and answer every request with a chosen status on demand
+ * (`failWith`, e.g. 503 or 409 for any call). It serves exactly what Wharf calls, with the same
+ * paths, bodies and content type:
  *   POST /subjects/{subject}/versions   {"schema": "..."} -> {"id": n}   (same schema = same id)
  *   GET  /schemas/ids/{id}                                  -> {"schema": "..."}
  *   GET  /subjects/{subject}/versions/latest                -> {"subject", "version", "id", "schema"}

@@ -1,10 +1,18 @@
-import { describe, it, afterEach } from 'node:test'
+import { describe, it, afterEach, beforeEach, mock } from 'node:test'
 import assert from 'node:assert/strict'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { syncBuiltinESMExports } from 'node:module'
 import { performance } from 'node:perf_hooks'
 import { CompressionTypes, type Kafka, type ProducerConfig } from 'kafkajs'
 import { pino } from 'pino'
 import { BatchingProducer, ProducerClosedError, type BatchingProducerOptions, type OutgoingRecord } from '../../src/kafka/batching-producer.js'
+
+/*
+ * Time is virtual here: node:test's mock timers drive setTimeout (the linger timer; through
+ * node:timers/promises the retry backoff and close()'s timeout) and Date, and performance.now() (which the producer measures linger
+ * with) reads the same mocked clock. A test advances the clock itself, so "not before linger_ms"
+ * and "right after the ack" are exact statements about the order of events, not wall-clock bounds
+ * that a loaded machine could break.
+ */
 
 const logger = pino({ level: 'silent' })
 
@@ -87,11 +95,25 @@ async function tick (n = 3): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise(resolve => setImmediate(resolve))
 }
 
-async function waitFor (what: string, predicate: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
-    await sleep(1)
+/** Moves the virtual clock on by `ms`, one millisecond at a time, letting promise callbacks run after each step. */
+async function advance (ms: number): Promise<void> {
+  for (let i = 0; i < ms; i++) {
+    mock.timers.tick(1)
+    await tick()
+  }
+  await tick()
+}
+
+/**
+ * Waits for `predicate`, letting at most `maxMs` of virtual time pass (0: it must hold once the
+ * promise callbacks already due have run, with the clock standing still).
+ */
+async function advanceUntil (what: string, predicate: () => boolean, maxMs = 0): Promise<void> {
+  await tick()
+  for (let waited = 0; !predicate(); waited++) {
+    if (waited >= maxMs) assert.fail(`${what}: not within ${maxMs} ms of virtual time`)
+    mock.timers.tick(1)
+    await tick()
   }
 }
 
@@ -117,7 +139,19 @@ function setup (opts: Partial<BatchingProducerOptions> = {}): { bp: BatchingProd
   return { bp, fake, configs }
 }
 
+beforeEach(() => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'] })
+  // Node 20 mocks node:timers/promises on its module object only: the producer's retry backoff and
+  // close()'s timeout import its setTimeout by name, so push the mock into the named exports too
+  syncBuiltinESMExports()
+  mock.method(performance, 'now', () => Date.now())
+})
+
 afterEach(async () => {
+  // back to real time: a producer left waiting on a virtual timer is closed on real ones
+  mock.timers.reset()
+  syncBuiltinESMExports()
+  mock.restoreAll()
   for (const bp of open) await bp.close(20)
   open = []
 })
@@ -141,13 +175,11 @@ describe('BatchingProducer', () => {
 
   it('records wait linger_ms and go out in one batch', async () => {
     const { bp, fake } = setup({ linger_ms: 40 })
-    const start = performance.now()
     const sent = [bp.send(rec('a')), bp.send(rec('b')), bp.send(rec('c'))].map(track)
-    await waitFor('the batch', () => fake.calls.length > 0)
-    const waited = (fake.calls[0]?.at ?? 0) - start
-    assert.ok(waited >= 39, `sent after ${waited} ms, before linger_ms`)
-    await tick()
-    assert.equal(fake.calls.length, 1)
+    await advance(39)
+    assert.equal(fake.calls.length, 0, 'sent before linger_ms')
+    await advance(1)
+    assert.equal(fake.calls.length, 1, 'not sent once linger_ms had passed')
     assert.deepEqual(fake.values(0), [['data', ['a', 'b', 'c']]])
     assert.equal(fake.calls[0]?.acks, -1)
     assert.equal(fake.calls[0]?.compression, CompressionTypes.None)
@@ -190,12 +222,12 @@ describe('BatchingProducer', () => {
     await tick()
     assert.deepEqual(fake.values(0), [['data', ['a', 'b']]])
     fake.calls[0]?.result.resolve()
-    await waitFor('second batch', () => fake.calls.length === 2)
+    await advanceUntil('a full second batch right after the first is acknowledged', () => fake.calls.length === 2)
     assert.deepEqual(fake.values(1), [['data', ['c', 'd']]])
     fake.mode = 'auto'
     fake.calls[1]?.result.resolve()
-    await waitFor('second batch acknowledged', () => sent[3]?.state === 'resolved')
-    await tick()
+    await advanceUntil('second batch acknowledged', () => sent[3]?.state === 'resolved')
+    await advance(100)
     assert.equal(fake.calls.length, 2, 'a partial batch went out without waiting for linger')
     await bp.flush()
     assert.deepEqual(fake.values(2), [['data', ['e']]])
@@ -214,7 +246,7 @@ describe('BatchingProducer', () => {
     assert.equal(fake.calls[0]?.topicMessages[0]?.messages[0]?.key, 'a')
     fake.mode = 'auto'
     fake.calls[0]?.result.resolve()
-    await waitFor('first batch acknowledged', () => sent[0]?.state === 'resolved')
+    await advanceUntil('first batch acknowledged', () => sent[0]?.state === 'resolved')
     await bp.flush()
     assert.equal(fake.calls.length, 2)
     assert.equal(fake.calls[1]?.topicMessages[0]?.messages[0]?.key, 'b')
@@ -228,18 +260,18 @@ describe('BatchingProducer', () => {
     await tick()
     assert.equal(fake.calls.length, 1)
     assert.deepEqual(fake.values(0), [['data', ['a']]])
-    await sleep(20)
+    await advance(20)
     assert.equal(fake.calls.length, 1, 'second batch sent while the first was in flight')
 
     fake.calls[0]?.result.resolve()
-    await waitFor('second batch', () => fake.calls.length === 2)
+    await advanceUntil('second batch', () => fake.calls.length === 2)
     assert.deepEqual(fake.values(1), [['data', ['b']]])
     assert.deepEqual(sent.map(t => t.state), ['resolved', 'pending', 'pending'])
-    await sleep(20)
+    await advance(20)
     assert.equal(fake.calls.length, 2, 'third batch sent while the second was in flight')
 
     fake.calls[1]?.result.resolve()
-    await waitFor('third batch', () => fake.calls.length === 3)
+    await advanceUntil('third batch', () => fake.calls.length === 3)
     assert.deepEqual(fake.values(2), [['data', ['c']]])
     assert.deepEqual(sent.map(t => t.state), ['resolved', 'resolved', 'pending'])
     fake.calls[2]?.result.resolve()
@@ -249,7 +281,7 @@ describe('BatchingProducer', () => {
 
   it('groups a batch by Kafka topic, keeping order within each topic', async () => {
     const { bp, fake } = setup({ linger_ms: 10 })
-    await Promise.all([
+    const all = Promise.all([
       bp.send(rec('1', 't1')),
       bp.send(rec('2', 't2')),
       bp.send(rec('3', 't1')),
@@ -257,6 +289,8 @@ describe('BatchingProducer', () => {
       bp.send(rec('5', 't2')),
       bp.send(rec('6', 't1'))
     ])
+    await advance(10)
+    await all
     assert.equal(fake.calls.length, 1)
     assert.deepEqual(fake.values(0), [['t1', ['1', '3', '6']], ['t2', ['2', '5']], ['t3', ['4']]])
   })
@@ -265,8 +299,8 @@ describe('BatchingProducer', () => {
     const { bp, fake } = setup({ linger_ms: 1 })
     fake.mode = 'manual'
     const a = track(bp.send(rec('a')))
-    await waitFor('the batch', () => fake.calls.length === 1)
-    await sleep(20)
+    await advanceUntil('the batch', () => fake.calls.length === 1, 1)
+    await advance(20)
     assert.equal(a.state, 'pending')
     fake.calls[0]?.result.resolve()
     await tick()
@@ -277,11 +311,20 @@ describe('BatchingProducer', () => {
     const { bp, fake } = setup({ linger_ms: 5, batch_max_messages: 2 })
     fake.failNext = 2
     const sent = ['a', 'b', 'c'].map(v => track(bp.send(rec(v))))
-    await waitFor('the first attempt', () => fake.calls.length === 1)
     await tick()
+    assert.equal(fake.calls.length, 1, 'the first attempt (a full batch) at once')
     assert.deepEqual(sent.map(t => t.state), ['pending', 'pending', 'pending'])
     // backoff is 250 ms, then 500 ms
-    await waitFor('all records acknowledged', () => sent.every(t => t.state !== 'pending'), 3000)
+    await advance(249)
+    assert.equal(fake.calls.length, 1, 'retried before the 250 ms backoff')
+    await advance(1)
+    assert.equal(fake.calls.length, 2, 'not retried after the 250 ms backoff')
+    await advance(499)
+    assert.equal(fake.calls.length, 2, 'retried before the 500 ms backoff')
+    await advance(1)
+    // the third attempt succeeds, and c (whose linger_ms ran out long ago) follows at once
+    assert.equal(fake.calls.length, 4, 'not retried after the 500 ms backoff')
+    await advanceUntil('all records acknowledged', () => sent.every(t => t.state !== 'pending'))
     assert.deepEqual(sent.map(t => t.state), ['resolved', 'resolved', 'resolved'])
     assert.deepEqual(fake.calls.map((_, i) => fake.values(i)), [
       [['data', ['a', 'b']]],
@@ -318,7 +361,7 @@ describe('BatchingProducer', () => {
     assert.equal(room.state, 'resolved')
     assert.equal(room2.state, 'resolved')
 
-    await waitFor('second batch', () => fake.calls.length === 2)
+    await advanceUntil('second batch', () => fake.calls.length === 2)
     fake.calls[1]?.result.resolve()
     await tick()
     assert.equal(b.state, 'resolved')
@@ -336,7 +379,7 @@ describe('BatchingProducer', () => {
     await tick()
     assert.equal(fake.calls.length, 1, 'flush did not send the lingering batch')
     assert.deepEqual(fake.values(0), [['data', ['a', 'b']]])
-    await sleep(10)
+    await advance(10)
     assert.equal(flushed.state, 'pending')
     fake.calls[0]?.result.resolve()
     await tick()
@@ -352,10 +395,10 @@ describe('BatchingProducer', () => {
     assert.equal(fake.calls.length, 1)
     const flushed = track(bp.flush())
     fake.calls[0]?.result.resolve()
-    await waitFor('second batch', () => fake.calls.length === 2)
+    await advanceUntil('second batch', () => fake.calls.length === 2, 20)
     assert.equal(flushed.state, 'pending')
     fake.calls[1]?.result.resolve()
-    await waitFor('flush', () => flushed.state !== 'pending')
+    await advanceUntil('flush', () => flushed.state !== 'pending')
     assert.equal(flushed.state, 'resolved')
     assert.deepEqual(sent.map(t => t.state), ['resolved', 'resolved', 'resolved'])
   })
@@ -369,9 +412,9 @@ describe('BatchingProducer', () => {
     const flushed = track(bp.flush())
     fake.mode = 'auto'
     fake.calls[0]?.result.resolve()
-    // c should go out right away since a flush is waiting; it sits behind a 10 s linger timer instead
-    await waitFor('c to be sent for the pending flush', () => fake.calls.length === 2, 300)
-    await waitFor('flush', () => flushed.state === 'resolved', 300)
+    // c goes out right away since a flush is waiting, not behind a 10 s linger timer: the clock stands still
+    await advanceUntil('c to be sent for the pending flush', () => fake.calls.length === 2)
+    await advanceUntil('flush', () => flushed.state === 'resolved')
     assert.equal(sent[2]?.state, 'resolved')
   })
 
@@ -379,15 +422,16 @@ describe('BatchingProducer', () => {
     const { bp, fake } = setup({ linger_ms: 100 })
     fake.mode = 'manual'
     const sent = [track(bp.send(rec('a')))]
-    await waitFor('first batch', () => fake.calls.length === 1)
+    await advance(100)
+    assert.equal(fake.calls.length, 1, 'first batch after linger_ms')
     sent.push(track(bp.send(rec('b'))), track(bp.send(rec('c'))))
-    await sleep(120) // b and c have lingered long enough while a was in flight
+    await advance(120) // b and c have lingered long enough while a was in flight
     assert.equal(fake.calls.length, 1)
     const ackedAt = performance.now()
     fake.calls[0]?.result.resolve()
-    await waitFor('second batch', () => fake.calls.length === 2, 500)
-    const after = (fake.calls[1]?.at ?? 0) - ackedAt
-    assert.ok(after < 50, `second batch ${after.toFixed(1)} ms after the ack: lingered again`)
+    // the clock stands still: the second batch goes out in the same instant as the ack
+    await advanceUntil('second batch right after the ack (it lingered again)', () => fake.calls.length === 2)
+    assert.equal(fake.calls[1]?.at, ackedAt)
     assert.deepEqual(fake.values(1), [['data', ['b', 'c']]])
     fake.calls[1]?.result.resolve()
     await Promise.all(sent.map(t => t.promise))
@@ -397,15 +441,19 @@ describe('BatchingProducer', () => {
     const { bp, fake } = setup({ linger_ms: 150 })
     fake.mode = 'manual'
     void bp.send(rec('a')).catch(() => undefined)
-    await waitFor('first batch', () => fake.calls.length === 1)
+    await advance(150)
+    assert.equal(fake.calls.length, 1, 'first batch after linger_ms')
     const queuedAt = performance.now()
     const b = track(bp.send(rec('b')))
-    await sleep(30)
+    await advance(30)
     fake.calls[0]?.result.resolve()
-    await waitFor('second batch', () => fake.calls.length === 2, 1000)
-    const waited = (fake.calls[1]?.at ?? 0) - queuedAt
-    assert.ok(waited >= 145, `b sent ${waited.toFixed(1)} ms after it was queued, before linger_ms`)
-    assert.ok(waited < 260, `b sent ${waited.toFixed(1)} ms after it was queued: linger restarted at the ack`)
+    await tick()
+    assert.equal(fake.calls.length, 1, 'b sent at the ack, 30 ms after it was queued: before linger_ms')
+    await advance(119)
+    assert.equal(fake.calls.length, 1, 'b sent before linger_ms')
+    await advance(1)
+    assert.equal(fake.calls.length, 2, 'b not sent linger_ms after it was queued: linger restarted at the ack')
+    assert.equal((fake.calls[1]?.at ?? 0) - queuedAt, 150)
     fake.calls[1]?.result.resolve()
     await b.promise
   })
@@ -414,14 +462,14 @@ describe('BatchingProducer', () => {
     const { bp, fake } = setup({ linger_ms: 0, batch_max_messages: 2 })
     fake.mode = 'manual'
     const sent = ['a', 'b', 'c', 'd', 'e'].map(v => track(bp.send(rec(v))))
-    await waitFor('first batch', () => fake.calls.length === 1)
+    await advanceUntil('first batch', () => fake.calls.length === 1)
     fake.calls[0]?.result.reject(new Error('broker not available'))
     // retried after the backoff with the same records, before anything queued behind it
-    await waitFor('retry', () => fake.calls.length === 2, 2000)
+    await advanceUntil('retry', () => fake.calls.length === 2, 250)
     assert.deepEqual(fake.values(1), fake.values(0))
     fake.mode = 'auto'
     fake.calls[1]?.result.resolve()
-    await Promise.all(sent.map(t => t.promise))
+    await advanceUntil('every record acknowledged', () => sent.every(t => t.state !== 'pending'))
     // linger 0: a went out alone; everything queued behind it follows in order, two at a time
     assert.deepEqual(fake.calls.map((_c, i) => fake.values(i)[0]?.[1]), [['a'], ['a'], ['b', 'c'], ['d', 'e']])
     assert.deepEqual(sent.map(t => t.state), ['resolved', 'resolved', 'resolved', 'resolved', 'resolved'])
@@ -445,10 +493,11 @@ describe('BatchingProducer', () => {
     await tick()
     assert.equal(fake.calls.length, 1)
 
-    const start = performance.now()
-    await bp.close(50)
-    assert.ok(performance.now() - start >= 45, 'close returned before its timeout')
-    await tick()
+    const closing = track(bp.close(50))
+    await advance(49)
+    assert.equal(closing.state, 'pending', 'close returned before its timeout')
+    await advance(1)
+    assert.equal(closing.state, 'resolved', 'close did not return at its timeout')
     assert.equal(fake.disconnected, 1)
     for (const t of [b, c]) {
       assert.equal(t.state, 'rejected')
@@ -468,8 +517,9 @@ describe('BatchingProducer', () => {
     const a = track(bp.send(rec('a')))
     await tick()
     assert.equal(fake.calls.length, 1)
-    await bp.close(20)
-    await tick()
+    const closing = bp.close(20)
+    await advance(20)
+    await closing
     // the promise handed out by send() stays pending forever: the caller can neither PUBACK nor clean up
     assert.equal(a.state, 'rejected')
     assert.ok(a.error instanceof ProducerClosedError)
@@ -479,10 +529,12 @@ describe('BatchingProducer', () => {
     const { bp, fake } = setup({ linger_ms: 0 })
     fake.mode = 'reject' // Kafka is away for good
     const a = track(bp.send(rec('a')))
-    await waitFor('the first attempt', () => fake.calls.length === 1)
-    await bp.close(20)
+    await advanceUntil('the first attempt', () => fake.calls.length === 1)
+    const closing = bp.close(20)
+    await advance(20)
+    await closing
     // the retry after the 250 ms backoff fails too; the record was never acknowledged
-    await waitFor('the retry', () => fake.calls.length === 2, 1000)
+    await advanceUntil('the retry', () => fake.calls.length === 2, 250)
     await tick()
     assert.notEqual(a.state, 'resolved', 'send() resolved although sendBatch never succeeded')
     assert.equal(a.state, 'rejected')

@@ -6,6 +6,7 @@ import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
 import { loadConfig } from '../../src/config/index.js'
+import { PINNED_KAFKA_VERSION } from '../../src/local-kafka/kafka-jars.js'
 
 /*
  * No Docker engine or Kubernetes runs here: this lints what can be linted in docker/ by reading
@@ -90,9 +91,9 @@ describe('docker/compose.yaml', () => {
     assert.deepEqual(Object.keys(services).sort(), ['haproxy', 'kafka', ...EDGES].sort())
   })
 
-  it('runs a single-node KRaft Apache Kafka 3.9.1 with a healthcheck', () => {
+  it(`runs a single-node KRaft Apache Kafka ${PINNED_KAFKA_VERSION} (the version the tests run on) with a healthcheck`, () => {
     const kafka = service('kafka')
-    assert.equal(kafka.image, 'apache/kafka:3.9.1')
+    assert.equal(kafka.image, `apache/kafka:${PINNED_KAFKA_VERSION}`)
     assert.equal(env('kafka').KAFKA_PROCESS_ROLES, 'broker,controller')
     assert.match(String(env('kafka').KAFKA_ADVERTISED_LISTENERS), /PLAINTEXT:\/\/kafka:9092/)
     assert.ok(isMapping(kafka.healthcheck) && kafka.healthcheck.test !== undefined, 'kafka needs a healthcheck')
