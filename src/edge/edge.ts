@@ -62,7 +62,7 @@ export class MqttEdge {
     const mq = createLocalEmitter(100)
     const aedes = (): Aedes => this.aedes
     const subscriptions = new ClientSubscriptions(opts.interest)
-    this.delivery = new Delivery({ aedes, mq: () => mq, sessionOf: c => this.connections.sessionOf(c), anySessions: () => sessions.size > 0 })
+    this.delivery = new Delivery({ aedes, mq: () => mq, sessionOf: c => this.connections.sessionOf(c) })
     this.connections = new ConnectFlow({
       aedes,
       authenticate: opts.authenticate,

@@ -25,10 +25,10 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 /** kafkajs logs through pino: its entries become child-logger lines tagged `component: kafkajs`. */
 function pinoLogCreator (logger: Logger) {
   const log = logger.child({ component: 'kafkajs' })
-  return () => ({ level, log: entry }: LogEntry) => {
+  return () => ({ namespace, level, log: entry }: LogEntry) => {
     const { message, timestamp: _t, logger: _l, ...fields } = entry
     const method = LEVELS[level] ?? 'info'
-    log[method]({ ...fields, kafkaNamespace: entry.logger }, message)
+    log[method]({ ...fields, kafkaNamespace: namespace }, message)
   }
 }
 

@@ -55,8 +55,9 @@ export async function replay (session: PersistentSession, deliver: (item: Replay
     let from = starts.get(tp) ?? to
     const low = marks.get(tp)?.low ?? 0n
     if (from < low) {
-      gap += low - from
-      session.dropUnackedBelow(tp, low)
+      // missing: what the cursor had not reached, and the unacknowledged deliveries below the low watermark
+      const cursor = session.cursors.get(tp) ?? to
+      gap += (cursor < low ? low - cursor : 0n) + BigInt(session.dropUnackedBelow(tp, low))
       from = low
     }
     if (from < to) ranges.set(tp, { from, to })

@@ -1,5 +1,5 @@
 import type { KafkaMessage } from 'kafkajs'
-import { splitTpKey, type Watermarks } from '../../src/kafka/end-offsets.js'
+import { splitTpKey, type Watermarks } from '../../src/kafka/topic-partition.js'
 import type { RangeReader, RangeRequest, Ranges } from '../../src/kafka/range-reader.js'
 import type { RecordDecoder } from '../../src/mapping/mapping.js'
 import type { MqttMessage, Qos } from '../../src/protocol/message.js'
