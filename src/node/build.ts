@@ -42,7 +42,7 @@ export interface NodeParts {
   edge: MqttEdge
   delivery: LogDelivery
   /** the views' fetcher (retained, sessions, nodes: every partition), the data topics' (this node's interest), the replays' */
-  fetchers: { views: PartitionFetcher; data: PartitionFetcher; replay: PartitionFetcher }
+  fetchers: { views: PartitionFetcher; messages: PartitionFetcher; replay: PartitionFetcher }
   live: LiveReader
   retainedTail: LogTail
   sessionsTail: LogTail
@@ -71,7 +71,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   const ownerLive = (o: Owner): boolean => (o.node === node && o.inc === inc) || membership.isLive(o.node, o.inc)
   const fetchers = {
     views: new PartitionFetcher(kafka, { purpose: 'views' }, logger),
-    data: new PartitionFetcher(kafka, { purpose: 'messages' }, logger),
+    messages: new PartitionFetcher(kafka, { purpose: 'messages' }, logger),
     replay: new PartitionFetcher(kafka, { purpose: 'replay' }, logger)
   }
   const rangeReader = new RangeReader(fetchers.replay, mapping.kafkaTopics)
@@ -81,7 +81,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     if (n === undefined) throw new Error(`the partitions of ${topic} are not known yet`)
     return n
   }
-  const live = new LiveReader({ fetcher: fetchers.data, plan: new InterestPlan(mapping.routes(), partitionCount), mapping, partitionsOf: partitionCount, logger })
+  const live = new LiveReader({ fetcher: fetchers.messages, plan: new InterestPlan(mapping.routes(), partitionCount), mapping, partitionsOf: partitionCount, logger })
   // the sessions view is read-your-writes through its tail, declared below
   const tails: { sessions?: LogTail } = {}
   const sessions = new SessionManager({
@@ -146,7 +146,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     logger
   })
   const delivery = new LogDelivery(edge.delivery, mapping, logger)
-  for (const topic of mapping.kafkaTopics) fetchers.data.setHandler(topic, delivery.onBatch)
+  for (const topic of mapping.kafkaTopics) fetchers.messages.setHandler(topic, delivery.onBatch)
   const view = (topic: string, onBatch: BatchHandler): LogTail => new LogTail(fetchers.views, { topics: [topic], from: 'earliest', onBatch })
   const retainedTail = view(config.topics.retained.name, retained.view.onBatch)
   const sessionsTail = tails.sessions = view(config.topics.sessions.name, sessionView.onBatch)
@@ -174,7 +174,7 @@ function registerCounts (p: NodeParts): void {
   m.countByLabelsFrom('wharf_skipped_records_total', 'records of the data topics that cannot be delivered over MQTT, skipped', ['kafka_topic', 'reason'], () => p.delivery.skippedCounts())
   m.countFrom('wharf_session_replay_records_read_total', 'records read from Kafka for resuming sessions', () => p.rangeReader.recordsRead)
   registerFetchCounts(m, p.fetchers)
-  m.gaugeFrom('wharf_live_partitions', 'data-topic partitions this node reads for its clients\' subscriptions (its interest)', () => p.fetchers.data.assignments().length)
+  m.gaugeFrom('wharf_live_partitions', 'data-topic partitions this node reads for its clients\' subscriptions (its interest)', () => p.fetchers.messages.assignments().length)
   m.countFrom('wharf_session_records_unreadable_total', 'records of the sessions topic this version could not read (skipped)', () => p.sessionView.unreadable)
 }
 
