@@ -7,7 +7,7 @@
  * `telemetry/#` subscriber on edge B; (d) 300 devices per edge, each subscribed to its own command
  * topic, commands produced by a plain Kafka producer as a backend would. Per edge: CPU over the
  * window less its idle CPU, µs per message of the stream, and bytes fetched from Kafka for the data
- * topics (the node's own counters in /metrics; an edge without them, `WHARF_CLI` pointing at an older
+ * topics (the node's own counters in /metrics; an edge without them, `BENCH_WHARF_CLI` pointing at an older
  * build, reports CPU only). The idle cost of each edge is measured first.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -35,7 +35,8 @@ const PAYLOAD = Buffer.alloc(64, 'x')
 
 async function fetchedBytes (node: WharfProcess): Promise<number | undefined> {
   const text = await (await fetch(`http://127.0.0.1:${node.httpPort}/metrics`)).text()
-  let total: number | undefined
+  // a build without the fetch counters reports none; one with them reports 0 before its first fetch
+  let total: number | undefined = text.includes('wharf_live_partitions') ? 0 : undefined
   for (const line of text.split('\n')) {
     if (!line.startsWith('wharf_kafka_fetched_bytes_total{') || !line.includes('reader="messages"')) continue
     total = (total ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1))
@@ -92,7 +93,7 @@ export async function runScale (opts: ScaleOptions): Promise<string[]> {
     `    - { filter: "devices/+/commands", kafka_topic: "${commands}", key: "{2}", qos: 1, mqtt_topic: "devices/\${key}/commands" }`,
     ''
   ].join('\n'))
-  const env = { WHARF_TOPICS__MESSAGES__PARTITIONS: '6', WHARF_LOG__LEVEL: 'warn' }
+  const env = { WHARF_TOPICS__MESSAGES__PARTITIONS: '6' }
   const nodes: WharfProcess[] = []
   const clients: MqttClient[] = []
   const out: string[] = []

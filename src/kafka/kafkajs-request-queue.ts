@@ -13,14 +13,29 @@ import { createRequire } from 'node:module'
  * the connection is throttled (a check when the throttle ends). A request that cannot go out at once
  * is pending, and `push` schedules for it; a completed request checks the queue directly
  * (`fulfillRequest`), as before.
+ *
+ * Second, every connection also runs its request-timeout check on a 100 ms interval from the moment
+ * it connects, forever (`scheduleRequestTimeoutCheck`): ten wake-ups a second per connection with
+ * nothing in flight. The replacement runs that same check only while requests are in flight: the
+ * interval starts when a request is sent and stops at the first tick that finds none in flight (and,
+ * as before, when the connection is destroyed).
  */
 
 interface RequestQueueProto {
   pending: unknown[]
+  inflight: Map<number, { sentAt: number; requestTimeout: number; timeoutRequest: () => void }>
   throttledUntil: number
   throttleCheckTimeoutId: NodeJS.Timeout | null
+  requestTimeout: number
+  enforceRequestTimeout: boolean
+  requestTimeoutIntervalId: NodeJS.Timeout | null | undefined
   checkPendingRequests: () => void
   scheduleCheckPendingRequests: () => void
+  scheduleRequestTimeoutCheck: () => void
+  sendSocketRequest: (socketRequest: unknown) => void
+  /** an instance field (a constructor option) */
+  isConnected: () => boolean
+  destroy: () => void
 }
 
 const require = createRequire(import.meta.url)
@@ -43,7 +58,9 @@ export function patchKafkajsRequestQueue (): boolean {
   const RequestQueue = kafkajsRequestQueue() as { prototype: RequestQueueProto } & { [PATCHED]?: true }
   if (RequestQueue[PATCHED] === true) return true
   const proto = RequestQueue.prototype
-  if (typeof proto.scheduleCheckPendingRequests !== 'function' || typeof proto.checkPendingRequests !== 'function') return false
+  if (typeof proto.scheduleCheckPendingRequests !== 'function' || typeof proto.checkPendingRequests !== 'function' ||
+    typeof proto.scheduleRequestTimeoutCheck !== 'function' || typeof proto.sendSocketRequest !== 'function' ||
+    typeof proto.destroy !== 'function') return false
 
   proto.scheduleCheckPendingRequests = function (this: RequestQueueProto): void {
     if (this.throttleCheckTimeoutId !== null && this.throttleCheckTimeoutId !== undefined) return
@@ -56,6 +73,37 @@ export function patchKafkajsRequestQueue (): boolean {
       this.throttleCheckTimeoutId = null
       this.checkPendingRequests()
     }, delay)
+  }
+
+  // kafkajs' destroy clears the interval but keeps its id: forget it, so the next request starts one
+  const destroy = proto.destroy
+  proto.destroy = function (this: RequestQueueProto): void {
+    destroy.call(this)
+    this.requestTimeoutIntervalId = null
+  }
+
+  // connect time: nothing to check yet (kafkajs started a never-ending interval here)
+  proto.scheduleRequestTimeoutCheck = function (this: RequestQueueProto): void {
+    this.destroy()
+  }
+
+  const sendSocketRequest = proto.sendSocketRequest
+  proto.sendSocketRequest = function (this: RequestQueueProto, socketRequest: unknown): void {
+    sendSocketRequest.call(this, socketRequest)
+    if (!this.enforceRequestTimeout || this.inflight.size === 0) return
+    if (this.requestTimeoutIntervalId !== null && this.requestTimeoutIntervalId !== undefined) return
+    this.requestTimeoutIntervalId = setInterval(() => {
+      // kafkajs' own check, unchanged
+      this.inflight.forEach(request => {
+        if (Date.now() - request.sentAt > request.requestTimeout) request.timeoutRequest()
+      })
+      if (!this.isConnected()) {
+        this.destroy()
+      } else if (this.inflight.size === 0) {
+        clearInterval(this.requestTimeoutIntervalId as NodeJS.Timeout)
+        this.requestTimeoutIntervalId = null
+      }
+    }, Math.min(this.requestTimeout, 100))
   }
 
   Object.defineProperty(RequestQueue, PATCHED, { value: true })

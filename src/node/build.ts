@@ -70,7 +70,8 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   const wills = new WillStore(producer, config.topics.sessions.name, sessionView)
   const ownerLive = (o: Owner): boolean => (o.node === node && o.inc === inc) || membership.isLive(o.node, o.inc)
   const fetchers = {
-    views: new PartitionFetcher(kafka, { purpose: 'views' }, logger),
+    // a long poll returns as soon as a record arrives: a longer wait costs the views no latency, only fewer idle requests
+    views: new PartitionFetcher(kafka, { purpose: 'views', maxWaitTimeMs: 1000 }, logger),
     messages: new PartitionFetcher(kafka, { purpose: 'messages' }, logger),
     replay: new PartitionFetcher(kafka, { purpose: 'replay' }, logger)
   }
@@ -157,6 +158,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     ensureTopics: async () => {
       const counts = await ensureTopics(kafka, topicSpecs(config.topics, mapping.kafkaTopics), logger)
       for (const [topic, n] of counts) partitionCounts.set(topic, n)
+      mapping.setPartitionCounts(counts)
       return counts
     }
   }

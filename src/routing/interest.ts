@@ -1,7 +1,7 @@
 import { tpKey } from '../kafka/topic-partition.js'
 import { partitionOf } from '../kafka/partitioner.js'
 import type { InboundRoute, OutboundRoute } from '../mapping/mapping.js'
-import type { TemplatePart } from '../mapping/template.js'
+import { templateKeyOf, type TemplatePart } from '../mapping/template.js'
 import { FilterTrie } from '../protocol/filter-trie.js'
 
 /** Every partition of a Kafka topic. */
@@ -102,17 +102,13 @@ export function keyFromFilter (filter: string, key: TemplatePart[]): string | un
  * when no such topic can match `filter`, the key when the filter fixes it, undefined when it varies.
  */
 export function keyFromTopicTemplate (filter: string, template: TemplatePart[]): string | null | undefined {
-  const keys = template.filter(p => p.kind !== 'text').length
   const text = (p: TemplatePart): string => (p.kind === 'text' ? p.text : '')
-  if (keys === 0) return filtersOverlap(filter, template.map(text).join('')) ? undefined : null
-  const first = template.findIndex(p => p.kind !== 'text')
-  const prefix = template.slice(0, first).map(text).join('')
-  const exact = !filter.includes('+') && !filter.includes('#')
-  if (keys === 1 && exact) {
-    const suffix = template.slice(first + 1).map(text).join('')
-    if (filter.length < prefix.length + suffix.length || !filter.startsWith(prefix) || !filter.endsWith(suffix)) return null
-    return filter.slice(prefix.length, filter.length - suffix.length)
+  if (!template.some(p => p.kind !== 'text')) return filtersOverlap(filter, template.map(text).join('')) ? undefined : null
+  if (!filter.includes('+') && !filter.includes('#')) {
+    const key = templateKeyOf(template)(filter)
+    return key === undefined ? null : key ?? undefined
   }
+  const prefix = template.slice(0, template.findIndex(p => p.kind !== 'text')).map(text).join('')
   // the key may hold any levels: every topic of the template lies under the prefix's whole levels
   const cut = prefix.lastIndexOf('/')
   const pattern = cut === -1 ? '#' : `${prefix.slice(0, cut)}/#`

@@ -36,7 +36,7 @@ export class LogDelivery {
   readonly onBatch = async (topic: string, partition: number, records: KafkaMessage[]): Promise<void> => {
     const work: Array<Promise<void>> = []
     const tp = tpKey(topic, partition)
-    await this.decoder.decodeEach(topic, records, (decoded, record) => {
+    await this.decoder.decodeEach(topic, partition, records, (decoded, record) => {
       if (decoded.ok) work.push(this.sink.deliver(decoded.message, tp, record.offset))
       else this.skip(decoded.reason, topic, partition, record.offset)
     })

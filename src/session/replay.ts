@@ -74,7 +74,7 @@ export async function replay (session: PersistentSession, deliver: (item: Replay
     onRecords: async (topic, partition, records) => {
       const tp = tpKey(topic, partition)
       const work: Array<Promise<void>> = []
-      await deps.decoder.decodeEach(topic, records, (decoded, record) => {
+      await deps.decoder.decodeEach(topic, partition, records, (decoded, record) => {
         if (!decoded.ok) return
         const pos = { tp, offset: BigInt(record.offset) }
         const d = session.replay(pos, decoded.message.topic, decoded.message.qos)

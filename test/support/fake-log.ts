@@ -104,7 +104,7 @@ export class FakeReader {
 
 /** Decodes the fake log's records: MQTT topic from the key, QoS from the `mqtt.qos` header. */
 export const headerDecoder: RecordDecoder = {
-  async decodeEach (_kafkaTopic, records, each) {
+  async decodeEach (_kafkaTopic, _partition, records, each) {
     for (const record of records) {
       const qos = record.headers?.['mqtt.qos']
       if (record.key === null || qos === undefined) {
