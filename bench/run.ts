@@ -9,6 +9,7 @@
  *   npm run bench -- latency [--rate 1000] [--seconds 10]  # 1 publisher -> 1 subscriber at a fixed rate
  *   npm run bench -- connections [--connections 18000] [--conn-rate 1000]
  *   npm run bench -- smoke                                # seconds; CI: exits 1 if nothing is delivered
+ *   npm run bench -- scale [--rate 2000] [--seconds 20] [--connections 300]   # three edges: what each pays (bench/scale.ts)
  *   common: [--targets wharf1,wharf2,mosquitto,aedes] [--brokers host:port [--kafka-pid PID]] [--profile] [--no-json]
  *           [--env WHARF_KEY=value ...]  (extra environment for the Wharf edges, e.g. producer settings)
  *
@@ -55,6 +56,14 @@ const { values, positionals } = parseArgs({
 const mode = positionals[0] ?? 'all'
 const log = (line: string): void => { process.stderr.write(line + '\n') }
 const num = (v: string | undefined, d: number): number => v === undefined ? d : Number(v)
+
+if (mode === 'scale') {
+  // three edges, what each one pays (bench/scale.ts); a table of its own
+  const { runScale } = await import('./scale.js')
+  const rows = await runScale({ rate: num(values.rate, 2000), seconds: num(values.seconds, 20), devicesPerEdge: num(values.connections, 300), brokers: values.brokers?.split(','), log })
+  process.stdout.write(rows.join('\n') + '\n')
+  process.exit(0)
+}
 const list = (v: string | undefined, d: number[]): number[] => v === undefined ? d : v.split(',').map(Number)
 
 interface Scenario { name: string; spec: LoadSpec }

@@ -7,6 +7,7 @@ import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import { connectRefusal, connectedClient, type ConnackRefusal } from './aedes-internals.js'
 import type { Delivery } from './delivery.js'
+import type { ClientSubscriptions } from './subscriptions.js'
 
 export interface ConnectOptions {
   aedes: () => Aedes
@@ -16,6 +17,7 @@ export interface ConnectOptions {
   sessions: SessionManager
   wills: WillStore
   delivery: Delivery
+  subscriptions: ClientSubscriptions
   /** the listener name and peer address of a connection's stream */
   connectionOf: (client: Client) => { listener: string; peerhost: string }
   logger: Logger
@@ -95,6 +97,11 @@ export class ConnectFlow {
     if (opened.session === undefined) return
     if (client.closed) { void this.opts.sessions.close(opened.session); return }
     connected.session = opened.session
+    // the node reads what the session's subscriptions need before the CONNACK; partitions the
+    // session has no cursor for yet start where the node reads them now
+    const subscriptions = this.opts.subscriptions
+    await Promise.all([...opened.session.subs.keys()].map(filter => subscriptions.hold(client, filter)))
+    opened.session.startAt(subscriptions.positions())
     this.opts.delivery.prepare(client, opened.session)
   }
 
@@ -106,6 +113,8 @@ export class ConnectFlow {
     this.opts.sessions.resume(session, item => this.opts.delivery.replay(client, item)).then(
       ({ replayed, gap }) => {
         this.opts.delivery.goLive(client, session)
+        // partitions a SUBSCRIBE added while the replay ran start where the node reads them now
+        session.startAt(this.opts.subscriptions.positions())
         this.log.info({ clientId: client.id, replayed, gap: gap.toString(), ms: Date.now() - t0 }, 'session resumed')
       },
       (err: unknown) => {

@@ -30,11 +30,24 @@ function grantedQos (client: Client, topic: string, cap: number): Qos {
   return best as Qos
 }
 
-interface Origin extends LogPosition {
+/**
+ * Where a packet read from the log came from. The live path keeps the offset as Kafka's text (a
+ * BigInt is made only when a persistent session asks), so that tracking every record costs one
+ * small object.
+ */
+interface Origin {
+  tp: string
+  offset: bigint | string
   /** handed over by a resume or its catch-up, not by the live path (absent: live) */
   replay?: boolean
   /** an unacknowledged delivery sent again with its packet id */
   resend?: boolean
+}
+
+/** The origin's log position (its offset as a BigInt, made once). */
+function positionOf (origin: Origin): LogPosition {
+  if (typeof origin.offset === 'string') origin.offset = BigInt(origin.offset)
+  return origin as LogPosition
 }
 
 export interface DeliveryOptions {
@@ -42,11 +55,6 @@ export interface DeliveryOptions {
   /** the emitter aedes delivers from (the node's local subscription matching) */
   mq: () => LocalEmitter
   sessionOf: (client: Client) => PersistentSession | undefined
-  /**
-   * whether this node has persistent sessions at all: live packets carry their position only then
-   * (a session that opens later never gets a packet emitted before it existed)
-   */
-  anySessions: () => boolean
 }
 
 /**
@@ -72,8 +80,8 @@ export class Delivery implements LocalSink {
   /** Hand a record of the log to every matching local subscriber; resolves once handed over. */
   deliver (message: MqttMessage, tp: string, offset: string): Promise<void> {
     const packet = emitterPacket(this.opts.aedes(), message)
-    // the hot path: a position is made only while this node has persistent sessions
-    if (this.opts.anySessions()) this.origins.set(packet.brokerCounter, { tp, offset: BigInt(offset) })
+    // every record is tracked: the emitter may dispatch it after a persistent session subscribed
+    this.origins.set(packet.brokerCounter, { tp, offset })
     return new Promise(resolve => this.opts.mq().emit(packet, () => { this.origins.delete(packet.brokerCounter); resolve() }))
   }
 
@@ -100,12 +108,12 @@ export class Delivery implements LocalSink {
       return null
     }
     if (origin.resend === true) {
-      session.readmit(origin, packet.qos as 1 | 2, counter)
+      session.readmit(positionOf(origin), packet.qos as 1 | 2, counter)
       return packet
     }
     const qos = session.effectiveQos(packet.topic, packet.qos)
     if (qos === -1) return null
-    if (!session.admit(origin, qos, counter)) return null
+    if (!session.admit(positionOf(origin), qos, counter)) return null
     // each subscriber gets its own copy of the packet from aedes: lowering its QoS is safe
     packet.qos = qos
     return packet
@@ -135,7 +143,7 @@ export class Delivery implements LocalSink {
     for (const { packet, origin } of held) {
       const qos = session.effectiveQos(packet.topic, packet.qos)
       if (qos === -1) continue
-      void this.send(client, directPacket(this.opts.aedes(), packet, qos, false), { ...origin, replay: true, resend: false })
+      void this.send(client, directPacket(this.opts.aedes(), packet, qos, false), { tp: origin.tp, offset: origin.offset, replay: true, resend: false })
     }
     if (session.state === 'resuming') session.state = 'live'
   }

@@ -17,6 +17,7 @@ import { createPersistence } from './persistence.js'
 import { createPublishHook } from './publish-hook.js'
 import { SharedMembers } from './shared-members.js'
 import { createSubscribeHook } from './subscribe-hook.js'
+import { ClientSubscriptions, type InterestSink } from './subscriptions.js'
 import { closeTcpListeners, openTcpListeners, type BoundListener, type TcpListenerSpec } from './tcp-listeners.js'
 
 export interface MqttEdgeOptions {
@@ -28,6 +29,8 @@ export interface MqttEdgeOptions {
   mqtt: { maxClientIdLength: number; connectTimeoutMs: number; maxInflightInbound: number }
   authenticate: Authenticate
   authorize: Authorize
+  /** what the node reads for its clients' subscriptions (held before SUBACK and CONNACK) */
+  interest: InterestSink
   /** resolves once the client id is claimed cluster-wide (before the CONNACK); a rejection refuses the CONNECT (server unavailable) */
   claim: (clientId: string, connection: LocalConnection) => Promise<Claim>
   publisher: LogPublisher
@@ -58,7 +61,8 @@ export class MqttEdge {
     const { sessions, wills } = opts
     const mq = createLocalEmitter(100)
     const aedes = (): Aedes => this.aedes
-    this.delivery = new Delivery({ aedes, mq: () => mq, sessionOf: c => this.connections.sessionOf(c), anySessions: () => sessions.size > 0 })
+    const subscriptions = new ClientSubscriptions(opts.interest)
+    this.delivery = new Delivery({ aedes, mq: () => mq, sessionOf: c => this.connections.sessionOf(c) })
     this.connections = new ConnectFlow({
       aedes,
       authenticate: opts.authenticate,
@@ -66,6 +70,7 @@ export class MqttEdge {
       sessions,
       wills,
       delivery: this.delivery,
+      subscriptions,
       connectionOf: c => this.connectionOf(c),
       logger: this.log
     })
@@ -98,7 +103,15 @@ export class MqttEdge {
       authorizeForward: this.delivery.authorizeForward
     })
     const sharedMembers = new SharedMembers(this.aedes, opts.shared)
-    const subscribeHook = createSubscribeHook({ authorize: opts.authorize, subjectOf, shared: sharedMembers, logger: this.log })
+    const subscribeHook = createSubscribeHook({
+      authorize: opts.authorize,
+      subjectOf,
+      shared: sharedMembers,
+      subscriptions,
+      sessionOf: c => this.connections.sessionOf(c),
+      logger: this.log
+    })
+    this.aedes.on('unsubscribe', (filters, client) => subscriptions.release(client, filters))
     this.aedes.on('clientError', (client, err) => {
       this.log.info({ clientId: client.id, err: err.message }, 'client connection closed on error')
     })
@@ -110,6 +123,7 @@ export class MqttEdge {
     this.aedes.on('clientDisconnect', client => {
       this.log.debug({ clientId: client.id }, 'client disconnected')
       sharedMembers.clientGone(client)
+      subscriptions.clientGone(client)
       this.disconnects.ended(client)
     })
   }

@@ -1,24 +1,30 @@
 import type { AuthorizeSubscribeHandler, Client } from 'aedes'
 import type { Authorize, AuthzSubject } from '../auth/hooks.js'
+import type { Logger } from '../observability/logger.js'
 import type { Qos } from '../protocol/message.js'
 import { isShareFilter, parseShareFilter } from '../protocol/share-filter.js'
-import type { Logger } from '../observability/logger.js'
+import type { PersistentSession } from '../session/persistent-session.js'
 import type { SharedMembers } from './shared-members.js'
+import type { ClientSubscriptions } from './subscriptions.js'
 
 export interface SubscribeHookOptions {
   authorize: Authorize
   subjectOf: (client: Client) => AuthzSubject | undefined
   shared: SharedMembers
+  subscriptions: ClientSubscriptions
+  sessionOf: (client: Client) => PersistentSession | undefined
   logger: Logger
 }
 
 /**
- * aedes' authorizeSubscribe hook, once per filter of a SUBSCRIBE: a filter the client may not
- * subscribe to is refused for that filter only (SUBACK 0x80); `$share/<group>/<filter>` and
- * `$queue/<filter>` are authorized on `<filter>` and join their group (malformed ones are refused).
+ * aedes' authorizeSubscribe hook, once per filter of a SUBSCRIBE, before the SUBACK: a filter the
+ * client may not subscribe to is refused for that filter only (SUBACK 0x80); `$share/<group>/<filter>`
+ * and `$queue/<filter>` are authorized on `<filter>` and join their group (malformed ones are
+ * refused); a plain filter is granted once the node reads every partition it needs from a position
+ * taken now, so every message published after the SUBACK reaches the client.
  */
 export function createSubscribeHook (opts: SubscribeHookOptions): AuthorizeSubscribeHandler {
-  const { authorize, shared, logger } = opts
+  const { authorize, shared, subscriptions, logger } = opts
   return function authorizeSubscribe (client, sub, callback) {
     if (client === null) { callback(null, sub); return }
     const share = isShareFilter(sub.topic) ? parseShareFilter(sub.topic) : undefined
@@ -34,7 +40,20 @@ export function createSubscribeHook (opts: SubscribeHookOptions): AuthorizeSubsc
       callback(null, null)
       return
     }
-    if (share !== undefined) shared.join(client as Client, sub.topic, share, sub.qos as Qos)
-    callback(null, sub)
+    if (share !== undefined) {
+      shared.join(client, sub.topic, share, sub.qos as Qos)
+      callback(null, sub)
+      return
+    }
+    subscriptions.hold(client, sub.topic).then(() => {
+      // a live persistent session is served from now on in the partitions this filter adds: what it
+      // missed before the SUBSCRIBE is not owed, and a resume later must not replay it
+      const session = opts.sessionOf(client)
+      if (session?.state === 'live') session.advanceTo(subscriptions.positionsOf(sub.topic))
+      callback(null, sub)
+    }, (err: unknown) => {
+      logger.warn({ err, clientId: client.id, filter: sub.topic }, 'subscription refused: the node could not start reading what it needs')
+      callback(null, null)
+    })
   }
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Kafka, logLevel, type KafkaConfig, type SASLOptions, type LogEntry } from 'kafkajs'
 import type { Logger } from '../observability/logger.js'
 import { kafkajsVersion, patchKafkajsEncoder } from './kafkajs-encoder.js'
+import { patchKafkajsRequestQueue } from './kafkajs-request-queue.js'
 
 /** The Kafka connection settings Wharf needs; a slice of `kafka.*` in the configuration. */
 export interface KafkaConnectionOptions {
@@ -24,10 +25,10 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 /** kafkajs logs through pino: its entries become child-logger lines tagged `component: kafkajs`. */
 function pinoLogCreator (logger: Logger) {
   const log = logger.child({ component: 'kafkajs' })
-  return () => ({ level, log: entry }: LogEntry) => {
+  return () => ({ namespace, level, log: entry }: LogEntry) => {
     const { message, timestamp: _t, logger: _l, ...fields } = entry
     const method = LEVELS[level] ?? 'info'
-    log[method]({ ...fields, kafkaNamespace: entry.logger }, message)
+    log[method]({ ...fields, kafkaNamespace: namespace }, message)
   }
 }
 
@@ -46,9 +47,13 @@ let encoderChecked = false
 
 /** One kafkajs client per node; producers, consumers and the admin all come from it. */
 export function createKafka (opts: KafkaConnectionOptions, logger: Logger, clientSuffix = ''): Kafka {
-  // allocation-light Produce encoding: see kafkajs-encoder.ts
+  // allocation-light Produce encoding (kafkajs-encoder.ts); no 1 ms idle timer per connection (kafkajs-request-queue.ts)
+  const queuePatched = patchKafkajsRequestQueue()
   if (!patchKafkajsEncoder() && !encoderChecked) {
     logger.warn({ kafkajs: kafkajsVersion() }, 'kafkajs is not the version the allocation-light Produce encoder was written for; using kafkajs\' own encoder (slower, same bytes)')
+  }
+  if (!queuePatched && !encoderChecked) {
+    logger.warn({ kafkajs: kafkajsVersion() }, 'kafkajs is not the version the request-queue patch was written for; its connections keep their 1 ms idle timer (more idle CPU)')
   }
   encoderChecked = true
   const config: KafkaConfig = {

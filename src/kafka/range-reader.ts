@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto'
-import type { Consumer, Kafka, KafkaMessage } from 'kafkajs'
-import type { Logger } from '../observability/logger.js'
-import { splitTpKey, tpKey } from './end-offsets.js'
+import type { KafkaMessage } from 'kafkajs'
+import { splitTpKey, tpKey } from './topic-partition.js'
+import type { FetchedRecord, PartitionFetcher } from './partition-fetcher.js'
 
 /** What to read: per "topic:partition", the offsets [from, to). */
 export type Ranges = Map<string, { from: bigint; to: bigint }>
@@ -24,54 +23,28 @@ interface Active {
 }
 
 /**
- * Reads ranges of partitions for many requesters with one Kafka consumer: many sessions resuming at
- * once share the reading (a partition is read once from the lowest offset anyone still needs, and
- * every record goes to each request whose range holds it), instead of one consumer per session.
- * Partitions nobody needs are paused. The consumer joins a group of its own (kafkajs reads only
- * through groups) and never commits: positions are set by seeking.
+ * Many requesters (resuming sessions), each reading offset ranges of partitions: a partition is read
+ * once from the lowest offset anyone still needs and every record goes to each request whose range
+ * holds it. On a PartitionFetcher of its own: a partition is assigned
+ * while someone needs it and unassigned after, and "read from here" is an assignment, with no
+ * consumer group, seeks, pauses or rejoins. A range is done when the partition's position reaches its
+ * end, so ranges whose records were compacted away or have left Kafka finish too.
+ *
+ * The fetcher must not read the same partitions for anyone else (it holds one position per partition).
  */
 export class RangeReader {
-  private readonly consumer: Consumer
-  private readonly log: Logger
   private readonly active = new Map<string, Set<Active>>()
-  /** where the consumer reads next, per partition being read */
-  private readonly reading = new Map<string, bigint>()
-  private joined = false
+  /**
+   * per partition, the end of the batch whose records are being handed out: a request joining below
+   * it may have missed records of that batch, so the partition is read again from where it starts
+   */
+  private readonly handling = new Map<string, bigint>()
   private stopped = false
   /** records handed to requests (metrics) */
   recordsRead = 0
 
-  constructor (kafka: Kafka, private readonly opts: { node: string; topics: string[] }, logger: Logger) {
-    this.log = logger.child({ component: 'range-reader' })
-    this.consumer = kafka.consumer({
-      groupId: `wharf.replay.${opts.node}.${randomUUID().slice(0, 8)}`,
-      maxWaitTimeInMs: 100,
-      allowAutoTopicCreation: false,
-      sessionTimeout: 30000,
-      heartbeatInterval: 3000
-    })
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
-      this.joined = true
-      this.applyPositions()
-    })
-    this.consumer.on(this.consumer.events.CRASH, e => {
-      this.joined = false
-      this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'Kafka range reader crashed')
-    })
-  }
-
-  async start (): Promise<void> {
-    await this.consumer.connect()
-    await this.consumer.subscribe({ topics: this.opts.topics, fromBeginning: true })
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: true,
-      eachBatch: async ({ batch, isStale }) => {
-        if (isStale()) return
-        await this.onBatch(batch.topic, batch.partition, batch.messages, batch.lastOffset())
-      }
-    })
-    this.consumer.pause(this.opts.topics.map(topic => ({ topic })))
+  constructor (private readonly fetcher: PartitionFetcher, topics: readonly string[]) {
+    for (const topic of topics) this.fetcher.setHandler(topic, this.onBatch)
   }
 
   /** Resolves when every range of the request has been read (empty ranges resolve at once). */
@@ -85,8 +58,15 @@ export class RangeReader {
         let set = this.active.get(key)
         if (set === undefined) this.active.set(key, set = new Set())
         set.add(a)
-        const at = this.reading.get(key)
-        if (at === undefined || from < at) this.seek(key, from)
+        const { topic, partition } = splitTpKey(key)
+        const at = this.fetcher.position(topic, partition)
+        const handled = this.handling.get(key)
+        if (at === undefined || from < at || (handled !== undefined && from < handled)) {
+          this.handling.delete(key)
+          this.fetcher.assign(topic, partition, from)
+        }
+        const to = (request.ranges.get(key) as { to: bigint }).to
+        this.fetcher.waitForPosition(topic, partition, to).then(() => { this.rangeRead(a, key) }, () => undefined)
       }
     })
   }
@@ -94,94 +74,57 @@ export class RangeReader {
   async stop (): Promise<void> {
     this.stopped = true
     for (const set of this.active.values()) for (const a of set) a.reject(new Error('the Kafka range reader stopped'))
+    for (const key of this.active.keys()) {
+      const { topic, partition } = splitTpKey(key)
+      this.fetcher.unassign(topic, partition)
+    }
     this.active.clear()
-    await this.consumer.disconnect().catch(err => this.log.warn({ err }, 'Kafka range reader did not disconnect cleanly'))
   }
 
-  private async onBatch (topic: string, partition: number, messages: KafkaMessage[], lastOffset: string): Promise<void> {
+  private readonly onBatch = async (topic: string, partition: number, records: FetchedRecord[], info: { nextOffset: bigint }): Promise<void> => {
     const key = tpKey(topic, partition)
+    this.handling.set(key, info.nextOffset)
     const set = this.active.get(key)
-    const end = BigInt(lastOffset) + 1n
-    if (set === undefined || set.size === 0) {
-      this.idle(key)
-      return
-    }
-    this.reading.set(key, end)
-    // requests that arrive while this batch is handled wait for their own seek (this batch may
-    // start above where they begin)
-    for (const a of [...set]) {
-      const next = a.next.get(key) as bigint
-      const to = this.toOf(a, key)
-      const records = messages.filter(m => { const o = BigInt(m.offset); return o >= next && o < to })
-      if (records.length > 0) {
-        this.recordsRead += records.length
-        try {
-          await a.request.onRecords(topic, partition, records)
-        } catch (err) {
-          this.finish(a, err as Error)
-          continue
-        }
-      }
-      // a batch read after a seek starts at or below every open request's `next` (batches read
-      // before a seek are stale and skipped), so whatever lies below `end` has been seen; offsets
-      // that Kafka no longer has (retention) are simply not there
-      if (end > next) a.next.set(key, end)
-      if ((a.next.get(key) as bigint) >= to) {
-        a.next.delete(key)
-        set.delete(a)
-        if (a.next.size === 0) this.finish(a)
+    if (set === undefined) return
+    // a live iteration: a request that joins while this batch is handed out gets its share too
+    for (const a of set) {
+      const next = a.next.get(key)
+      if (next === undefined) continue
+      const to = (a.request.ranges.get(key) as { to: bigint }).to
+      const mine = records.filter((r) => { const o = BigInt(r.offset); return o >= next && o < to })
+      if (mine.length === 0) continue
+      a.next.set(key, BigInt((mine[mine.length - 1] as FetchedRecord).offset) + 1n)
+      this.recordsRead += mine.length
+      try {
+        await a.request.onRecords(topic, partition, mine)
+      } catch (err) {
+        this.finish(a, err as Error)
       }
     }
-    if (set.size === 0) this.idle(key)
   }
 
-  private toOf (a: Active, key: string): bigint {
-    return (a.request.ranges.get(key) as { to: bigint }).to
+  /** The partition's position reached the end of `a`'s range there. */
+  private rangeRead (a: Active, key: string): void {
+    if (!a.next.delete(key)) return
+    this.leave(a, key)
+    if (a.next.size === 0) a.resolve()
   }
 
-  private finish (a: Active, err?: Error): void {
-    for (const key of a.next.keys()) {
-      const set = this.active.get(key)
-      set?.delete(a)
-      if (set !== undefined && set.size === 0) this.idle(key)
+  private finish (a: Active, err: Error): void {
+    for (const key of [...a.next.keys()]) {
+      a.next.delete(key)
+      this.leave(a, key)
     }
-    a.next.clear()
-    if (err === undefined) a.resolve()
-    else a.reject(err)
+    a.reject(err)
   }
 
-  private idle (key: string): void {
+  private leave (a: Active, key: string): void {
+    const set = this.active.get(key)
+    set?.delete(a)
+    if (set === undefined || set.size > 0) return
     this.active.delete(key)
-    this.reading.delete(key)
+    this.handling.delete(key)
     const { topic, partition } = splitTpKey(key)
-    try {
-      this.consumer.pause([{ topic, partitions: [partition] }])
-    } catch (err) {
-      this.log.debug({ err, key }, 'could not pause a partition yet')
-    }
-  }
-
-  private seek (key: string, offset: bigint): void {
-    this.reading.set(key, offset)
-    if (!this.joined) return // applied on GROUP_JOIN
-    const { topic, partition } = splitTpKey(key)
-    try {
-      this.consumer.seek({ topic, partition, offset: offset.toString() })
-      this.consumer.resume([{ topic, partitions: [partition] }])
-    } catch (err) {
-      this.log.debug({ err, key }, 'range reader not joined yet; the seek is applied when it joins')
-    }
-  }
-
-  /** After a (re)join kafkajs forgets seeks: read every open partition from the lowest offset wanted. */
-  private applyPositions (): void {
-    for (const [key, set] of this.active) {
-      let min: bigint | undefined
-      for (const a of set) {
-        const n = a.next.get(key)
-        if (n !== undefined && (min === undefined || n < min)) min = n
-      }
-      if (min !== undefined) this.seek(key, min)
-    }
+    this.fetcher.unassign(topic, partition)
   }
 }

@@ -5,6 +5,7 @@ import type { Format, RecordCodec } from './codec.js'
 import { jsonCodec } from './json-codec.js'
 import type { MqttMessage, Qos } from '../protocol/message.js'
 import type { MappingRuleSpec } from './mapping-rules.js'
+import { Placement } from './placement.js'
 import { rawCodec } from './raw-codec.js'
 import { RegistryAvroCodec } from './registry-avro-codec.js'
 import type { RegistrySchemas } from './registry-schemas.js'
@@ -44,7 +45,7 @@ export type MapResult = { ok: true; message: MqttMessage } | { ok: false; reason
 
 /** What a reader of the data topics needs of the mapping: records of one partition -> MQTT messages. */
 export interface RecordDecoder {
-  decodeEach (kafkaTopic: string, records: readonly KafkaMessage[], each: (result: MapResult, record: KafkaMessage) => void): Promise<void>
+  decodeEach (kafkaTopic: string, partition: number, records: readonly KafkaMessage[], each: (result: MapResult, record: KafkaMessage) => void): Promise<void>
 }
 
 const STATELESS_CODECS: Record<Format, RecordCodec> = { raw: rawCodec, json: jsonCodec, avro: avroCodec }
@@ -61,6 +62,7 @@ export class Mapping implements RecordDecoder {
   private readonly inbound = new Map<string, InboundTopic>()
   private readonly defaultRule: OutboundRule
   private readonly registered: RegistryAvroCodec[] = []
+  private readonly placement: Placement
 
   constructor (private readonly rules: readonly MappingRuleSpec[], readonly dataTopic: string, registry?: RegistrySchemas) {
     const byTopic = new Map<string, RecordCodec>()
@@ -94,6 +96,7 @@ export class Mapping implements RecordDecoder {
       })
     }
     if (!this.inbound.has(dataTopic)) this.inbound.set(dataTopic, { codec: rawCodec, qos: 0, mqttTopic: undefined })
+    this.placement = new Placement(rules, dataTopic)
   }
 
   /** The routes of every rule, then the default route; and the MQTT topic templates of inbound records. */
@@ -147,12 +150,33 @@ export class Mapping implements RecordDecoder {
   /**
    * Decodes the records of one partition in order, handing each result to `each`: the one loop of
    * every reader of the data topics (live delivery, session replay, shared groups). It waits first
-   * only when decoding needs something fetched (a writer schema from the registry).
+   * only when decoding needs something fetched (a writer schema from the registry). A record whose
+   * MQTT topic the mapping puts in another Kafka topic or partition is refused (`placement.ts`).
    */
-  async decodeEach (kafkaTopic: string, records: readonly KafkaMessage[], each: (result: MapResult, record: KafkaMessage) => void): Promise<void> {
+  async decodeEach (kafkaTopic: string, partition: number, records: readonly KafkaMessage[], each: (result: MapResult, record: KafkaMessage) => void): Promise<void> {
     const fetching = this.prefetch(kafkaTopic, records)
     if (fetching !== undefined) await fetching
-    for (const record of records) each(this.decode(kafkaTopic, record), record)
+    for (const record of records) {
+      const result = this.decode(kafkaTopic, record)
+      const misplaced = result.ok ? this.placement.check(kafkaTopic, partition, result.message.topic) : undefined
+      each(misplaced === undefined ? result : { ok: false, reason: misplaced }, record)
+    }
+  }
+
+  /** The partition count of each Kafka topic, once the topics exist (records are checked against them). */
+  setPartitionCounts (counts: ReadonlyMap<string, number>): void {
+    this.placement.setPartitionCounts(counts)
+  }
+
+  /**
+   * How the MQTT topic of a record of `kafkaTopic` that has no `mqtt.topic` header follows from its
+   * key (raw records: the rule's `mqtt_topic` template, else the key itself); undefined when the value
+   * says it (json and avro envelopes), so only decoding tells.
+   */
+  topicOfKey (kafkaTopic: string): ((key: string) => string) | undefined {
+    const inbound = this.inbound.get(kafkaTopic)
+    if (inbound === undefined || inbound.codec.format !== 'raw') return undefined
+    return inbound.mqttTopic ?? ((key) => key)
   }
 
   /** The MQTT message for a record of one of `kafkaTopics`. */

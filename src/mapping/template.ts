@@ -102,6 +102,23 @@ export function templateParts (template: string, kind: 'key' | 'mqtt_topic'): Te
   return parsed.parts
 }
 
+/**
+ * The other direction of an `mqtt_topic` template: for a topic the template can make, the key it
+ * was made from (null when the template has no `${key}`, so any key makes it); undefined for a
+ * topic the template cannot make.
+ */
+export function templateKeyOf (parts: TemplatePart[]): (topic: string) => string | null | undefined {
+  const escape = (t: string): string => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const pattern = new RegExp('^' + parts.map(p => (p.kind === 'text' ? escape(p.text) : '(.*)')).join('') + '$', 's')
+  return (topic) => {
+    const m = pattern.exec(topic)
+    if (m === null) return undefined
+    if (m.length === 1) return null
+    // every ${key} of the template is the same key
+    return m.slice(2).every(k => k === m[1]) ? m[1] as string : undefined
+  }
+}
+
 /** Compiles a (valid) MQTT topic template: `${key}` is the record key. */
 export function compileMqttTopicTemplate (template: string): (key: string) => string {
   const parsed = parseTemplate(template, MQTT_TOPIC_PLACEHOLDERS, false)

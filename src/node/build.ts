@@ -7,6 +7,7 @@ import { MqttEdge } from '../edge/edge.js'
 import { BatchingProducer } from '../kafka/batching-producer.js'
 import { createKafka } from '../kafka/client.js'
 import { LogTail, type BatchHandler } from '../kafka/log-tail.js'
+import { PartitionFetcher, type TopicFetchCounters } from '../kafka/partition-fetcher.js'
 import { RangeReader } from '../kafka/range-reader.js'
 import { ensureTopics } from '../kafka/topic-admin.js'
 import { Mapping } from '../mapping/mapping.js'
@@ -14,6 +15,8 @@ import { registrySchemasFor } from '../mapping/registry-schemas.js'
 import type { Logger } from '../observability/logger.js'
 import { createMetrics, type Metrics } from '../observability/metrics.js'
 import { RetainedStore } from '../retained/retained-store.js'
+import { InterestPlan } from '../routing/interest.js'
+import { LiveReader } from '../routing/live-reader.js'
 import { LogDelivery } from '../routing/log-delivery.js'
 import { LogPublisher } from '../routing/log-publisher.js'
 import { DeadNodeWills } from '../session/dead-node-wills.js'
@@ -38,11 +41,13 @@ export interface NodeParts {
   shared: SharedSubscriptions
   edge: MqttEdge
   delivery: LogDelivery
+  /** the views' fetcher (retained, sessions, nodes: every partition), the data topics' (this node's interest), the replays' */
+  fetchers: { views: PartitionFetcher; messages: PartitionFetcher; replay: PartitionFetcher }
+  live: LiveReader
   retainedTail: LogTail
   sessionsTail: LogTail
-  dataTail: LogTail
   nodesTail: LogTail
-  /** creates the topics that are missing; the partition count of each */
+  /** creates the topics that are missing; the partition count of each (the live reader reads them from here) */
   ensureTopics: () => Promise<Map<string, number>>
 }
 
@@ -64,9 +69,22 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   const sessionView = new SessionView()
   const wills = new WillStore(producer, config.topics.sessions.name, sessionView)
   const ownerLive = (o: Owner): boolean => (o.node === node && o.inc === inc) || membership.isLive(o.node, o.inc)
-  const rangeReader = new RangeReader(kafka, { node, topics: mapping.kafkaTopics }, logger)
-  // the tails read from the data topics' watermarks and positions; declared before the parts that ask
-  const tails: { data?: LogTail; sessions?: LogTail } = {}
+  const fetchers = {
+    // a long poll returns as soon as a record arrives: a longer wait costs the views no latency, only fewer idle requests
+    views: new PartitionFetcher(kafka, { purpose: 'views', maxWaitTimeMs: 1000 }, logger),
+    messages: new PartitionFetcher(kafka, { purpose: 'messages' }, logger),
+    replay: new PartitionFetcher(kafka, { purpose: 'replay' }, logger)
+  }
+  const rangeReader = new RangeReader(fetchers.replay, mapping.kafkaTopics)
+  const partitionCounts = new Map<string, number>()
+  const partitionCount = (topic: string): number => {
+    const n = partitionCounts.get(topic)
+    if (n === undefined) throw new Error(`the partitions of ${topic} are not known yet`)
+    return n
+  }
+  const live = new LiveReader({ fetcher: fetchers.messages, plan: new InterestPlan(mapping.routes(), partitionCount), mapping, partitionsOf: partitionCount, logger })
+  // the sessions view is read-your-writes through its tail, declared below
+  const tails: { sessions?: LogTail } = {}
   const sessions = new SessionManager({
     node,
     inc,
@@ -79,8 +97,8 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     producer,
     view: sessionView,
     syncView: () => (tails.sessions as LogTail).reachEnd(),
-    deliveredPositions: () => (tails.data as LogTail).positions(),
-    dataWatermarks: () => (tails.data as LogTail).watermarks(),
+    deliveredPositions: () => live.positions(),
+    dataWatermarks: (keys) => live.watermarks(keys),
     reader: rangeReader,
     decoder: mapping,
     ownerLive,
@@ -119,6 +137,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     },
     authenticate: allowEveryone,
     authorize: noAcl,
+    interest: live,
     claim: (clientId, connection) => takeover.claim(clientId, connection),
     publisher,
     retained: retained.view,
@@ -128,16 +147,20 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     logger
   })
   const delivery = new LogDelivery(edge.delivery, mapping, logger)
-  const tail = (purpose: string, topics: string[], from: 'earliest' | 'latest', onBatch: BatchHandler): LogTail =>
-    new LogTail(kafka, { purpose, node, topics, from, onBatch }, logger)
-  const retainedTail = tail('retained', [config.topics.retained.name], 'earliest', retained.view.onBatch)
-  const sessionsTail = tails.sessions = tail('sessions', [config.topics.sessions.name], 'earliest', sessionView.onBatch)
-  const dataTail = tails.data = tail('messages', mapping.kafkaTopics, 'latest', delivery.onBatch)
-  const nodesTail = tail('nodes', [config.topics.nodes.name], 'earliest', nodesLogHandler({ membership, takeover, wills: deadNodeWills, logger }))
+  for (const topic of mapping.kafkaTopics) fetchers.messages.setHandler(topic, delivery.onBatch)
+  const view = (topic: string, onBatch: BatchHandler): LogTail => new LogTail(fetchers.views, { topics: [topic], from: 'earliest', onBatch })
+  const retainedTail = view(config.topics.retained.name, retained.view.onBatch)
+  const sessionsTail = tails.sessions = view(config.topics.sessions.name, sessionView.onBatch)
+  const nodesTail = view(config.topics.nodes.name, nodesLogHandler({ membership, takeover, wills: deadNodeWills, logger }))
   const parts: NodeParts = {
     metrics, producer, mapping, retained, membership, sessionView, sessions, deadNodeWills, rangeReader, shared, edge,
-    delivery, retainedTail, sessionsTail, dataTail, nodesTail,
-    ensureTopics: () => ensureTopics(kafka, topicSpecs(config.topics, mapping.kafkaTopics), logger)
+    delivery, fetchers, live, retainedTail, sessionsTail, nodesTail,
+    ensureTopics: async () => {
+      const counts = await ensureTopics(kafka, topicSpecs(config.topics, mapping.kafkaTopics), logger)
+      for (const [topic, n] of counts) partitionCounts.set(topic, n)
+      mapping.setPartitionCounts(counts)
+      return counts
+    }
   }
   registerCounts(parts)
   return parts
@@ -152,5 +175,22 @@ function registerCounts (p: NodeParts): void {
   m.countFrom('wharf_delivered_records_total', 'records of the data topics handed to this node\'s subscribers', () => p.delivery.delivered)
   m.countByLabelsFrom('wharf_skipped_records_total', 'records of the data topics that cannot be delivered over MQTT, skipped', ['kafka_topic', 'reason'], () => p.delivery.skippedCounts())
   m.countFrom('wharf_session_replay_records_read_total', 'records read from Kafka for resuming sessions', () => p.rangeReader.recordsRead)
+  registerFetchCounts(m, p.fetchers)
+  m.gaugeFrom('wharf_live_partitions', 'data-topic partitions this node reads for its clients\' subscriptions (its interest)', () => p.fetchers.messages.assignments().length)
   m.countFrom('wharf_session_records_unreadable_total', 'records of the sessions topic this version could not read (skipped)', () => p.sessionView.unreadable)
+}
+
+/** What each reader fetched from Kafka, per Kafka topic (bytes, records, skipped before decoding). */
+function registerFetchCounts (m: Metrics, fetchers: Record<string, PartitionFetcher>): void {
+  const per = (field: keyof TopicFetchCounters) => function * (): Iterable<[Record<string, string>, number]> {
+    for (const [reader, f] of Object.entries(fetchers)) {
+      for (const [topic, c] of f.topicCounters) yield [{ reader, kafka_topic: topic }, c[field]]
+    }
+  }
+  const labels = ['reader', 'kafka_topic']
+  m.countByLabelsFrom('wharf_kafka_fetch_requests_total', 'Fetch requests that asked for a partition of the topic', labels, per('fetchRequests'))
+  m.countByLabelsFrom('wharf_kafka_fetched_bytes_total', 'bytes of record batches fetched', labels, per('bytesFetched'))
+  m.countByLabelsFrom('wharf_kafka_fetched_records_total', 'records fetched', labels, per('recordsFetched'))
+  m.countByLabelsFrom('wharf_kafka_skipped_records_total', 'records skipped before decoding: no local subscription matches their MQTT topic', labels, per('recordsSkipped'))
+  m.countByLabelsFrom('wharf_kafka_lost_records_total', 'records that left Kafka (retention) before a reader got to them', labels, per('recordsLost'))
 }

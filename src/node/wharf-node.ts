@@ -50,14 +50,13 @@ export class WharfNode {
     await this.untilKafkaAnswers()
     await p.mapping.registerSchemas()
     await p.producer.connect()
+    await Promise.all([p.fetchers.views.start(), p.fetchers.messages.start(), p.fetchers.replay.start()])
     this.phase = 'loading retained messages'
     await p.retainedTail.start()
     await p.retainedTail.caughtUp()
     this.phase = 'loading sessions'
     await p.sessionsTail.start()
     await p.sessionsTail.caughtUp()
-    await p.dataTail.start()
-    await p.rangeReader.start()
     await p.nodesTail.start()
     await p.nodesTail.caughtUp()
     await p.edge.start()
@@ -103,7 +102,8 @@ export class WharfNode {
     await settlesWithin(p.edge.close(), Math.max(1000, deadline - Date.now() - 3000))
     await settlesWithin(p.shared.stop(), Math.max(1000, deadline - Date.now() - 2000))
     await p.producer.close(Math.max(1000, deadline - Date.now() - 1000))
-    await Promise.all([p.dataTail.stop(), p.retainedTail.stop(), p.nodesTail.stop(), p.sessionsTail.stop(), p.rangeReader.stop()])
+    await Promise.all([p.retainedTail.stop(), p.nodesTail.stop(), p.sessionsTail.stop(), p.rangeReader.stop()])
+    await Promise.all([p.fetchers.views.stop(), p.fetchers.messages.stop(), p.fetchers.replay.stop()])
     await this.health.close()
     this.log.info('Wharf node stopped')
   }
@@ -135,6 +135,7 @@ export class WharfNode {
       retained: p.retained.view.size,
       sessions: { stored: p.sessionView.sessions.size, local: p.sessions.size },
       kafkaPendingBytes: p.producer.pending,
+      livePartitions: p.fetchers.messages.assignments().length,
       uptimeMs: this.startedAt === 0 ? 0 : Date.now() - this.startedAt,
       cluster: p.membership.summary()
     }

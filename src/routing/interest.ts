@@ -1,7 +1,7 @@
-import { tpKey } from '../kafka/end-offsets.js'
+import { tpKey } from '../kafka/topic-partition.js'
 import { partitionOf } from '../kafka/partitioner.js'
 import type { InboundRoute, OutboundRoute } from '../mapping/mapping.js'
-import type { TemplatePart } from '../mapping/template.js'
+import { templateKeyOf, type TemplatePart } from '../mapping/template.js'
 import { FilterTrie } from '../protocol/filter-trie.js'
 
 /** Every partition of a Kafka topic. */
@@ -102,17 +102,13 @@ export function keyFromFilter (filter: string, key: TemplatePart[]): string | un
  * when no such topic can match `filter`, the key when the filter fixes it, undefined when it varies.
  */
 export function keyFromTopicTemplate (filter: string, template: TemplatePart[]): string | null | undefined {
-  const keys = template.filter(p => p.kind !== 'text').length
   const text = (p: TemplatePart): string => (p.kind === 'text' ? p.text : '')
-  if (keys === 0) return filtersOverlap(filter, template.map(text).join('')) ? undefined : null
-  const first = template.findIndex(p => p.kind !== 'text')
-  const prefix = template.slice(0, first).map(text).join('')
-  const exact = !filter.includes('+') && !filter.includes('#')
-  if (keys === 1 && exact) {
-    const suffix = template.slice(first + 1).map(text).join('')
-    if (filter.length < prefix.length + suffix.length || !filter.startsWith(prefix) || !filter.endsWith(suffix)) return null
-    return filter.slice(prefix.length, filter.length - suffix.length)
+  if (!template.some(p => p.kind !== 'text')) return filtersOverlap(filter, template.map(text).join('')) ? undefined : null
+  if (!filter.includes('+') && !filter.includes('#')) {
+    const key = templateKeyOf(template)(filter)
+    return key === undefined ? null : key ?? undefined
   }
+  const prefix = template.slice(0, template.findIndex(p => p.kind !== 'text')).map(text).join('')
   // the key may hold any levels: every topic of the template lies under the prefix's whole levels
   const cut = prefix.lastIndexOf('/')
   const pattern = cut === -1 ? '#' : `${prefix.slice(0, cut)}/#`
@@ -130,13 +126,13 @@ export class NodeInterest {
   /** "topic:partition" -> filters needing it */
   private readonly needed = new Map<string, number>()
 
-  constructor (private readonly plan: InterestPlan, private readonly partitionsOf: (kafkaTopic: string) => number) {}
+  constructor (private readonly plan: InterestPlan, private readonly partitionCount: (kafkaTopic: string) => number) {}
 
   /** One more holder of `filter`; the partitions needed from now on that were not before. */
   add (filter: string): string[] {
     if (!this.filters.add(filter)) return []
     const started: string[] = []
-    for (const key of this.partitionKeys(filter)) {
+    for (const key of this.partitionsOf(filter)) {
       const n = (this.needed.get(key) ?? 0) + 1
       this.needed.set(key, n)
       if (n === 1) started.push(key)
@@ -148,7 +144,7 @@ export class NodeInterest {
   remove (filter: string): string[] {
     if (!this.filters.remove(filter)) return []
     const stopped: string[] = []
-    for (const key of this.partitionKeys(filter)) {
+    for (const key of this.partitionsOf(filter)) {
       const n = (this.needed.get(key) ?? 0) - 1
       if (n > 0) { this.needed.set(key, n); continue }
       this.needed.delete(key)
@@ -167,11 +163,17 @@ export class NodeInterest {
     return [...this.needed.keys()]
   }
 
-  private partitionKeys (filter: string): string[] {
+  /** Is the partition ("topic:partition") needed now? */
+  needs (key: string): boolean {
+    return this.needed.has(key)
+  }
+
+  /** The partitions a subscriber to `filter` needs, as "topic:partition". */
+  partitionsOf (filter: string): string[] {
     const keys: string[] = []
     for (const { topic, partition } of this.plan.of(filter)) {
       if (partition !== ALL_PARTITIONS) { keys.push(tpKey(topic, partition)); continue }
-      const n = this.partitionsOf(topic)
+      const n = this.partitionCount(topic)
       for (let p = 0; p < n; p++) keys.push(tpKey(topic, p))
     }
     return keys

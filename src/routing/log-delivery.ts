@@ -1,5 +1,5 @@
 import type { KafkaMessage } from 'kafkajs'
-import { tpKey } from '../kafka/end-offsets.js'
+import { tpKey } from '../kafka/topic-partition.js'
 import type { RecordDecoder } from '../mapping/mapping.js'
 import type { Logger } from '../observability/logger.js'
 import type { MqttMessage } from '../protocol/message.js'
@@ -36,7 +36,7 @@ export class LogDelivery {
   readonly onBatch = async (topic: string, partition: number, records: KafkaMessage[]): Promise<void> => {
     const work: Array<Promise<void>> = []
     const tp = tpKey(topic, partition)
-    await this.decoder.decodeEach(topic, records, (decoded, record) => {
+    await this.decoder.decodeEach(topic, partition, records, (decoded, record) => {
       if (decoded.ok) work.push(this.sink.deliver(decoded.message, tp, record.offset))
       else this.skip(decoded.reason, topic, partition, record.offset)
     })

@@ -1,5 +1,5 @@
 import { compileTopicFilter, type TopicMatcher } from '../protocol/topic-filter.js'
-import { tpKey, splitTpKey } from '../kafka/end-offsets.js'
+import { tpKey, splitTpKey } from '../kafka/topic-partition.js'
 import type { Owner, SessionRecord, UnackedDelivery } from './session-record.js'
 
 import type { Qos } from '../protocol/message.js'

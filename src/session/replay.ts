@@ -1,5 +1,5 @@
-import type { Watermarks } from '../kafka/end-offsets.js'
-import { tpKey } from '../kafka/end-offsets.js'
+import type { Watermarks } from '../kafka/topic-partition.js'
+import { tpKey } from '../kafka/topic-partition.js'
 import type { RangeReader, Ranges } from '../kafka/range-reader.js'
 import type { RecordDecoder } from '../mapping/mapping.js'
 import type { Logger } from '../observability/logger.js'
@@ -27,8 +27,8 @@ export interface ReplayOutcome {
 export interface ReplayDeps {
   /** per data-topic partition, the offset below which every record has been offered to local subscribers */
   deliveredPositions: () => Map<string, bigint>
-  /** low and high watermarks of the data topics' partitions, as of the call */
-  dataWatermarks: () => Promise<Watermarks>
+  /** low and high watermarks of these data-topic partitions ("topic:partition"), as of the call */
+  dataWatermarks: (partitions: Iterable<string>) => Promise<Watermarks>
   reader: RangeReader
   decoder: RecordDecoder
   /** `mqtt.max_offline_messages`; 0 = no limit */
@@ -48,15 +48,16 @@ export async function replay (session: PersistentSession, deliver: (item: Replay
   const target = deps.deliveredPositions()
   session.startAt(target)
   const starts = session.replayStarts()
-  const marks = await deps.dataWatermarks()
+  const marks = await deps.dataWatermarks(target.keys())
   const ranges: Ranges = new Map()
   let gap = 0n
   for (const [tp, to] of target) {
     let from = starts.get(tp) ?? to
     const low = marks.get(tp)?.low ?? 0n
     if (from < low) {
-      gap += low - from
-      session.dropUnackedBelow(tp, low)
+      // missing: what the cursor had not reached, and the unacknowledged deliveries below the low watermark
+      const cursor = session.cursors.get(tp) ?? to
+      gap += (cursor < low ? low - cursor : 0n) + BigInt(session.dropUnackedBelow(tp, low))
       from = low
     }
     if (from < to) ranges.set(tp, { from, to })
@@ -73,7 +74,7 @@ export async function replay (session: PersistentSession, deliver: (item: Replay
     onRecords: async (topic, partition, records) => {
       const tp = tpKey(topic, partition)
       const work: Array<Promise<void>> = []
-      await deps.decoder.decodeEach(topic, records, (decoded, record) => {
+      await deps.decoder.decodeEach(topic, partition, records, (decoded, record) => {
         if (!decoded.ok) return
         const pos = { tp, offset: BigInt(record.offset) }
         const d = session.replay(pos, decoded.message.topic, decoded.message.qos)

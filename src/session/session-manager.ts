@@ -1,5 +1,5 @@
 import type { BatchingProducer } from '../kafka/batching-producer.js'
-import type { Watermarks } from '../kafka/end-offsets.js'
+import type { Watermarks } from '../kafka/topic-partition.js'
 import type { RangeReader } from '../kafka/range-reader.js'
 import type { RecordDecoder } from '../mapping/mapping.js'
 import type { Logger } from '../observability/logger.js'
@@ -30,8 +30,8 @@ export interface SessionManagerDeps {
   syncView: () => Promise<void>
   /** per data-topic partition, the offset below which every record has been offered to local subscribers */
   deliveredPositions: () => Map<string, bigint>
-  /** low and high watermarks of the data topics' partitions, as of the call */
-  dataWatermarks: () => Promise<Watermarks>
+  /** low and high watermarks of these data-topic partitions ("topic:partition"), as of the call */
+  dataWatermarks: (partitions: Iterable<string>) => Promise<Watermarks>
   reader: RangeReader
   decoder: RecordDecoder
   /** is the connection named by `owner` possibly still alive (its node incarnation live)? */

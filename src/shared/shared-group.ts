@@ -62,9 +62,9 @@ export class SharedGroup {
   close (): void { this.closing = true }
 
   /** The group consumer's handler: how many records, from the first, are done. */
-  readonly onBatch = async (topic: string, _partition: number, records: KafkaMessage[]): Promise<number> => {
+  readonly onBatch = async (topic: string, partition: number, records: KafkaMessage[]): Promise<number> => {
     const work: Array<Promise<void>> = []
-    await this.opts.decoder.decodeEach(topic, records, (decoded) => {
+    await this.opts.decoder.decodeEach(topic, partition, records, (decoded) => {
       // records that are not MQTT messages or do not match are done at once
       if (!decoded.ok || !this.matches(decoded.message.topic)) work.push(Promise.resolve())
       else work.push(this.dispatch(decoded.message))

@@ -10,6 +10,7 @@ import { BannedView } from '../../src/auth/bans/banned-view.js'
 import { UserView } from '../../src/auth/users/user-view.js'
 import { createKafka } from '../../src/kafka/client.js'
 import { LogTail } from '../../src/kafka/log-tail.js'
+import { PartitionFetcher } from '../../src/kafka/partition-fetcher.js'
 import { readToEnd } from '../../src/kafka/log-snapshot.js'
 import { createLogger } from '../../src/observability/logger.js'
 import { until } from '../support/mqtt-client.js'
@@ -37,6 +38,7 @@ describe('the users and banned topics, written by the CLI, read by a node\'s vie
   const users = new UserView()
   const banned = new BannedView()
   let tails: LogTail[] = []
+  let fetcher: PartitionFetcher
   let chain: AuthChain
   const login = (username: string, password: string) =>
     chain.check({ clientId: `c-${id}`, username, password: Buffer.from(password), peerhost: '127.0.0.1', listener: 'default' })
@@ -46,9 +48,11 @@ describe('the users and banned topics, written by the CLI, read by a node\'s vie
     // the first command creates the topics (compacted), as a node would
     await wharf(['users', 'list'])
     await wharf(['banned', 'list'])
+    fetcher = new PartitionFetcher(kafka, { purpose: 'views' }, logger)
+    await fetcher.start()
     tails = [
-      new LogTail(kafka, { purpose: 'users', node: `test-${id}`, topics: ['wharf.users'], from: 'earliest', onBatch: users.onBatch }, logger),
-      new LogTail(kafka, { purpose: 'banned', node: `test-${id}`, topics: ['wharf.banned'], from: 'earliest', onBatch: banned.onBatch }, logger)
+      new LogTail(fetcher, { topics: ['wharf.users'], from: 'earliest', onBatch: users.onBatch }),
+      new LogTail(fetcher, { topics: ['wharf.banned'], from: 'earliest', onBatch: banned.onBatch })
     ]
     await Promise.all(tails.map(t => t.start()))
     await Promise.all(tails.map(t => t.caughtUp()))
@@ -56,6 +60,7 @@ describe('the users and banned topics, written by the CLI, read by a node\'s vie
   })
   after(async () => {
     await Promise.all(tails.map(t => t.stop()))
+    await fetcher.stop()
   })
 
   it('a user added by the CLI logs in on a running view; the topic holds no password', async () => {

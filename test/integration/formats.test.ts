@@ -93,24 +93,24 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
       await until(() => got.length >= 3, 15000, 'own messages delivered')
       got.length = 0
 
-      // Kafka -> MQTT: with mqtt.topic (header; for avro also the envelope's topic) and without (the rule's mqtt_topic)
-      const withTopic = { 'mqtt.topic': 'fmt/x/header', 'mqtt.qos': '0' }
-      await producer.send({ topic: k.raw, messages: [{ key: 'dev-1', value: 'raw-h', headers: withTopic }, { key: 'dev-1', value: 'raw-k' }] })
-      await producer.send({ topic: k.json, messages: [{ key: 'dev-1', value: JSON.stringify({ payload: 'json-h' }), headers: withTopic }, { key: 'dev-1', value: JSON.stringify({ payload: 'json-k' }) }] })
+      // Kafka -> MQTT: with mqtt.topic (header; for avro also the envelope's topic), a topic the rule covers, and without (the rule's mqtt_topic)
+      const withTopic = (f: string): Record<string, string> => ({ 'mqtt.topic': `fmt/${f}/header`, 'mqtt.qos': '0' })
+      await producer.send({ topic: k.raw, messages: [{ key: 'dev-1', value: 'raw-h', headers: withTopic('raw') }, { key: 'dev-1', value: 'raw-k' }] })
+      await producer.send({ topic: k.json, messages: [{ key: 'dev-1', value: JSON.stringify({ payload: 'json-h' }), headers: withTopic('json') }, { key: 'dev-1', value: JSON.stringify({ payload: 'json-k' }) }] })
       await producer.send({
         topic: k.avro,
         messages: [
-          { key: 'dev-1', value: envelope.toBuffer({ ...EMPTY, payload: Buffer.from('avro-h') }), headers: { ...withTopic, 'wharf.schema.fingerprint': FINGERPRINT } },
+          { key: 'dev-1', value: envelope.toBuffer({ ...EMPTY, payload: Buffer.from('avro-h') }), headers: { ...withTopic('avro'), 'wharf.schema.fingerprint': FINGERPRINT } },
           { key: 'dev-1', value: envelope.toBuffer({ ...EMPTY, payload: Buffer.from('avro-k') }) },
-          { key: 'dev-1', value: envelope.toBuffer({ ...EMPTY, topic: 'fmt/x/envelope', qos: 1, payload: Buffer.from('avro-e') }) }
+          { key: 'dev-1', value: envelope.toBuffer({ ...EMPTY, topic: 'fmt/avro/envelope', qos: 1, payload: Buffer.from('avro-e') }) }
         ]
       })
       await until(() => got.length >= 7, 15000, 'seven backend records delivered')
       const byPayload = Object.fromEntries(got.map((g) => [g.payload, `${g.topic} q${g.qos}`]))
       assert.deepEqual(byPayload, {
-        'raw-h': 'fmt/x/header q0', 'raw-k': 'fmt/raw/dev-1/in q1',
-        'json-h': 'fmt/x/header q0', 'json-k': 'fmt/json/dev-1/in q1',
-        'avro-h': 'fmt/x/header q0', 'avro-k': 'fmt/avro/dev-1/in q1', 'avro-e': 'fmt/x/envelope q1'
+        'raw-h': 'fmt/raw/header q0', 'raw-k': 'fmt/raw/dev-1/in q1',
+        'json-h': 'fmt/json/header q0', 'json-k': 'fmt/json/dev-1/in q1',
+        'avro-h': 'fmt/avro/header q0', 'avro-k': 'fmt/avro/dev-1/in q1', 'avro-e': 'fmt/avro/envelope q1'
       })
 
       // garbage in the avro topic: skipped and counted; the next good record is delivered
@@ -185,10 +185,10 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
         const v2Type = avro.Type.forSchema(v2Schema as avro.Schema)
         const wire = (schemaId: number, body: Buffer): Buffer => { const h = Buffer.alloc(5); h.writeUInt32BE(schemaId, 1); return Buffer.concat([h, body]) }
         const v2Body = (payload: string): Buffer => wire(v2, v2Type.toBuffer({ ...EMPTY, payload: Buffer.from(payload), priority: 3 }))
-        await producer.send({ topic: kt, messages: [{ key: 'dev-1', value: v2Body('v2-h'), headers: { 'mqtt.topic': 'sr/x/header', 'mqtt.qos': '0' } }, { key: 'dev-1', value: v2Body('v2-k') }] })
+        await producer.send({ topic: kt, messages: [{ key: 'dev-1', value: v2Body('v2-h'), headers: { 'mqtt.topic': 'sr/dev-1/header', 'mqtt.qos': '0' } }, { key: 'dev-1', value: v2Body('v2-k') }] })
         await producer.send({ topic: kt, messages: [{ key: 'dev-1', value: wire(latest.id, envelope.toBuffer({ ...EMPTY, payload: Buffer.from('v1-k') })) }] })
         await until(() => got.length >= 3, 15000, 'backend records delivered')
-        assert.deepEqual(Object.fromEntries(got.map((g) => [g.payload, `${g.topic} q${g.qos}`])), { 'v2-h': 'sr/x/header q0', 'v2-k': 'sr/dev-1/in q1', 'v1-k': 'sr/dev-1/in q1' })
+        assert.deepEqual(Object.fromEntries(got.map((g) => [g.payload, `${g.topic} q${g.qos}`])), { 'v2-h': 'sr/dev-1/header q0', 'v2-k': 'sr/dev-1/in q1', 'v1-k': 'sr/dev-1/in q1' })
         // (v2 was registered after Wharf started: delivering v2-h and v2-k took fetching it by id)
 
         // garbage (no magic byte) is skipped and counted; the next good record is delivered

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs'
 import { collect, connect, end, until } from '../support/mqtt-client.js'
 import { testBrokers, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
+import { partitionOf } from '../../src/kafka/partitioner.js'
 
 interface Seen { topic: string; partition: number; message: KafkaMessage }
 
@@ -80,13 +81,39 @@ describe('mapping rules: MQTT topics to Kafka topics, keys and formats, both dir
       await producer.send({ topic: k.commands, messages: [{ key: 'd42', value: 'reboot' }] })
       await until(() => got42.length === 1, 15000, 'command delivered')
       assert.deepEqual(got42[0], { topic: 'devices/d42/commands', payload: 'reboot', qos: 1, retain: false })
-      // with mqtt.topic the header wins
+      // with mqtt.topic the header wins (here its QoS)
+      await producer.send({ topic: k.commands, messages: [{ key: 'd42', value: 'with header', headers: { 'mqtt.topic': 'devices/d42/commands', 'mqtt.qos': '0' } }] })
+      await until(() => got42.length === 2, 15000, 'record with mqtt.topic delivered')
+      assert.deepEqual(got42[1], { topic: 'devices/d42/commands', payload: 'with header', qos: 0, retain: false })
+      // a record whose MQTT topic the rules put elsewhere (ops/log belongs to the data topic), or keyed
+      // otherwise than its rule keys it, is skipped on every node: each node reads only the partitions
+      // its clients' filters need, so such a record could not reach every subscriber alike
       const other = await connect(wharf.url)
       const gotOther = collect(other)
       await other.subscribeAsync('ops/#', { qos: 0 })
       await producer.send({ topic: k.commands, messages: [{ key: 'd42', value: 'x', headers: { 'mqtt.topic': 'ops/log', 'mqtt.qos': '0' } }] })
-      await until(() => gotOther.length === 1, 15000, 'record with mqtt.topic delivered')
-      assert.equal(gotOther[0]?.topic, 'ops/log')
+      await wharf.waitForLog('"reason":"MQTT topic not mapped to this Kafka topic"')
+      const admin = kafka.admin()
+      await admin.connect()
+      const n = (await admin.fetchTopicMetadata({ topics: [k.commands] })).topics[0]?.partitions.length ?? 0
+      await admin.disconnect()
+      const elsewhere = ['a', 'b', 'c', 'd', 'e', 'f'].find(key => partitionOf(k.commands, key, n) !== partitionOf(k.commands, 'd42', n)) as string
+      // a wildcard subscriber makes the node read every partition of the commands topic, the
+      // misplaced record's too: it is skipped there, as it is not read at all where only d42's is
+      const all = await connect(wharf.url)
+      const gotAll = collect(all)
+      await all.subscribeAsync('devices/+/commands', { qos: 1 })
+      await producer.send({ topic: k.commands, messages: [{ key: elsewhere, value: 'x', headers: { 'mqtt.topic': 'devices/d42/commands' } }] })
+      await wharf.waitForLog('"reason":"record not in the partition of its key"')
+      await producer.send({ topic: k.commands, messages: [{ key: 'd42', value: 'marker' }] })
+      await until(() => gotAll.length === 1 && got42.length === 3, 15000, 'the marker at both subscribers')
+      assert.deepEqual(gotAll.map(m => m.payload), ['marker'], 'the misplaced record reached nobody')
+      await end(all)
+      // the same topic produced into its own Kafka topic (the data topic, keyed by the MQTT topic) is delivered
+      await producer.send({ topic: topics.messages, messages: [{ key: 'ops/log', value: 'y', headers: { 'mqtt.topic': 'ops/log', 'mqtt.qos': '0' } }] })
+      await until(() => gotOther.length === 1, 15000, 'ops/log from the data topic')
+      assert.deepEqual(gotOther.map(m => m.payload), ['y'])
+      assert.equal(got42.length, 3, 'the misplaced records were not delivered')
 
       // a garbage record in a json topic is skipped; the next good one is delivered
       const d9 = await connect(wharf.url)
@@ -96,7 +123,7 @@ describe('mapping rules: MQTT topics to Kafka topics, keys and formats, both dir
       await producer.send({ topic: k.telemetry, messages: [{ key: 'd9', value: JSON.stringify({ topic: 'devices/d9/telemetry', payload: 'good', qos: 1 }) }] })
       await until(() => got9.length === 1, 15000, 'good record after garbage')
       assert.deepEqual(got9[0], { topic: 'devices/d9/telemetry', payload: 'good', qos: 1, retain: false })
-      const skipped = JSON.parse(await wharf.waitForLog('skipped a record')) as Record<string, unknown>
+      const skipped = JSON.parse(await wharf.waitForLog('"reason":"invalid JSON envelope"')) as Record<string, unknown>
       assert.equal(skipped.reason, 'invalid JSON envelope')
       assert.equal(skipped.kafkaTopic, k.telemetry)
       await end(device, d42, other, d9)

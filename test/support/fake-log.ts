@@ -1,5 +1,5 @@
 import type { KafkaMessage } from 'kafkajs'
-import { splitTpKey, type Watermarks } from '../../src/kafka/end-offsets.js'
+import { splitTpKey, type Watermarks } from '../../src/kafka/topic-partition.js'
 import type { RangeReader, RangeRequest, Ranges } from '../../src/kafka/range-reader.js'
 import type { RecordDecoder } from '../../src/mapping/mapping.js'
 import type { MqttMessage, Qos } from '../../src/protocol/message.js'
@@ -104,7 +104,7 @@ export class FakeReader {
 
 /** Decodes the fake log's records: MQTT topic from the key, QoS from the `mqtt.qos` header. */
 export const headerDecoder: RecordDecoder = {
-  async decodeEach (_kafkaTopic, records, each) {
+  async decodeEach (_kafkaTopic, _partition, records, each) {
     for (const record of records) {
       const qos = record.headers?.['mqtt.qos']
       if (record.key === null || qos === undefined) {

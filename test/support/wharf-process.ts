@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 
-const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
+/** the built CLI; `BENCH_WHARF_CLI` runs another build (benchmarks compare two checkouts in one run) */
+const CLI = process.env.BENCH_WHARF_CLI ?? fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
 
 export interface WharfTopics {
   messages: string

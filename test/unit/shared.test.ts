@@ -56,7 +56,7 @@ function record (offset: number, topic: string): KafkaMessage {
 }
 const decode = (r: KafkaMessage): MapResult => ({ ok: true, message: { topic: (r.key as Buffer).toString(), payload: r.value as Buffer, qos: 1, retain: false } })
 const decoder: RecordDecoder = {
-  decodeEach: async (_topic, records, each) => { for (const r of records) each(decode(r), r) }
+  decodeEach: async (_topic, _partition, records, each) => { for (const r of records) each(decode(r), r) }
 }
 function group (filter: string, onDispatch?: (what: 'delivered' | 'redelivered') => void): SharedGroup {
   return new SharedGroup({ group: 'g', filter, strategy: 'round_robin', decoder, onDispatch, logger: log })
