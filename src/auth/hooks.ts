@@ -50,6 +50,11 @@ export interface AuthzSubject {
 }
 
 export interface Authorize {
+  /**
+   * what the edge does with a denied PUBLISH (`authorization.deny_action`): `ignore` acknowledges it
+   * as MQTT 3.1.1 requires and writes nothing; `disconnect` closes the connection. Default: ignore.
+   */
+  readonly denyAction?: 'ignore' | 'disconnect'
   /** may `subject` publish `qos`/`retain` to `topic`? Synchronous: it runs for every PUBLISH. */
   mayPublish (subject: AuthzSubject, topic: string, qos: Qos, retain: boolean): boolean
   /** may `subject` subscribe to `filter` (the filter of a `$share/g/f` subscription is `f`)? */

@@ -1,6 +1,4 @@
 import type { Kafka, KafkaMessage } from 'kafkajs'
-import type { WharfConfig } from '../config/index.js'
-import { authenticationSchema, type AuthenticationConfig } from '../config/auth-schema.js'
 import type { HashSettings } from '../auth/hash/password-hash.js'
 import { createKafka } from '../kafka/client.js'
 import { readToEnd } from '../kafka/log-snapshot.js'
@@ -15,12 +13,6 @@ import { loadOrExit } from './start-command.js'
  * writes. They work from any machine that reaches Kafka, like `wharf cluster status`.
  */
 
-/** The configuration once schema.ts has the auth keys; until then the defaults apply. */
-type WithAuth = WharfConfig & {
-  authentication?: AuthenticationConfig
-  topics: WharfConfig['topics'] & { users?: Omit<TopicSpec, 'compacted'>; banned?: Omit<TopicSpec, 'compacted'> }
-}
-
 export interface AuthCli {
   kafka: Kafka
   logger: Logger
@@ -31,16 +23,15 @@ export interface AuthCli {
 
 /** Loads the configuration (exit 2 when invalid), connects, makes sure the topic exists and is compacted. */
 export async function openAuthTopic (configFile: string | undefined, which: 'users' | 'banned'): Promise<AuthCli> {
-  const config = loadOrExit(configFile) as WithAuth
+  const config = loadOrExit(configFile)
   const brokers = config.kafka.brokers
   if (brokers === undefined) fail('kafka.brokers is not configured (set it in the file or WHARF_KAFKA__BROKERS)', 2)
   const logger = cliLogger(which)
   const kafka = createKafka({ ...config.kafka, brokers }, logger, '-cli')
-  const spec = config.topics[which] ?? { name: `wharf.${which}`, partitions: 1, replication_factor: -1 }
-  const topic = { ...spec, compacted: true }
+  const topic = { ...config.topics[which], compacted: true }
   await ensureTopics(kafka, [topic], logger)
-  const authentication = config.authentication ?? authenticationSchema.parse({})
-  return { kafka, logger, topic, hash: authentication.password_hash_algorithm, pepper: authentication.password_hash_salt }
+  const a = config.authentication
+  return { kafka, logger, topic, hash: a.password_hash_algorithm, pepper: a.password_hash_salt }
 }
 
 /** Every record of the topic up to its end now, in order. */

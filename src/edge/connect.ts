@@ -6,6 +6,8 @@ import type { PersistentSession } from '../session/persistent-session.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import { connectRefusal, connectedClient, type ConnackRefusal } from './aedes-internals.js'
+import { closeAtExpiry } from './auth-expiry.js'
+import type { ConnectRules } from './connect-rules.js'
 import type { Delivery } from './delivery.js'
 
 export interface ConnectOptions {
@@ -18,6 +20,8 @@ export interface ConnectOptions {
   delivery: Delivery
   /** the listener name and peer address of a connection's stream */
   connectionOf: (client: Client) => { listener: string; peerhost: string }
+  /** the CONNECT rules aedes does not apply (zero-length client ids, lengths) */
+  rules: ConnectRules
   logger: Logger
 }
 
@@ -70,10 +74,17 @@ export class ConnectFlow {
       else this.log.info({ clientId, username: name, peerhost, reason }, 'CONNECT refused')
       done(connectRefusal(CONNACK[reason], reason), false)
     }
+    const breach = this.opts.rules.breachOf(client)
+    if (breach !== undefined) {
+      this.log.info({ clientId, peerhost, reason: breach.reason }, 'CONNECT refused')
+      done(connectRefusal(breach.returnCode, breach.reason), false)
+      return
+    }
     Promise.resolve(this.opts.authenticate.authenticate({ clientId, username: name, password: password ?? undefined, peerhost, listener }))
       .then(decision => {
         if (!decision.allow) { refuse(decision.reason); return }
-        const subject: AuthzSubject = { clientId, username: name, peerhost, superuser: decision.superuser }
+        const subject: AuthzSubject = { clientId, username: name, peerhost, superuser: decision.superuser, acl: decision.acl }
+        if (decision.expiresAt !== undefined) closeAtExpiry(client, decision.expiresAt, this.log)
         this.opts.claim(clientId, { close: () => { if (!client.closed) client.close() } })
           .then(claim => this.open(client, claim, subject))
           .then(() => done(null, true), (err: unknown) => refuse('server_unavailable', err))

@@ -10,11 +10,13 @@ import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import { checkAedes, incomingPersistence } from './aedes-internals.js'
 import { ConnectFlow } from './connect.js'
+import { ConnectRules } from './connect-rules.js'
 import { Delivery } from './delivery.js'
 import { DisconnectFlow } from './disconnect.js'
 import { createLocalEmitter } from './local-emitter.js'
 import { createPersistence } from './persistence.js'
 import { createPublishHook } from './publish-hook.js'
+import { guardRetained } from './retained-guard.js'
 import { SharedMembers } from './shared-members.js'
 import { createSubscribeHook } from './subscribe-hook.js'
 import { closeTcpListeners, openTcpListeners, type BoundListener, type TcpListenerSpec } from './tcp-listeners.js'
@@ -25,7 +27,7 @@ export interface MqttEdgeOptions {
   inc: string
   listeners: TcpListenerSpec[]
   /** aedes' own CONNECT checks and bounds */
-  mqtt: { maxClientIdLength: number; connectTimeoutMs: number; maxInflightInbound: number }
+  mqtt: { maxClientIdLength: number; maxUsernameLength: number; connectTimeoutMs: number; maxInflightInbound: number }
   authenticate: Authenticate
   authorize: Authorize
   /** resolves once the client id is claimed cluster-wide (before the CONNACK); a rejection refuses the CONNECT (server unavailable) */
@@ -59,6 +61,7 @@ export class MqttEdge {
     const mq = createLocalEmitter(100)
     const aedes = (): Aedes => this.aedes
     this.delivery = new Delivery({ aedes, mq: () => mq, sessionOf: c => this.connections.sessionOf(c), anySessions: () => sessions.size > 0 })
+    const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength })
     this.connections = new ConnectFlow({
       aedes,
       authenticate: opts.authenticate,
@@ -67,6 +70,7 @@ export class MqttEdge {
       wills,
       delivery: this.delivery,
       connectionOf: c => this.connectionOf(c),
+      rules,
       logger: this.log
     })
     this.disconnects = new DisconnectFlow({ node: opts.node, inc: opts.inc, connections: this.connections, sessions, wills, logger: this.log })
@@ -84,6 +88,7 @@ export class MqttEdge {
       maxClientsIdLength: opts.mqtt.maxClientIdLength,
       connectTimeout: opts.mqtt.connectTimeoutMs,
       maxInflightInbound: opts.mqtt.maxInflightInbound,
+      preConnect: rules.preConnect,
       authenticate: this.connections.authenticate,
       authorizePublish: createPublishHook({
         publisher: opts.publisher,
@@ -95,7 +100,7 @@ export class MqttEdge {
         logger: this.log
       }),
       authorizeSubscribe: (client, sub, done) => subscribeHook(client, sub, done),
-      authorizeForward: this.delivery.authorizeForward
+      authorizeForward: guardRetained(this.delivery.authorizeForward, { authorize: opts.authorize, subjectOf })
     })
     const sharedMembers = new SharedMembers(this.aedes, opts.shared)
     const subscribeHook = createSubscribeHook({ authorize: opts.authorize, subjectOf, shared: sharedMembers, logger: this.log })

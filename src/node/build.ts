@@ -1,4 +1,8 @@
-import { allowEveryone, noAcl } from '../auth/hooks.js'
+import { registerAuthMetrics } from '../auth/auth-metrics.js'
+import { banKey, encodeBanRecord } from '../auth/bans/banned-record.js'
+import { BannedView } from '../auth/bans/banned-view.js'
+import { createAuth, type Auth } from '../auth/build.js'
+import { UserView } from '../auth/users/user-view.js'
 import { Membership } from '../cluster/membership.js'
 import { nodesLogHandler } from '../cluster/nodes-log.js'
 import { TakeoverCoordinator } from '../cluster/takeover.js'
@@ -37,11 +41,18 @@ export interface NodeParts {
   rangeReader: RangeReader
   shared: SharedSubscriptions
   edge: MqttEdge
+  /** the authentication chain and the ACL the edge asks; reload() on SIGHUP, close() at stop */
+  auth: Auth
+  /** this node's views of the users and banned topics */
+  users: UserView
+  banned: BannedView
   delivery: LogDelivery
   retainedTail: LogTail
   sessionsTail: LogTail
   dataTail: LogTail
   nodesTail: LogTail
+  usersTail: LogTail
+  bannedTail: LogTail
   /** creates the topics that are missing; the partition count of each */
   ensureTopics: () => Promise<Map<string, number>>
 }
@@ -106,6 +117,18 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     onDispatch: (what) => (what === 'delivered' ? metrics.sharedDelivered : metrics.sharedRedelivered).inc(),
     logger
   })
+  const users = new UserView()
+  const banned = new BannedView()
+  const auth = createAuth(config, {
+    users,
+    banned,
+    // a ban made here (flapping_detect) counts here at once, and on every node once Kafka has it
+    onBan: (ban) => {
+      producer.send({ topic: config.topics.banned.name, key: banKey(ban.kind, ban.value), value: encodeBanRecord(ban) })
+        .catch((err: unknown) => logger.warn({ err, kind: ban.kind }, 'ban not written to Kafka; it counts on this node only'))
+    },
+    logger
+  })
   const edge = new MqttEdge({
     node,
     inc,
@@ -114,11 +137,12 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
       .map(([name, l]) => ({ name, ...parseBind(l.bind), maxConnections: l.max_connections })),
     mqtt: {
       maxClientIdLength: config.mqtt.max_client_id_length,
+      maxUsernameLength: config.mqtt.max_username_length,
       connectTimeoutMs: config.mqtt.connect_timeout_ms,
       maxInflightInbound: config.mqtt.max_inflight_inbound
     },
-    authenticate: allowEveryone,
-    authorize: noAcl,
+    authenticate: auth.authenticator,
+    authorize: auth.authorizer,
     claim: (clientId, connection) => takeover.claim(clientId, connection),
     publisher,
     retained: retained.view,
@@ -134,12 +158,15 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   const sessionsTail = tails.sessions = tail('sessions', [config.topics.sessions.name], 'earliest', sessionView.onBatch)
   const dataTail = tails.data = tail('messages', mapping.kafkaTopics, 'latest', delivery.onBatch)
   const nodesTail = tail('nodes', [config.topics.nodes.name], 'earliest', nodesLogHandler({ membership, takeover, wills: deadNodeWills, logger }))
+  const usersTail = tail('users', [config.topics.users.name], 'earliest', users.onBatch)
+  const bannedTail = tail('banned', [config.topics.banned.name], 'earliest', banned.onBatch)
   const parts: NodeParts = {
-    metrics, producer, mapping, retained, membership, sessionView, sessions, deadNodeWills, rangeReader, shared, edge,
-    delivery, retainedTail, sessionsTail, dataTail, nodesTail,
+    metrics, producer, mapping, retained, membership, sessionView, sessions, deadNodeWills, rangeReader, shared, edge, auth, users, banned,
+    delivery, retainedTail, sessionsTail, dataTail, nodesTail, usersTail, bannedTail,
     ensureTopics: () => ensureTopics(kafka, topicSpecs(config.topics, mapping.kafkaTopics), logger)
   }
   registerCounts(parts)
+  registerAuthMetrics(metrics, auth.authenticator, auth.authorizer)
   return parts
 }
 
@@ -153,4 +180,5 @@ function registerCounts (p: NodeParts): void {
   m.countByLabelsFrom('wharf_skipped_records_total', 'records of the data topics that cannot be delivered over MQTT, skipped', ['kafka_topic', 'reason'], () => p.delivery.skippedCounts())
   m.countFrom('wharf_session_replay_records_read_total', 'records read from Kafka for resuming sessions', () => p.rangeReader.recordsRead)
   m.countFrom('wharf_session_records_unreadable_total', 'records of the sessions topic this version could not read (skipped)', () => p.sessionView.unreadable)
+  m.countFrom('wharf_auth_records_unreadable_total', 'records of the users and banned topics this version could not read (skipped)', () => p.users.unreadable + p.banned.unreadable)
 }

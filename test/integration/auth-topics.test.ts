@@ -15,13 +15,13 @@ import { createLogger } from '../../src/observability/logger.js'
 import { until } from '../support/mqtt-client.js'
 import { testBrokers } from '../support/wharf-process.js'
 
-const HARNESS = fileURLToPath(new URL('../support/auth-cli.ts', import.meta.url))
+const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
 const FIXTURE = fileURLToPath(new URL('../fixtures/mosquitto.passwd', import.meta.url))
 
 /** Runs `wharf <args>` (the auth commands), with `input` on stdin; resolves with stdout, rejects on a non-zero exit. */
 function wharf (args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, ['--import', 'tsx', HARNESS, ...args], { env: { ...process.env, WHARF_KAFKA__BROKERS: testBrokers().join(',') } }, (err, stdout, stderr) => {
+    const child = execFile(process.execPath, [CLI, ...args], { env: { ...process.env, WHARF_KAFKA__BROKERS: testBrokers().join(',') } }, (err, stdout, stderr) => {
       if (err !== null) reject(new Error(`wharf ${args.join(' ')}: ${stderr}`))
       else resolve(stdout)
     })
