@@ -1,9 +1,10 @@
-import type { Kafka, KafkaMessage } from 'kafkajs'
+import { Partitioners, type Kafka, type KafkaMessage } from 'kafkajs'
 import type { HashSettings } from '../auth/hash/password-hash.js'
 import { createKafka } from '../kafka/client.js'
 import { readToEnd } from '../kafka/log-snapshot.js'
 import { ensureTopics, type TopicSpec } from '../kafka/topic-admin.js'
 import type { Logger } from '../observability/logger.js'
+import { settlesWithin } from '../util/async.js'
 import { cliLogger } from './cli-options.js'
 import { loadOrExit } from './start-command.js'
 
@@ -41,14 +42,24 @@ export async function snapshot (cli: AuthCli, apply: (key: string, value: Buffer
   }, cli.logger)
 }
 
-/** Writes records and waits for Kafka to acknowledge them all (acks=all, idempotent). */
+const WRITE_TIMEOUT_MS = 30000
+
+/**
+ * Writes records and waits for Kafka to acknowledge them all (acks=all, idempotent, the node's
+ * partitioner); fails the command when Kafka has not acknowledged them within 30 s.
+ */
 export async function write (cli: AuthCli, records: Array<{ key: string; value: Buffer | null }>): Promise<void> {
-  const producer = cli.kafka.producer({ idempotent: true, allowAutoTopicCreation: false })
-  await producer.connect()
-  try {
+  // kafkajs retries an idempotent producer without end (a bounded count only logs a warning): the command bounds the wait
+  const producer = cli.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, retry: { retries: Number.MAX_SAFE_INTEGER } })
+  const work = (async () => {
+    await producer.connect()
     for (let i = 0; i < records.length; i += 500) {
       await producer.send({ topic: cli.topic.name, acks: -1, messages: records.slice(i, i + 500) })
     }
+  })()
+  if (!await settlesWithin(work, WRITE_TIMEOUT_MS)) fail(`Kafka did not acknowledge the write to ${cli.topic.name} within ${WRITE_TIMEOUT_MS / 1000} s; the change may or may not have been made (check with list)`)
+  try {
+    await work
   } finally {
     await producer.disconnect()
   }

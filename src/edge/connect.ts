@@ -1,5 +1,5 @@
 import type { Aedes, AuthenticateHandler, Client } from 'aedes'
-import type { Authenticate, AuthzSubject, RefusalReason } from '../auth/hooks.js'
+import { loggableUsername, type Authenticate, type AuthzSubject, type RefusalReason } from '../auth/hooks.js'
 import type { Claim, LocalConnection } from '../cluster/takeover.js'
 import type { Logger } from '../observability/logger.js'
 import type { PersistentSession } from '../session/persistent-session.js'
@@ -71,7 +71,7 @@ export class ConnectFlow {
     const name = username === undefined || username === null || username === '' ? undefined : username
     const refuse = (reason: RefusalReason, err?: unknown): void => {
       if (reason === 'server_unavailable') this.log.warn({ clientId, err }, 'CONNECT refused: the client id could not be claimed in Kafka')
-      else this.log.info({ clientId, username: name, peerhost, reason }, 'CONNECT refused')
+      else this.log.info({ clientId, username: loggableUsername(name), peerhost, reason }, 'CONNECT refused')
       done(connectRefusal(CONNACK[reason], reason), false)
     }
     const breach = this.opts.rules.breachOf(client)

@@ -2,14 +2,9 @@ import type { Logger } from '../../observability/logger.js'
 import type { BanRecord } from '../bans/banned-record.js'
 import type { BannedView } from '../bans/banned-view.js'
 import type { FailureTracker } from '../bans/failure-tracker.js'
-import type { Authenticate, ConnectDecision } from '../hooks.js'
+import { loggableUsername, type Authenticate, type ConnectDecision } from '../hooks.js'
 import type { AuthnResult, AuthnSource, ClientInfo, DenyReason } from '../types.js'
 
-/** A user name for a log line: not when it is long or shaped like a JWT (`jwt.from: username` puts the token there). */
-export function loggableUsername (username: string | undefined): string | undefined {
-  if (username === undefined) return undefined
-  return username.length > 128 || /^[\w-]+\.[\w-]+\.[\w-]*$/.test(username) ? '(token)' : username
-}
 
 export interface AuthChainOptions {
   /** `authentication.chain`, in order */
