@@ -9,7 +9,7 @@ import { promisify } from 'node:util'
 import type { MqttClient } from 'mqtt'
 import { collect, end, until } from '../support/mqtt-client.js'
 import { login, loginCode, mosquitto, rawConnack } from '../support/mqtt-login.js'
-import { runWharf, wharf } from '../support/wharf-cli.js'
+import { runWharf, wharf, wharfOnTerminal } from '../support/wharf-cli.js'
 import { testBrokers, topicsEnv, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
 
 const run = promisify(execFile)
@@ -127,6 +127,19 @@ describe('authentication and authorization on a cluster of three edges', () => {
       assert.equal(bad.code, 4)
       assert.match(bad.stderr, /bad user name or password/)
     }
+  })
+
+  it('`wharf users add` on a terminal asks for the password twice without echoing it', async () => {
+    const name = `tty-${id}`
+    const password = pw('tty')
+    const r = await wharfOnTerminal(['users', 'add', name], [['Password: ', password], ['Password again: ', password]], cliEnv)
+    assert.equal(r.code, 0, r.screen)
+    assert.match(r.screen, /Password: [\s\S]*Password again: [\s\S]*added user/)
+    assert.ok(!r.screen.includes(password), 'the password is not echoed')
+    while (await loginCode(node(0).mqttPort, { username: name, password }) !== 0) { /* until the view has it */ }
+    const mismatch = await wharfOnTerminal(['users', 'add', `${name}-2`], [['Password: ', password], ['Password again: ', `${password}x`]], cliEnv)
+    assert.equal(mismatch.code, 1)
+    assert.match(mismatch.screen, /the passwords differ/)
   })
 
   it('users of a file made by mosquitto_passwd log in with their passwords after `wharf users import`', async () => {
