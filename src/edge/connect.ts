@@ -1,5 +1,5 @@
 import type { Aedes, AuthenticateHandler, Client } from 'aedes'
-import { loggableUsername, type Authenticate, type AuthzSubject, type RefusalReason } from '../auth/hooks.js'
+import { loggableUsername, type Authenticate, type Authorize, type AuthzSubject, type RefusalReason } from '../auth/hooks.js'
 import type { Claim, LocalConnection } from '../cluster/takeover.js'
 import type { Logger } from '../observability/logger.js'
 import type { PersistentSession } from '../session/persistent-session.js'
@@ -8,11 +8,14 @@ import type { WillStore } from '../session/will-store.js'
 import { connectRefusal, connectedClient, type ConnackRefusal } from './aedes-internals.js'
 import { closeAtExpiry } from './auth-expiry.js'
 import type { ConnectRules } from './connect-rules.js'
+import { dropUnauthorizedSubscriptions } from './session-authz.js'
 import type { Delivery } from './delivery.js'
 
 export interface ConnectOptions {
   aedes: () => Aedes
   authenticate: Authenticate
+  /** a resuming session's stored subscriptions are authorized again for the client that resumes it */
+  authorize: Authorize
   /** resolves once the client id is claimed cluster-wide (the takeover record is in Kafka) */
   claim: (clientId: string, connection: LocalConnection) => Promise<Claim>
   sessions: SessionManager
@@ -111,8 +114,10 @@ export class ConnectFlow {
 
   /** CONNACK sent and aedes' own queue done (aedes' `clientReady`): replay from the log, then go live. */
   resume (client: Client): void {
-    const session = this.sessionOf(client)
-    if (session === undefined) return
+    const connected = this.byClient.get(client)
+    const session = connected?.session
+    if (connected === undefined || session === undefined) return
+    dropUnauthorizedSubscriptions(session, connected.subject, this.opts.authorize, this.log)
     const t0 = Date.now()
     this.opts.sessions.resume(session, item => this.opts.delivery.replay(client, item)).then(
       ({ replayed, gap }) => {

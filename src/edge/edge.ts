@@ -65,6 +65,7 @@ export class MqttEdge {
     this.connections = new ConnectFlow({
       aedes,
       authenticate: opts.authenticate,
+      authorize: opts.authorize,
       claim: opts.claim,
       sessions,
       wills,

@@ -324,6 +324,32 @@ describe('authentication and authorization on a cluster of three edges', () => {
     assert.equal(node(2).proc.exitCode, null, 'SIGHUP does not stop the node')
   })
 
+  it('ACL: a persistent session resumed by another user with its client id replays only what that user may subscribe to', async () => {
+    const ops = await as(0, 'ops')
+    // bob's own session comes back with what was queued for it
+    const own = `bob-own-${id}`
+    const first = await as(1, 'bob', { clientId: own, clean: false })
+    await first.subscribeAsync('users/bob/#', { qos: 1 })
+    await end(first)
+    await ops.publishAsync('users/bob/queued', `queued-own-${id}`, { qos: 1 })
+    const again = await as(2, 'bob', { clientId: own, clean: false })
+    const gotAgain = collect(again)
+    await until(() => gotAgain.some(m => m.payload === `queued-own-${id}`), 20000, 'bob\'s queued message at bob')
+    // alice takes the client id of bob's other session: bob's queued message stays bob's
+    const victim = `bob-dev-${id}`
+    const bob = await as(1, 'bob', { clientId: victim, clean: false })
+    await bob.subscribeAsync('users/bob/#', { qos: 1 })
+    await end(bob)
+    await ops.publishAsync('users/bob/private', `queued-${id}`, { qos: 1 })
+    const alice = await as(2, 'alice', { clientId: victim, clean: false })
+    const got = collect(alice)
+    await alice.subscribeAsync('users/alice/#', { qos: 1 })
+    await ops.publishAsync('users/alice/marker', `takeover-marker-${id}`, { qos: 1 })
+    await until(() => got.some(m => m.payload === `takeover-marker-${id}`), 20000, 'the marker at alice')
+    assert.ok(!got.some(m => m.payload === `queued-${id}`), 'bob\'s queued message did not reach alice')
+    await node(2).waitForLog('dropped from the session')
+  })
+
   it('zero-length client ids: clean session 0 gets CONNACK 0x02, clean session 1 gets an id of its own; over-long ids and user names are refused', async () => {
     const port = node(0).mqttPort
     assert.equal(await rawConnack(port, { clientId: '', clean: false, username: 'alice', password: users.alice }), 2)
