@@ -199,6 +199,15 @@ describe('loadConfig', () => {
     assert.equal(configError(() => loadConfig({ env: { WHARF_KAFKA__SASL__MECHANISM: 'md5' } })).key, 'kafka.sasl.mechanism')
   })
 
+  it('never shows the value of a secret key in a message', () => {
+    const file = yamlFile('secrets.yaml', 'authentication: { jwt: { secret: 987654321 } }\nkafka: { sasl: { mechanism: plain, username: u, password: 12345 } }\n')
+    const err = configError(() => loadConfig({ file, env: {} }))
+    assert.doesNotMatch(err.message, /12345|987654321/)
+    assert.match(err.message, /got a value not shown here \(a secret\)/)
+    const pepper = configError(() => loadConfig({ env: { WHARF_AUTHENTICATION__PASSWORD_HASH_SALT: '' } }))
+    assert.equal(pepper.message, 'invalid configuration: authentication.password_hash_salt: expected a non-empty string, got a value not shown here (a secret) (from WHARF_AUTHENTICATION__PASSWORD_HASH_SALT)')
+  })
+
   it('needs all of kafka.sasl', () => {
     const err = configError(() => loadConfig({ env: { WHARF_KAFKA__SASL__MECHANISM: 'plain', WHARF_KAFKA__SASL__USERNAME: 'u' } }))
     assert.equal(err.message, 'invalid configuration: kafka.sasl.password: missing (expected a string)')
