@@ -74,12 +74,13 @@ export class ConnectFlow {
     const name = username === undefined || username === null || username === '' ? undefined : username
     const refuse = (reason: RefusalReason, err?: unknown): void => {
       if (reason === 'server_unavailable') this.log.warn({ clientId, err }, 'CONNECT refused: the client id could not be claimed in Kafka')
-      else this.log.info({ clientId, username: loggableUsername(name), peerhost, reason }, 'CONNECT refused')
+      // the authenticator logs its own refusals (auth-chain.ts: "login refused")
+      else this.log.debug({ clientId, username: loggableUsername(name), peerhost, reason }, 'CONNECT refused')
       done(connectRefusal(CONNACK[reason], reason), false)
     }
     const breach = this.opts.rules.breachOf(client)
     if (breach !== undefined) {
-      this.log.info({ clientId, peerhost, reason: breach.reason }, 'CONNECT refused')
+      this.log.debug({ clientId, peerhost, reason: breach.reason }, 'CONNECT refused')
       done(connectRefusal(breach.returnCode, breach.reason), false)
       return
     }

@@ -370,8 +370,6 @@ describe('authentication and authorization on a cluster of three edges', () => {
     await (cb as MqttClient).publishAsync('users/alice/noid', `noid-${id}`, { qos: 1 })
     await until(() => got.every(g => g.some(m => m.payload === `noid-${id}`)), 20000, 'the message at all three id-less clients')
     assert.ok([ca, cb, cc].every(x => (x as MqttClient).connected), 'none took another over')
-    const ids = nodes.flatMap(w => w.lines.filter(l => l.includes('"CONNECT refused"') && l.includes('empty_client_id_with_persistent_session')))
-    assert.equal(ids.length, 1)
   })
 
   it('no password appears in any node\'s log', () => {

@@ -58,7 +58,10 @@ export class AuthChain implements Authenticate {
       const key = `${result.source ?? 'chain'}/${result.reason}` as const
       this.stats.failure.set(key, (this.stats.failure.get(key) ?? 0) + 1)
       if (result.reason === 'bad_credentials') this.failed(client)
-      this.log.info({ clientId: client.clientId, username: loggableUsername(client.username), peerhost: client.peerhost, reason: result.reason, source: result.source }, 'login refused')
+      // a banned client costs no hashing and may retry at network speed: its refusals at debug (the ban was logged when made; /metrics counts them)
+      const line = { clientId: client.clientId, username: loggableUsername(client.username), peerhost: client.peerhost, reason: result.reason, source: result.source }
+      if (result.reason === 'banned') this.log.debug(line, 'login refused')
+      else this.log.info(line, 'login refused')
     }
     return result
   }
