@@ -62,7 +62,9 @@ export function createAuth (config: AuthConfig, deps: AuthDeps): Auth {
     }
     throw new Error(`unknown authentication source ${String(name)}`)
   })
-  if (config.allow_anonymous) log.warn('allow_anonymous is true: clients without credentials get in; set it to false in production')
+  if (config.allow_anonymous && a.chain.length === 0) log.warn('no authentication source (authentication.chain) and allow_anonymous is true: every client gets in; set them up for production (README, "Security")')
+  else if (config.allow_anonymous) log.warn('allow_anonymous is true: clients without user name and password get in; set it to false in production')
+  else if (a.chain.length === 0) log.warn('allow_anonymous is false and authentication.chain is empty: every client is refused')
   if (a.password_hash_algorithm.name === 'plain') log.warn('authentication.password_hash_algorithm is plain: new passwords are stored as they are in the users topic')
   const f = config.flapping_detect
   const failures = f.enable ? new FailureTracker({ max_count: f.max_count, window_time: f.window_time, ban_time: f.ban_time }, deps.now) : undefined

@@ -7,6 +7,12 @@ import type { AclRule } from './authz/acl-rule.js'
  * files) plug in here without the edge knowing which; the edge only maps refusals onto MQTT.
  */
 
+/** A user name for a log line: not when it is long or shaped like a JWT (`jwt.from: username` puts the token there). */
+export function loggableUsername (username: string | undefined): string | undefined {
+  if (username === undefined) return undefined
+  return username.length > 128 || /^[\w-]+\.[\w-]+\.[\w-]*$/.test(username) ? '(token)' : username
+}
+
 /** What the edge knows of a connecting client. Never logged with its password. */
 export interface ConnectRequest {
   clientId: string
@@ -50,6 +56,11 @@ export interface AuthzSubject {
 }
 
 export interface Authorize {
+  /**
+   * what the edge does with a denied PUBLISH (`authorization.deny_action`): `ignore` acknowledges it
+   * as MQTT 3.1.1 requires and writes nothing; `disconnect` closes the connection. Default: ignore.
+   */
+  readonly denyAction?: 'ignore' | 'disconnect'
   /** may `subject` publish `qos`/`retain` to `topic`? Synchronous: it runs for every PUBLISH. */
   mayPublish (subject: AuthzSubject, topic: string, qos: Qos, retain: boolean): boolean
   /** may `subject` subscribe to `filter` (the filter of a `$share/g/f` subscription is `f`)? */

@@ -1,11 +1,10 @@
-import type { Kafka, KafkaMessage } from 'kafkajs'
-import type { WharfConfig } from '../config/index.js'
-import { authenticationSchema, type AuthenticationConfig } from '../config/auth-schema.js'
+import { Partitioners, type Kafka, type KafkaMessage } from 'kafkajs'
 import type { HashSettings } from '../auth/hash/password-hash.js'
 import { createKafka } from '../kafka/client.js'
 import { readToEnd } from '../kafka/log-snapshot.js'
 import { ensureTopics, type TopicSpec } from '../kafka/topic-admin.js'
 import type { Logger } from '../observability/logger.js'
+import { settlesWithin } from '../util/async.js'
 import { cliLogger } from './cli-options.js'
 import { loadOrExit } from './start-command.js'
 
@@ -14,12 +13,6 @@ import { loadOrExit } from './start-command.js'
  * the compacted topic (created when missing, like a node would), a snapshot read and acknowledged
  * writes. They work from any machine that reaches Kafka, like `wharf cluster status`.
  */
-
-/** The configuration once schema.ts has the auth keys; until then the defaults apply. */
-type WithAuth = WharfConfig & {
-  authentication?: AuthenticationConfig
-  topics: WharfConfig['topics'] & { users?: Omit<TopicSpec, 'compacted'>; banned?: Omit<TopicSpec, 'compacted'> }
-}
 
 export interface AuthCli {
   kafka: Kafka
@@ -31,16 +24,15 @@ export interface AuthCli {
 
 /** Loads the configuration (exit 2 when invalid), connects, makes sure the topic exists and is compacted. */
 export async function openAuthTopic (configFile: string | undefined, which: 'users' | 'banned'): Promise<AuthCli> {
-  const config = loadOrExit(configFile) as WithAuth
+  const config = loadOrExit(configFile)
   const brokers = config.kafka.brokers
   if (brokers === undefined) fail('kafka.brokers is not configured (set it in the file or WHARF_KAFKA__BROKERS)', 2)
   const logger = cliLogger(which)
   const kafka = createKafka({ ...config.kafka, brokers }, logger, '-cli')
-  const spec = config.topics[which] ?? { name: `wharf.${which}`, partitions: 1, replication_factor: -1 }
-  const topic = { ...spec, compacted: true }
+  const topic = { ...config.topics[which], compacted: true }
   await ensureTopics(kafka, [topic], logger)
-  const authentication = config.authentication ?? authenticationSchema.parse({})
-  return { kafka, logger, topic, hash: authentication.password_hash_algorithm, pepper: authentication.password_hash_salt }
+  const a = config.authentication
+  return { kafka, logger, topic, hash: a.password_hash_algorithm, pepper: a.password_hash_salt }
 }
 
 /** Every record of the topic up to its end now, in order. */
@@ -50,14 +42,24 @@ export async function snapshot (cli: AuthCli, apply: (key: string, value: Buffer
   }, cli.logger)
 }
 
-/** Writes records and waits for Kafka to acknowledge them all (acks=all, idempotent). */
+const WRITE_TIMEOUT_MS = 30000
+
+/**
+ * Writes records and waits for Kafka to acknowledge them all (acks=all, idempotent, the node's
+ * partitioner); fails the command when Kafka has not acknowledged them within 30 s.
+ */
 export async function write (cli: AuthCli, records: Array<{ key: string; value: Buffer | null }>): Promise<void> {
-  const producer = cli.kafka.producer({ idempotent: true, allowAutoTopicCreation: false })
-  await producer.connect()
-  try {
+  // kafkajs retries an idempotent producer without end (a bounded count only logs a warning): the command bounds the wait
+  const producer = cli.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner, retry: { retries: Number.MAX_SAFE_INTEGER } })
+  const work = (async () => {
+    await producer.connect()
     for (let i = 0; i < records.length; i += 500) {
       await producer.send({ topic: cli.topic.name, acks: -1, messages: records.slice(i, i + 500) })
     }
+  })()
+  if (!await settlesWithin(work, WRITE_TIMEOUT_MS)) fail(`Kafka did not acknowledge the write to ${cli.topic.name} within ${WRITE_TIMEOUT_MS / 1000} s; the change may or may not have been made (check with list)`)
+  try {
+    await work
   } finally {
     await producer.disconnect()
   }

@@ -4,6 +4,8 @@ import { registerStartCommand } from './start-command.js'
 import { registerKafkaCommands } from './kafka-commands.js'
 import { registerClusterCommands } from './cluster-command.js'
 import { registerDevCommand } from './dev-command.js'
+import { registerUsersCommands } from './users-command.js'
+import { registerBannedCommands } from './banned-command.js'
 import { VERSION } from '../version.js'
 
 const program = new Command()
@@ -16,5 +18,7 @@ registerStartCommand(program)
 registerKafkaCommands(program)
 registerClusterCommands(program)
 registerDevCommand(program)
+registerUsersCommands(program)
+registerBannedCommands(program)
 
 await program.parseAsync(process.argv)

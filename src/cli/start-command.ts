@@ -34,9 +34,6 @@ export function loadOrExit (file: string | undefined): WharfConfig {
 }
 
 async function runNode (config: WharfConfig, logger: Logger): Promise<void> {
-  if (config.allow_anonymous) {
-    logger.warn('allow_anonymous is true: any client may connect without credentials')
-  }
   let localKafka: LocalKafka | undefined
   let ownsKafka = false
   let brokers = config.kafka.brokers
@@ -54,7 +51,16 @@ async function runNode (config: WharfConfig, logger: Logger): Promise<void> {
     logger.info({ brokers }, 'local Kafka ready')
   }
 
-  const node = new WharfNode(config, logger, brokers)
+  // building the node reads the ACL files: a bad one is a configuration error (exit 2)
+  let node: WharfNode
+  try {
+    node = new WharfNode(config, logger, brokers)
+  } catch (err) {
+    if (ownsKafka) await localKafka?.stop()
+    if (!(err instanceof ConfigError)) throw err
+    process.stderr.write(`wharf: ${err.message}\n`)
+    process.exit(EXIT_CONFIG)
+  }
   let ready = false
   let shuttingDown = false
   const shutdown = (signal: string): void => {
@@ -76,6 +82,11 @@ async function runNode (config: WharfConfig, logger: Logger): Promise<void> {
   }
   process.on('SIGTERM', () => shutdown('SIGTERM'))
   process.on('SIGINT', () => shutdown('SIGINT'))
+  // SIGHUP reads the ACL files again (as a change of the files does); the node keeps running
+  process.on('SIGHUP', () => {
+    logger.info({ signal: 'SIGHUP' }, 'reloading the ACL files')
+    node.reload()
+  })
 
   try {
     await node.start()

@@ -3,8 +3,7 @@ import { z } from 'zod'
 /*
  * Configuration of authentication, authorization and brute-force bans (EMQX's key names where
  * EMQX has the same setting). Durations take milliseconds or EMQX-style strings (`500ms`, `30s`,
- * `1m`, `5m`, `1h`, `1d`) and come out in milliseconds. To be added to configSchema in schema.ts:
- * `authentication`, `authorization`, `flapping_detect` (and `allow_anonymous: false` allowed now).
+ * `1m`, `5m`, `1h`, `1d`) and come out in milliseconds. Part of configSchema (schema.ts).
  */
 
 const intIn = (min: number, max: number) => {
@@ -119,7 +118,9 @@ function need (ctx: z.RefinementCtx, path: (string | number)[], expected: string
 
 /** `authentication`: the chain and its sources' settings. */
 export const authenticationSchema = withDefaults(z.strictObject({
-  chain: z.array(choice(AUTHN_SOURCES), { error: `a list of ${AUTHN_SOURCES.join(', ')}` }).default([])
+  // a list, or one comma-separated string of them (WHARF_AUTHENTICATION__CHAIN=built_in_database,jwt)
+  chain: z.preprocess((v) => (typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',').map((s) => s.trim())) : v),
+    z.array(choice(AUTHN_SOURCES), { error: `a list of ${AUTHN_SOURCES.join(', ')}` }).default([]))
     .refine((c) => new Set(c).size === c.length, { error: 'each source at most once', params: { expected: 'each source at most once' } }),
   password_hash_algorithm: passwordHashAlgorithmSchema,
   password_hash_salt: text.optional(),

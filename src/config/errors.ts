@@ -60,6 +60,14 @@ export function describeValue (value: unknown): string {
   return String(value)
 }
 
+/** Keys whose values are secrets: a message never shows them (`kafka.sasl.password`, `authentication.jwt.secret`, ...). */
+const SECRET_KEYS = new Set(['password', 'secret', 'password_hash_salt'])
+
+/** Whether the value at `path` is a secret (a password, a key, the pepper, an HTTP header). */
+export function isSecretPath (path: readonly string[]): boolean {
+  return path.some((segment, i) => SECRET_KEYS.has(segment) || (segment === 'headers' && i < path.length - 1))
+}
+
 /** The value at `path` inside plain data, and whether it is there at all. */
 function valueAt (data: unknown, path: Path): { found: boolean; value?: unknown } {
   let node = data
@@ -96,6 +104,6 @@ export function issueToConfigError (issues: readonly Issue[], data: unknown, sou
   const got = given.found ? given.value : issue.input
   const problem = !given.found && got === undefined
     ? `missing (expected ${expected})`
-    : `expected ${expected}, got ${describeValue(got)}`
+    : `expected ${expected}, got ${isSecretPath(path) ? 'a value not shown here (a secret)' : describeValue(got)}`
   return new ConfigError(key, expected, problem, source)
 }

@@ -5,6 +5,7 @@ import { crossRuleIssues } from '../mapping/mapping-rules.js'
 import { keyTemplateError, mqttTopicTemplateError } from '../mapping/template.js'
 import { isValidTopicFilter } from '../protocol/topic-filter.js'
 import { STRATEGIES } from '../shared/strategies.js'
+import { authenticationSchema, authorizationSchema, flappingDetectSchema } from './auth-schema.js'
 import { isHost, tryParseHostPort } from './bind.js'
 
 /*
@@ -58,8 +59,8 @@ const node = section(z.strictObject({
   name: z.string({ error: NODE_NAME }).regex(/^\S{1,200}$/, { error: NODE_NAME }).default(() => `wharf@${hostname()}`)
 }))
 
-const NO_AUTH = 'false needs an authentication source, none is available in this version; see README'
-const allowAnonymous = bool.refine((v) => v, { error: NO_AUTH, params: { expected: 'true' } }).default(true)
+/** Clients without credentials get in (logged as a warning at start while true). */
+const allowAnonymous = bool.default(true)
 
 const log = section(z.strictObject({
   level: oneOf(LOG_LEVELS).default('info'),
@@ -98,6 +99,8 @@ const listeners = section(z.strictObject({ tcp: tcpListeners }))
 
 const mqtt = section(z.strictObject({
   max_client_id_length: int(1, 65535).default(256),
+  /** longest user name accepted in CONNECT, in characters (a JWT in the user name field must fit) */
+  max_username_length: int(1, 65535).default(1024),
   connect_timeout_ms: int(1000).default(30000),
   max_inflight_inbound: int(1).default(1000),
   /** seconds a persistent session outlives its client's disconnect; 0 = never expires */
@@ -189,12 +192,14 @@ function topic<R extends z.ZodType> (name: string, partitions: number, retention
   }))
 }
 
-const TOPIC_KEYS = ['messages', 'retained', 'sessions', 'nodes'] as const
+const TOPIC_KEYS = ['messages', 'retained', 'sessions', 'nodes', 'users', 'banned'] as const
 const topics = section(z.strictObject({
   messages: topic('mqtt.messages', 6, retentionMs.optional()),
   retained: topic('wharf.retained', 3, retentionMs.optional()),
   sessions: topic('wharf.sessions', 3, retentionMs.optional()),
-  nodes: topic('wharf.nodes', 1, retentionMs.default(3600000))
+  nodes: topic('wharf.nodes', 1, retentionMs.default(3600000)),
+  users: topic('wharf.users', 1, retentionMs.optional()),
+  banned: topic('wharf.banned', 1, retentionMs.optional())
 }).superRefine((t, ctx) => {
   const seen = new Map<string, string>()
   for (const key of TOPIC_KEYS) {
@@ -262,9 +267,12 @@ export const configSchema = z.strictObject({
   topics,
   cluster,
   shared_subscription: sharedSubscription,
-  mapping
+  mapping,
+  authentication: authenticationSchema,
+  authorization: authorizationSchema,
+  flapping_detect: flappingDetectSchema
 }).superRefine((c, ctx) => {
-  const internal = [c.topics.retained.name, c.topics.sessions.name, c.topics.nodes.name]
+  const internal = [c.topics.retained.name, c.topics.sessions.name, c.topics.nodes.name, c.topics.users.name, c.topics.banned.name]
   for (const issue of crossRuleIssues(c.mapping.rules, c.topics.messages.name, internal)) {
     ctx.addIssue({ code: 'custom', path: ['mapping', 'rules', issue.index, issue.field], message: issue.message, params: { expected: 'one format per Kafka topic, not one of Wharf\'s own topics' } })
   }

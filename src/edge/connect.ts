@@ -1,17 +1,22 @@
 import type { Aedes, AuthenticateHandler, Client } from 'aedes'
-import type { Authenticate, AuthzSubject, RefusalReason } from '../auth/hooks.js'
+import { loggableUsername, type Authenticate, type Authorize, type AuthzSubject, type RefusalReason } from '../auth/hooks.js'
 import type { Claim, LocalConnection } from '../cluster/takeover.js'
 import type { Logger } from '../observability/logger.js'
 import type { PersistentSession } from '../session/persistent-session.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import { connectRefusal, connectedClient, type ConnackRefusal } from './aedes-internals.js'
+import { closeAtExpiry } from './auth-expiry.js'
+import type { ConnectRules } from './connect-rules.js'
+import { dropUnauthorizedSubscriptions } from './session-authz.js'
 import type { Delivery } from './delivery.js'
 import type { ClientSubscriptions } from './subscriptions.js'
 
 export interface ConnectOptions {
   aedes: () => Aedes
   authenticate: Authenticate
+  /** a resuming session's stored subscriptions are authorized again for the client that resumes it */
+  authorize: Authorize
   /** resolves once the client id is claimed cluster-wide (the takeover record is in Kafka) */
   claim: (clientId: string, connection: LocalConnection) => Promise<Claim>
   sessions: SessionManager
@@ -20,6 +25,8 @@ export interface ConnectOptions {
   subscriptions: ClientSubscriptions
   /** the listener name and peer address of a connection's stream */
   connectionOf: (client: Client) => { listener: string; peerhost: string }
+  /** the CONNECT rules aedes does not apply (zero-length client ids, lengths) */
+  rules: ConnectRules
   logger: Logger
 }
 
@@ -69,13 +76,21 @@ export class ConnectFlow {
     const name = username === undefined || username === null || username === '' ? undefined : username
     const refuse = (reason: RefusalReason, err?: unknown): void => {
       if (reason === 'server_unavailable') this.log.warn({ clientId, err }, 'CONNECT refused: the client id could not be claimed in Kafka')
-      else this.log.info({ clientId, username: name, peerhost, reason }, 'CONNECT refused')
+      // the authenticator logs its own refusals (auth-chain.ts: "login refused")
+      else this.log.debug({ clientId, username: loggableUsername(name), peerhost, reason }, 'CONNECT refused')
       done(connectRefusal(CONNACK[reason], reason), false)
+    }
+    const breach = this.opts.rules.breachOf(client)
+    if (breach !== undefined) {
+      this.log.debug({ clientId, peerhost, reason: breach.reason }, 'CONNECT refused')
+      done(connectRefusal(breach.returnCode, breach.reason), false)
+      return
     }
     Promise.resolve(this.opts.authenticate.authenticate({ clientId, username: name, password: password ?? undefined, peerhost, listener }))
       .then(decision => {
         if (!decision.allow) { refuse(decision.reason); return }
-        const subject: AuthzSubject = { clientId, username: name, peerhost, superuser: decision.superuser }
+        const subject: AuthzSubject = { clientId, username: name, peerhost, superuser: decision.superuser, acl: decision.acl }
+        if (decision.expiresAt !== undefined) closeAtExpiry(client, decision.expiresAt, this.log)
         this.opts.claim(clientId, { close: () => { if (!client.closed) client.close() } })
           .then(claim => this.open(client, claim, subject))
           .then(() => done(null, true), (err: unknown) => refuse('server_unavailable', err))
@@ -107,8 +122,10 @@ export class ConnectFlow {
 
   /** CONNACK sent and aedes' own queue done (aedes' `clientReady`): replay from the log, then go live. */
   resume (client: Client): void {
-    const session = this.sessionOf(client)
-    if (session === undefined) return
+    const connected = this.byClient.get(client)
+    const session = connected?.session
+    if (connected === undefined || session === undefined) return
+    dropUnauthorizedSubscriptions(session, connected.subject, this.opts.authorize, this.log)
     const t0 = Date.now()
     this.opts.sessions.resume(session, item => this.opts.delivery.replay(client, item)).then(
       ({ replayed, gap }) => {

@@ -12,7 +12,7 @@ import {
 const matchers = new Map<string, TopicMatcher>()
 
 /** The best QoS granted to `client` by a filter matching `topic` (0 when none matches), up to `cap`. */
-function grantedQos (client: Client, topic: string, cap: number): Qos {
+export function grantedQos (client: Client, topic: string, cap: number): Qos {
   const subs = grantedSubscriptions(client)
   let best = 0
   for (const filter in subs) {

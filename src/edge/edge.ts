@@ -10,11 +10,13 @@ import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import { checkAedes, incomingPersistence } from './aedes-internals.js'
 import { ConnectFlow } from './connect.js'
+import { ConnectRules } from './connect-rules.js'
 import { Delivery } from './delivery.js'
 import { DisconnectFlow } from './disconnect.js'
 import { createLocalEmitter } from './local-emitter.js'
 import { createPersistence } from './persistence.js'
 import { createPublishHook } from './publish-hook.js'
+import { guardRetained } from './retained-guard.js'
 import { SharedMembers } from './shared-members.js'
 import { createSubscribeHook } from './subscribe-hook.js'
 import { ClientSubscriptions, type InterestSink } from './subscriptions.js'
@@ -26,7 +28,7 @@ export interface MqttEdgeOptions {
   inc: string
   listeners: TcpListenerSpec[]
   /** aedes' own CONNECT checks and bounds */
-  mqtt: { maxClientIdLength: number; connectTimeoutMs: number; maxInflightInbound: number }
+  mqtt: { maxClientIdLength: number; maxUsernameLength: number; connectTimeoutMs: number; maxInflightInbound: number }
   authenticate: Authenticate
   authorize: Authorize
   /** what the node reads for its clients' subscriptions (held before SUBACK and CONNACK) */
@@ -63,15 +65,18 @@ export class MqttEdge {
     const aedes = (): Aedes => this.aedes
     const subscriptions = new ClientSubscriptions(opts.interest)
     this.delivery = new Delivery({ aedes, mq: () => mq, sessionOf: c => this.connections.sessionOf(c) })
+    const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength })
     this.connections = new ConnectFlow({
       aedes,
       authenticate: opts.authenticate,
+      authorize: opts.authorize,
       claim: opts.claim,
       sessions,
       wills,
       delivery: this.delivery,
       subscriptions,
       connectionOf: c => this.connectionOf(c),
+      rules,
       logger: this.log
     })
     this.disconnects = new DisconnectFlow({ node: opts.node, inc: opts.inc, connections: this.connections, sessions, wills, logger: this.log })
@@ -89,6 +94,7 @@ export class MqttEdge {
       maxClientsIdLength: opts.mqtt.maxClientIdLength,
       connectTimeout: opts.mqtt.connectTimeoutMs,
       maxInflightInbound: opts.mqtt.maxInflightInbound,
+      preConnect: rules.preConnect,
       authenticate: this.connections.authenticate,
       authorizePublish: createPublishHook({
         publisher: opts.publisher,
@@ -100,7 +106,7 @@ export class MqttEdge {
         logger: this.log
       }),
       authorizeSubscribe: (client, sub, done) => subscribeHook(client, sub, done),
-      authorizeForward: this.delivery.authorizeForward
+      authorizeForward: guardRetained(this.delivery.authorizeForward, { authorize: opts.authorize, subjectOf })
     })
     const sharedMembers = new SharedMembers(this.aedes, opts.shared)
     const subscribeHook = createSubscribeHook({

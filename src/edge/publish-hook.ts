@@ -40,7 +40,7 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
     }
     const subject = client === null ? undefined : opts.subjectOf(client)
     if (subject !== undefined && !subject.superuser && !opts.authorize.mayPublish(subject, packet.topic, packet.qos, packet.retain)) {
-      callback(new Error('not authorized to publish to this topic'))
+      denied(client as Client, packet, callback)
       return
     }
     if (client !== null && packet.qos === 2) {
@@ -52,6 +52,21 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
       return
     }
     produce(client, subject, packet, callback)
+  }
+
+  /**
+   * A PUBLISH the ACL denies is never written to Kafka. `ignore`: aedes acknowledges it as MQTT 3.1.1
+   * requires (PUBACK, PUBREC) and delivers it to nobody (its local emitter drops client packets);
+   * `disconnect`: the error makes aedes close the connection. A will is never acknowledged.
+   */
+  function denied (client: Client, packet: PublishPacket, callback: (err?: Error | null) => void): void {
+    if (opts.authorize.denyAction !== 'disconnect') {
+      logger.debug({ clientId: client.id, topic: packet.topic }, 'PUBLISH not authorized; acknowledged and dropped')
+      callback(null)
+      return
+    }
+    logger.info({ clientId: client.id, topic: packet.topic }, 'PUBLISH not authorized; closing the connection')
+    callback(new Error('not authorized to publish to this topic'))
   }
 
   function produce (client: Client | null, subject: AuthzSubject | undefined, packet: PublishPacket, callback: (err?: Error | null) => void): void {

@@ -19,14 +19,14 @@ export interface RuleIssue {
 
 /**
  * Checks across rules: one Kafka topic has one format (the data topic is raw, as the default rule
- * writes it), and no rule writes into Wharf's own topics (retained, sessions, nodes).
+ * writes it), and no rule writes into Wharf's own topics (retained, sessions, nodes, users, banned).
  */
 export function crossRuleIssues (rules: readonly MappingRuleSpec[], dataTopic: string, internalTopics: readonly string[]): RuleIssue[] {
   const issues: RuleIssue[] = []
   const formats = new Map<string, { format: Format; by: string }>([[dataTopic, { format: 'raw', by: 'the default rule (topics.messages.name)' }]])
   rules.forEach((rule, index) => {
     if (internalTopics.includes(rule.kafka_topic)) {
-      issues.push({ index, field: 'kafka_topic', message: `${rule.kafka_topic} is one of Wharf's own topics (retained, sessions, nodes)` })
+      issues.push({ index, field: 'kafka_topic', message: `${rule.kafka_topic} is one of Wharf's own topics (retained, sessions, nodes, users, banned)` })
       return
     }
     const claimed = formats.get(rule.kafka_topic)

@@ -1,4 +1,8 @@
-import { allowEveryone, noAcl } from '../auth/hooks.js'
+import { registerAuthMetrics } from '../auth/auth-metrics.js'
+import { banKey, encodeBanRecord } from '../auth/bans/banned-record.js'
+import { BannedView } from '../auth/bans/banned-view.js'
+import { createAuth, type Auth } from '../auth/build.js'
+import { UserView } from '../auth/users/user-view.js'
 import { Membership } from '../cluster/membership.js'
 import { nodesLogHandler } from '../cluster/nodes-log.js'
 import { TakeoverCoordinator } from '../cluster/takeover.js'
@@ -40,6 +44,11 @@ export interface NodeParts {
   rangeReader: RangeReader
   shared: SharedSubscriptions
   edge: MqttEdge
+  /** the authentication chain and the ACL the edge asks; reload() on SIGHUP, close() at stop */
+  auth: Auth
+  /** this node's views of the users and banned topics */
+  users: UserView
+  banned: BannedView
   delivery: LogDelivery
   /** the views' fetcher (retained, sessions, nodes: every partition), the data topics' (this node's interest), the replays' */
   fetchers: { views: PartitionFetcher; messages: PartitionFetcher; replay: PartitionFetcher }
@@ -47,6 +56,8 @@ export interface NodeParts {
   retainedTail: LogTail
   sessionsTail: LogTail
   nodesTail: LogTail
+  usersTail: LogTail
+  bannedTail: LogTail
   /** creates the topics that are missing; the partition count of each (the live reader reads them from here) */
   ensureTopics: () => Promise<Map<string, number>>
 }
@@ -124,6 +135,18 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     onDispatch: (what) => (what === 'delivered' ? metrics.sharedDelivered : metrics.sharedRedelivered).inc(),
     logger
   })
+  const users = new UserView()
+  const banned = new BannedView()
+  const auth = createAuth(config, {
+    users,
+    banned,
+    // a ban made here (flapping_detect) counts here at once, and on every node once Kafka has it
+    onBan: (ban) => {
+      producer.send({ topic: config.topics.banned.name, key: banKey(ban.kind, ban.value), value: encodeBanRecord(ban) })
+        .catch((err: unknown) => logger.warn({ err, kind: ban.kind }, 'ban not written to Kafka; it counts on this node only'))
+    },
+    logger
+  })
   const edge = new MqttEdge({
     node,
     inc,
@@ -132,11 +155,12 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
       .map(([name, l]) => ({ name, ...parseBind(l.bind), maxConnections: l.max_connections })),
     mqtt: {
       maxClientIdLength: config.mqtt.max_client_id_length,
+      maxUsernameLength: config.mqtt.max_username_length,
       connectTimeoutMs: config.mqtt.connect_timeout_ms,
       maxInflightInbound: config.mqtt.max_inflight_inbound
     },
-    authenticate: allowEveryone,
-    authorize: noAcl,
+    authenticate: auth.authenticator,
+    authorize: auth.authorizer,
     interest: live,
     claim: (clientId, connection) => takeover.claim(clientId, connection),
     publisher,
@@ -152,9 +176,11 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   const retainedTail = view(config.topics.retained.name, retained.view.onBatch)
   const sessionsTail = tails.sessions = view(config.topics.sessions.name, sessionView.onBatch)
   const nodesTail = view(config.topics.nodes.name, nodesLogHandler({ membership, takeover, wills: deadNodeWills, logger }))
+  const usersTail = view(config.topics.users.name, users.onBatch)
+  const bannedTail = view(config.topics.banned.name, banned.onBatch)
   const parts: NodeParts = {
-    metrics, producer, mapping, retained, membership, sessionView, sessions, deadNodeWills, rangeReader, shared, edge,
-    delivery, fetchers, live, retainedTail, sessionsTail, nodesTail,
+    metrics, producer, mapping, retained, membership, sessionView, sessions, deadNodeWills, rangeReader, shared, edge, auth, users, banned,
+    delivery, fetchers, live, retainedTail, sessionsTail, nodesTail, usersTail, bannedTail,
     ensureTopics: async () => {
       const counts = await ensureTopics(kafka, topicSpecs(config.topics, mapping.kafkaTopics), logger)
       for (const [topic, n] of counts) partitionCounts.set(topic, n)
@@ -163,6 +189,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     }
   }
   registerCounts(parts)
+  registerAuthMetrics(metrics, auth.authenticator, auth.authorizer)
   return parts
 }
 
@@ -178,6 +205,7 @@ function registerCounts (p: NodeParts): void {
   registerFetchCounts(m, p.fetchers)
   m.gaugeFrom('wharf_live_partitions', 'data-topic partitions this node reads for its clients\' subscriptions (its interest)', () => p.fetchers.messages.assignments().length)
   m.countFrom('wharf_session_records_unreadable_total', 'records of the sessions topic this version could not read (skipped)', () => p.sessionView.unreadable)
+  m.countFrom('wharf_auth_records_unreadable_total', 'records of the users and banned topics this version could not read (skipped)', () => p.users.unreadable + p.banned.unreadable)
 }
 
 /** What each reader fetched from Kafka, per Kafka topic (bytes, records, skipped before decoding). */

@@ -9,7 +9,7 @@ import { VERSION } from '../version.js'
 import { buildNode, type NodeParts } from './build.js'
 import { kafkaStartProblem } from './kafka-start-errors.js'
 
-type Phase = 'starting' | 'connecting to Kafka' | 'loading retained messages' | 'loading sessions' | 'ready' | 'stopping'
+type Phase = 'starting' | 'connecting to Kafka' | 'loading retained messages' | 'loading users and bans' | 'loading sessions' | 'ready' | 'stopping'
 
 const STARTUP_RETRY_MS = [500, 1000, 2000, 5000]
 
@@ -54,6 +54,9 @@ export class WharfNode {
     this.phase = 'loading retained messages'
     await p.retainedTail.start()
     await p.retainedTail.caughtUp()
+    this.phase = 'loading users and bans'
+    await Promise.all([p.usersTail.start(), p.bannedTail.start()])
+    await Promise.all([p.usersTail.caughtUp(), p.bannedTail.caughtUp()])
     this.phase = 'loading sessions'
     await p.sessionsTail.start()
     await p.sessionsTail.caughtUp()
@@ -78,9 +81,16 @@ export class WharfNode {
       startupMs: this.startedAt - t0,
       retained: p.retained.view.size,
       sessions: p.sessionView.sessions.size,
+      users: p.users.size,
+      banned: p.banned.list().length,
       listeners: p.edge.boundListeners.map(l => `${l.name}=${l.host}:${l.port}`),
       http: this.health.port
     }, 'Wharf node ready')
+  }
+
+  /** SIGHUP: read the ACL files again (a bad file keeps the rules in force); whether the new rules took effect. */
+  reload (): boolean {
+    return this.parts.auth.reload()
   }
 
   /**
@@ -102,7 +112,8 @@ export class WharfNode {
     await settlesWithin(p.edge.close(), Math.max(1000, deadline - Date.now() - 3000))
     await settlesWithin(p.shared.stop(), Math.max(1000, deadline - Date.now() - 2000))
     await p.producer.close(Math.max(1000, deadline - Date.now() - 1000))
-    await Promise.all([p.retainedTail.stop(), p.nodesTail.stop(), p.sessionsTail.stop(), p.rangeReader.stop()])
+    p.auth.close()
+    await Promise.all([p.retainedTail.stop(), p.nodesTail.stop(), p.sessionsTail.stop(), p.usersTail.stop(), p.bannedTail.stop(), p.rangeReader.stop()])
     await Promise.all([p.fetchers.views.stop(), p.fetchers.messages.stop(), p.fetchers.replay.stop()])
     await this.health.close()
     this.log.info('Wharf node stopped')
@@ -134,6 +145,8 @@ export class WharfNode {
       connections: p.edge.connectedClients,
       retained: p.retained.view.size,
       sessions: { stored: p.sessionView.sessions.size, local: p.sessions.size },
+      users: p.users.size,
+      banned: p.banned.list().length,
       kafkaPendingBytes: p.producer.pending,
       livePartitions: p.fetchers.messages.assignments().length,
       uptimeMs: this.startedAt === 0 ? 0 : Date.now() - this.startedAt,

@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import type { Kafka } from 'kafkajs'
@@ -14,26 +13,19 @@ import { PartitionFetcher } from '../../src/kafka/partition-fetcher.js'
 import { readToEnd } from '../../src/kafka/log-snapshot.js'
 import { createLogger } from '../../src/observability/logger.js'
 import { until } from '../support/mqtt-client.js'
-import { testBrokers } from '../support/wharf-process.js'
+import { wharf as runWharf } from '../support/wharf-cli.js'
+import { testBrokers, topicsEnv, uniqueTopics } from '../support/wharf-process.js'
 
-const HARNESS = fileURLToPath(new URL('../support/auth-cli.ts', import.meta.url))
 const FIXTURE = fileURLToPath(new URL('../fixtures/mosquitto.passwd', import.meta.url))
-
-/** Runs `wharf <args>` (the auth commands), with `input` on stdin; resolves with stdout, rejects on a non-zero exit. */
-function wharf (args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(process.execPath, ['--import', 'tsx', HARNESS, ...args], { env: { ...process.env, WHARF_KAFKA__BROKERS: testBrokers().join(',') } }, (err, stdout, stderr) => {
-      if (err !== null) reject(new Error(`wharf ${args.join(' ')}: ${stderr}`))
-      else resolve(stdout)
-    })
-    child.stdin?.end(input ?? '')
-  })
-}
 
 describe('the users and banned topics, written by the CLI, read by a node\'s views', () => {
   const logger = createLogger({ level: 'warn' })
   const id = randomUUID().slice(0, 8)
   const alice = `alice-${id}`
+  const topics = uniqueTopics('authtopics')
+  /** `wharf <args>` (the built CLI) on this test's topics, `input` on stdin */
+  const wharf = (args: string[], input?: string): Promise<string> =>
+    runWharf(args, { env: { WHARF_KAFKA__BROKERS: testBrokers().join(','), ...topicsEnv(topics) }, input })
   let kafka: Kafka
   const users = new UserView()
   const banned = new BannedView()
@@ -51,8 +43,8 @@ describe('the users and banned topics, written by the CLI, read by a node\'s vie
     fetcher = new PartitionFetcher(kafka, { purpose: 'views' }, logger)
     await fetcher.start()
     tails = [
-      new LogTail(fetcher, { topics: ['wharf.users'], from: 'earliest', onBatch: users.onBatch }),
-      new LogTail(fetcher, { topics: ['wharf.banned'], from: 'earliest', onBatch: banned.onBatch })
+      new LogTail(fetcher, { topics: [topics.users], from: 'earliest', onBatch: users.onBatch }),
+      new LogTail(fetcher, { topics: [topics.banned], from: 'earliest', onBatch: banned.onBatch })
     ]
     await Promise.all(tails.map(t => t.start()))
     await Promise.all(tails.map(t => t.caughtUp()))
@@ -72,7 +64,7 @@ describe('the users and banned topics, written by the CLI, read by a node\'s vie
     assert.equal((await login(alice, password)).outcome, 'allow')
     assert.deepEqual(await login(alice, 'wrong'), { outcome: 'deny', reason: 'bad_credentials', source: 'built_in_database' })
     let raw = ''
-    await readToEnd(kafka, 'wharf.users', m => { raw += `${m.key?.toString() ?? ''} ${m.value?.toString() ?? ''}\n` }, logger)
+    await readToEnd(kafka, topics.users, m => { raw += `${m.key?.toString() ?? ''} ${m.value?.toString() ?? ''}\n` }, logger)
     assert.match(raw, new RegExp(alice))
     assert.doesNotMatch(raw, new RegExp(password))
     assert.ok(!raw.includes(Buffer.from(password).toString('base64')))

@@ -42,6 +42,17 @@ describe('invalid configuration stops the start with exit code 2, naming the key
     assert.match(r.stderr, /listeners\.tcp\.default\.bind/)
   })
 
+  it('a bad ACL rules file names authorization.file, the file and the line', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wharf-config-'))
+    const rules = join(dir, 'acl.yaml')
+    await writeFile(rules, '- permission: allow\n  topics: ["a/#"]\n- permission: maybe\n  topics: ["b"]\n')
+    // the rules are read when the node is built, before Kafka is asked anything
+    const r = await start([], { WHARF_KAFKA__BROKERS: '127.0.0.1:1', WHARF_AUTHORIZATION__FILE: rules })
+    assert.equal(r.code, 2)
+    assert.match(r.stderr, /^wharf: invalid configuration: authorization\.file: .*acl\.yaml:3: permission: expected allow or deny/)
+    await rm(dir, { recursive: true })
+  })
+
   it('a missing config file is named', async () => {
     const r = await start(['--config', '/nonexistent/wharf.yaml'], {})
     assert.equal(r.code, 2)

@@ -10,12 +10,33 @@ export interface WharfTopics {
   retained: string
   sessions: string
   nodes: string
+  users: string
+  banned: string
 }
 
 /** Fresh topic names, so tests sharing one Kafka never see each other's records. */
 export function uniqueTopics (label = 't'): WharfTopics {
   const id = `${label}-${randomUUID().slice(0, 8)}`
-  return { messages: `mqtt.messages.${id}`, retained: `wharf.retained.${id}`, sessions: `wharf.sessions.${id}`, nodes: `wharf.nodes.${id}` }
+  return {
+    messages: `mqtt.messages.${id}`,
+    retained: `wharf.retained.${id}`,
+    sessions: `wharf.sessions.${id}`,
+    nodes: `wharf.nodes.${id}`,
+    users: `wharf.users.${id}`,
+    banned: `wharf.banned.${id}`
+  }
+}
+
+/** The environment that points a node or a `wharf` command at these topics. */
+export function topicsEnv (topics: WharfTopics): Record<string, string> {
+  return {
+    WHARF_TOPICS__MESSAGES__NAME: topics.messages,
+    WHARF_TOPICS__RETAINED__NAME: topics.retained,
+    WHARF_TOPICS__SESSIONS__NAME: topics.sessions,
+    WHARF_TOPICS__NODES__NAME: topics.nodes,
+    WHARF_TOPICS__USERS__NAME: topics.users,
+    WHARF_TOPICS__BANNED__NAME: topics.banned
+  }
 }
 
 export interface StartOptions {
@@ -56,11 +77,8 @@ export class WharfProcess {
       WHARF_HTTP__BIND: '127.0.0.1',
       WHARF_HTTP__PORT: '0',
       WHARF_LOG__LEVEL: 'info',
-      WHARF_TOPICS__MESSAGES__NAME: opts.topics.messages,
+      ...topicsEnv(opts.topics),
       WHARF_TOPICS__MESSAGES__PARTITIONS: '3',
-      WHARF_TOPICS__RETAINED__NAME: opts.topics.retained,
-      WHARF_TOPICS__SESSIONS__NAME: opts.topics.sessions,
-      WHARF_TOPICS__NODES__NAME: opts.topics.nodes,
       ...opts.env
     }
     delete env.WHARF_CONFIG

@@ -38,7 +38,7 @@ const DEFAULTS: WharfConfig = {
   log: { level: 'info', pretty: false },
   http: { bind: '0.0.0.0', port: 18083 },
   listeners: { tcp: { default: { bind: '0.0.0.0:1883', enabled: true, max_connections: 1000000 } } },
-  mqtt: { max_client_id_length: 256, connect_timeout_ms: 30000, max_inflight_inbound: 1000, session_expiry_interval: 7200, max_offline_messages: 100000, session_checkpoint_interval_ms: 1000 },
+  mqtt: { max_client_id_length: 256, max_username_length: 1024, connect_timeout_ms: 30000, max_inflight_inbound: 1000, session_expiry_interval: 7200, max_offline_messages: 100000, session_checkpoint_interval_ms: 1000 },
   kafka: {
     client_id: 'wharf',
     connection_timeout_ms: 3000,
@@ -51,11 +51,21 @@ const DEFAULTS: WharfConfig = {
     messages: { name: 'mqtt.messages', partitions: 6, replication_factor: -1 },
     retained: { name: 'wharf.retained', partitions: 3, replication_factor: -1 },
     sessions: { name: 'wharf.sessions', partitions: 3, replication_factor: -1 },
-    nodes: { name: 'wharf.nodes', partitions: 1, replication_factor: -1, retention_ms: 3600000 }
+    nodes: { name: 'wharf.nodes', partitions: 1, replication_factor: -1, retention_ms: 3600000 },
+    users: { name: 'wharf.users', partitions: 1, replication_factor: -1 },
+    banned: { name: 'wharf.banned', partitions: 1, replication_factor: -1 }
   },
   cluster: { heartbeat_interval_ms: 2000, node_timeout_ms: 10000, takeover_timeout_ms: 5000 },
   shared_subscription: { strategy: 'round_robin', group_strategy: {}, member_timeout_ms: 10000 },
-  mapping: { rules: [] }
+  mapping: { rules: [] },
+  authentication: {
+    chain: [],
+    password_hash_algorithm: { name: 'pbkdf2', mac_fun: 'sha256', iterations: 27500, dk_length: 32 },
+    jwt: { from: 'password', algorithm: 'hmac-based', secret_base64_encoded: false, use_jwks: false, refresh_interval: 300000, verify_claims: {}, acl_claim_name: 'acl', disconnect_after_expire: true, leeway: 5000 },
+    http: { headers: {}, request_timeout: 5000, cache: { enable: true, ttl: 60000, max_size: 100000 } }
+  },
+  authorization: { no_match: 'allow', deny_action: 'ignore', cache: { enable: true, max_size: 32, ttl: 60000 } },
+  flapping_detect: { enable: true, max_count: 15, window_time: 60000, ban_time: 300000 }
 }
 
 /** Every leaf key path (lists are leaves). */
@@ -189,16 +199,27 @@ describe('loadConfig', () => {
     assert.equal(configError(() => loadConfig({ env: { WHARF_KAFKA__SASL__MECHANISM: 'md5' } })).key, 'kafka.sasl.mechanism')
   })
 
+  it('never shows the value of a secret key in a message', () => {
+    const file = yamlFile('secrets.yaml', 'authentication: { jwt: { secret: 987654321 } }\nkafka: { sasl: { mechanism: plain, username: u, password: 12345 } }\n')
+    const err = configError(() => loadConfig({ file, env: {} }))
+    assert.doesNotMatch(err.message, /12345|987654321/)
+    assert.match(err.message, /got a value not shown here \(a secret\)/)
+    const pepper = configError(() => loadConfig({ env: { WHARF_AUTHENTICATION__PASSWORD_HASH_SALT: '' } }))
+    assert.equal(pepper.message, 'invalid configuration: authentication.password_hash_salt: expected a non-empty string, got a value not shown here (a secret) (from WHARF_AUTHENTICATION__PASSWORD_HASH_SALT)')
+  })
+
   it('needs all of kafka.sasl', () => {
     const err = configError(() => loadConfig({ env: { WHARF_KAFKA__SASL__MECHANISM: 'plain', WHARF_KAFKA__SASL__USERNAME: 'u' } }))
     assert.equal(err.message, 'invalid configuration: kafka.sasl.password: missing (expected a string)')
   })
 
-  it('rejects allow_anonymous: false', () => {
-    const err = configError(() => loadConfig({ env: { WHARF_ALLOW_ANONYMOUS: 'false' } }))
-    assert.equal(err.key, 'allow_anonymous')
-    assert.equal(err.message,
-      'invalid configuration: allow_anonymous: false needs an authentication source, none is available in this version; see README (from WHARF_ALLOW_ANONYMOUS)')
+  it('takes allow_anonymous: false, the auth sections and a comma-separated chain from the environment', () => {
+    const config = loadConfig({ env: { WHARF_ALLOW_ANONYMOUS: 'false', WHARF_AUTHENTICATION__CHAIN: 'built_in_database, jwt', WHARF_AUTHENTICATION__JWT__SECRET: 's', WHARF_AUTHORIZATION__DENY_ACTION: 'disconnect' } })
+    assert.equal(config.allow_anonymous, false)
+    assert.deepEqual(config.authentication.chain, ['built_in_database', 'jwt'])
+    assert.equal(config.authorization.deny_action, 'disconnect')
+    assert.equal(configError(() => loadConfig({ env: { WHARF_AUTHENTICATION__CHAIN: 'built_in_database,ldap' } })).key, 'authentication.chain.1')
+    assert.equal(configError(() => loadConfig({ env: { WHARF_MQTT__MAX_USERNAME_LENGTH: '0' } })).key, 'mqtt.max_username_length')
   })
 
   it('checks topic specs and that topic names differ', () => {
@@ -208,6 +229,10 @@ describe('loadConfig', () => {
     assert.equal(configError(() => loadConfig({ env: { WHARF_TOPICS__NODES__NAME: 'a/b' } })).key, 'topics.nodes.name')
     assert.equal(configError(() => loadConfig({ env: { WHARF_TOPICS__MESSAGES__REPLICATION_FACTOR: '0' } })).key, 'topics.messages.replication_factor')
     assert.equal(loadConfig({ env: { WHARF_TOPICS__MESSAGES__REPLICATION_FACTOR: '3' } }).topics.messages.replication_factor, 3)
+    assert.equal(configError(() => loadConfig({ env: { WHARF_TOPICS__BANNED__NAME: 'wharf.users' } })).message,
+      'invalid configuration: topics.banned.name: must differ from topics.users.name (from WHARF_TOPICS__BANNED__NAME)')
+    const rule = yamlFile('users-rule.yaml', 'mapping: { rules: [{ filter: "a/#", kafka_topic: wharf.users }] }\n')
+    assert.equal(configError(() => loadConfig({ file: rule, env: {} })).key, 'mapping.rules.0.kafka_topic')
   })
 
   it('checks node.name', () => {

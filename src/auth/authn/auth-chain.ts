@@ -2,14 +2,9 @@ import type { Logger } from '../../observability/logger.js'
 import type { BanRecord } from '../bans/banned-record.js'
 import type { BannedView } from '../bans/banned-view.js'
 import type { FailureTracker } from '../bans/failure-tracker.js'
-import type { Authenticate, ConnectDecision } from '../hooks.js'
+import { loggableUsername, type Authenticate, type ConnectDecision } from '../hooks.js'
 import type { AuthnResult, AuthnSource, ClientInfo, DenyReason } from '../types.js'
 
-/** A user name for a log line: not when it is long or shaped like a JWT (`jwt.from: username` puts the token there). */
-export function loggableUsername (username: string | undefined): string | undefined {
-  if (username === undefined) return undefined
-  return username.length > 128 || /^[\w-]+\.[\w-]+\.[\w-]*$/.test(username) ? '(token)' : username
-}
 
 export interface AuthChainOptions {
   /** `authentication.chain`, in order */
@@ -63,7 +58,10 @@ export class AuthChain implements Authenticate {
       const key = `${result.source ?? 'chain'}/${result.reason}` as const
       this.stats.failure.set(key, (this.stats.failure.get(key) ?? 0) + 1)
       if (result.reason === 'bad_credentials') this.failed(client)
-      this.log.info({ clientId: client.clientId, username: loggableUsername(client.username), peerhost: client.peerhost, reason: result.reason, source: result.source }, 'login refused')
+      // a banned client costs no hashing and may retry at network speed: its refusals at debug (the ban was logged when made; /metrics counts them)
+      const line = { clientId: client.clientId, username: loggableUsername(client.username), peerhost: client.peerhost, reason: result.reason, source: result.source }
+      if (result.reason === 'banned') this.log.debug(line, 'login refused')
+      else this.log.info(line, 'login refused')
     }
     return result
   }

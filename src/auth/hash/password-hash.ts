@@ -29,7 +29,7 @@ export type HashSettings =
   | { name: 'sha256' | 'sha512'; salt_position: 'prefix' | 'suffix' }
   | { name: 'plain' }
 
-/** The default: PBKDF2-HMAC-SHA256 (see docs/auth-config.example.yaml for the cost measured). */
+/** The default: PBKDF2-HMAC-SHA256 (cost per login: docs/benchmarks.md, "Authentication cost"). */
 export const DEFAULT_HASH_SETTINGS: HashSettings = { name: 'pbkdf2', mac_fun: 'sha256', iterations: 27500, dk_length: 32 }
 
 /** Salt and hash are base64; `pepper` is the id of the pepper mixed in (absent: none). */

@@ -1,0 +1,55 @@
+import type { Client, ConnectPacket, PreConnectHandler } from 'aedes'
+import type { ConnackRefusal } from './aedes-internals.js'
+
+export interface ConnectLimits {
+  /** `mqtt.max_client_id_length`, in characters */
+  maxClientIdLength: number
+  /** `mqtt.max_username_length`, in characters */
+  maxUsernameLength: number
+}
+
+/** Why a CONNECT breaks a rule of the protocol or of the configuration, and its CONNACK code. */
+export interface ConnectRuleBreach {
+  returnCode: ConnackRefusal
+  reason: 'empty_client_id_with_persistent_session' | 'empty_client_id_mqtt_3_1' | 'client_id_too_long' | 'username_too_long'
+}
+
+/** The rule a CONNECT breaks, if any (pure). */
+export function connectRuleBreach (packet: Pick<ConnectPacket, 'clientId' | 'clean' | 'username' | 'protocolVersion'>, limits: ConnectLimits): ConnectRuleBreach | undefined {
+  if (packet.clientId === '') {
+    // [MQTT-3.1.3-8]: a zero-length id is allowed only with clean session = 1 (the server assigns
+    // one, [MQTT-3.1.3-6]); MQTT 3.1 allows none at all (1 to 23 characters)
+    if (packet.protocolVersion === 3) return { returnCode: 2, reason: 'empty_client_id_mqtt_3_1' }
+    if (packet.clean === false) return { returnCode: 2, reason: 'empty_client_id_with_persistent_session' }
+  }
+  if (packet.clientId.length > limits.maxClientIdLength) return { returnCode: 2, reason: 'client_id_too_long' }
+  // MQTT 3.1.1 has no return code for a user name that is too long: "bad user name or password"
+  if (packet.username !== undefined && packet.username.length > limits.maxUsernameLength) return { returnCode: 4, reason: 'username_too_long' }
+  return undefined
+}
+
+/**
+ * The CONNECT rules aedes 1.2 does not apply itself: it gives every zero-length client id an id of
+ * its own (also with clean session = 0, which MQTT 3.1.1 refuses) and checks the client id's length
+ * only for MQTT 3.1. aedes' preConnect hook sees the CONNECT packet but cannot send a CONNACK, so it
+ * notes the breach here, and the authenticate hook (`ConnectFlow`) refuses the client with the
+ * breach's return code before anything else runs.
+ */
+export class ConnectRules {
+  private readonly breaches = new WeakMap<Client, ConnectRuleBreach>()
+
+  constructor (private readonly limits: ConnectLimits) {}
+
+  readonly preConnect: PreConnectHandler = (client, packet, done) => {
+    const breach = connectRuleBreach(packet, this.limits)
+    if (breach !== undefined) this.breaches.set(client, breach)
+    done(null, true)
+  }
+
+  /** The rule the client's CONNECT broke (asked once, at authentication). */
+  breachOf (client: Client): ConnectRuleBreach | undefined {
+    const breach = this.breaches.get(client)
+    this.breaches.delete(client)
+    return breach
+  }
+}

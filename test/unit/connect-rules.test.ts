@@ -1,0 +1,20 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { connectRuleBreach } from '../../src/edge/connect-rules.js'
+
+const limits = { maxClientIdLength: 10, maxUsernameLength: 5 }
+const connect = (clientId: string, clean: boolean, username?: string, protocolVersion: 3 | 4 = 4) => ({ clientId, clean, username, protocolVersion })
+
+describe('CONNECT rules aedes does not apply', () => {
+  it('zero-length client id: refused (0x02) with clean session 0 and in MQTT 3.1, allowed with clean session 1', () => {
+    assert.deepEqual(connectRuleBreach(connect('', false), limits), { returnCode: 2, reason: 'empty_client_id_with_persistent_session' })
+    assert.deepEqual(connectRuleBreach(connect('', true, undefined, 3), limits), { returnCode: 2, reason: 'empty_client_id_mqtt_3_1' })
+    assert.equal(connectRuleBreach(connect('', true), limits), undefined)
+  })
+
+  it('client id over mqtt.max_client_id_length: 0x02; user name over mqtt.max_username_length: 0x04', () => {
+    assert.equal(connectRuleBreach(connect('x'.repeat(10), false, 'y'.repeat(5)), limits), undefined)
+    assert.deepEqual(connectRuleBreach(connect('x'.repeat(11), true), limits), { returnCode: 2, reason: 'client_id_too_long' })
+    assert.deepEqual(connectRuleBreach(connect('x', true, 'y'.repeat(6)), limits), { returnCode: 4, reason: 'username_too_long' })
+  })
+})
