@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { MqttClient } from 'mqtt'
 import { collect, end, until } from '../support/mqtt-client.js'
-import { login, loginCode, mosquitto, rawConnack } from '../support/mqtt-login.js'
+import { login, loginCode, mosquitto, mosquittoSubscriber, rawConnack, untilSubscribed, type MosquittoSubscriber } from '../support/mqtt-login.js'
 import { runWharf, wharf, wharfOnTerminal } from '../support/wharf-cli.js'
 import { testBrokers, topicsEnv, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
 
@@ -381,21 +381,8 @@ describe('authentication and authorization on a cluster of three edges', () => {
 })
 
 /** A mosquitto_sub that prints `topic payload` lines (`-v`). */
-function mosquittoSub (port: number, username: string, password: string, filter: string): { lines: () => string[]; stop: () => void } {
-  const child = execFile('mosquitto_sub', ['-p', String(port), '-u', username, '-P', password, '-t', filter, '-q', '1', '-v'])
-  let out = ''
-  child.stdout?.on('data', (d: string) => { out += d })
-  return { lines: () => out.split('\n').filter(l => l !== ''), stop: () => { child.kill() } }
-}
-
-/** Until a mosquitto_sub prints a probe message `publisher` sends to `topic` (it has subscribed then). */
-async function untilSubscribed (sub: { lines: () => string[] }, publisher: MqttClient, topic: string): Promise<void> {
-  for (let i = 0; ; i++) {
-    await publisher.publishAsync(topic, `probe-${i}`, { qos: 1 })
-    const seen = await until(() => sub.lines().some(l => l.startsWith(`${topic} probe-`)), 300).then(() => true, () => false)
-    if (seen) return
-    if (i > 60) throw new Error('mosquitto_sub did not subscribe')
-  }
+function mosquittoSub (port: number, username: string, password: string, filter: string): MosquittoSubscriber {
+  return mosquittoSubscriber(['-p', String(port), '-u', username, '-P', password, '-t', filter, '-q', '1', '-v'])
 }
 
 /** The SUBACK return codes of one SUBSCRIBE, by filter (mqtt.js rejects the promise when one is 0x80). */
