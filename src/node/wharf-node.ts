@@ -144,6 +144,15 @@ export class WharfNode {
     }
   }
 
+  /** Each listener as /ready shows it: where it is bound, connections open, accepted, and closed by the listener by reason. */
+  private listenerReport (): Array<Record<string, unknown>> {
+    const stats = this.parts.edge.listenerStats()
+    return this.parts.edge.describeListeners().map(l => {
+      const s = stats[l.listener]
+      return { ...l, connections_total: s?.total ?? 0, closed: s?.closed ?? {} }
+    })
+  }
+
   private readiness (): ReadinessReport {
     const p = this.parts
     return {
@@ -159,7 +168,7 @@ export class WharfNode {
       livePartitions: p.fetchers.messages.assignments().length,
       uptimeMs: this.startedAt === 0 ? 0 : Date.now() - this.startedAt,
       cluster: p.membership.summary(),
-      listeners: p.edge.describeListeners()
+      listeners: this.listenerReport()
     }
   }
 }

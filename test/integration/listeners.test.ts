@@ -127,8 +127,10 @@ describe('listeners on real edges: TLS, mutual TLS, WebSocket, PROXY protocol', 
 
   it('opens every listener: the ready line and /ready name each with its kind and port', async () => {
     assert.deepEqual([...a.ports.keys()], ['tcp:default', 'tcp:proxied', 'ssl:default', 'ssl:mutual', 'ws:default', 'wss:default'])
-    const ready = await (await fetch(`http://127.0.0.1:${a.httpPort}/ready`)).json() as { listeners: Array<{ listener: string, kind: string, port: number, proxy_protocol: boolean }> }
+    const ready = await (await fetch(`http://127.0.0.1:${a.httpPort}/ready`)).json() as { listeners: Array<{ listener: string, kind: string, port: number, proxy_protocol: boolean, current_connections: number, connections_total: number, closed: object }> }
     assert.deepEqual(ready.listeners.map(l => [l.listener, l.kind, l.port, l.proxy_protocol]), [...a.ports].map(([l, port]) => [l, l.split(':')[0], port, l === 'tcp:proxied']))
+    // edge B's watcher is the only client so far; edge A has counted nothing
+    assert.deepEqual(ready.listeners.map(l => [l.current_connections, l.connections_total, l.closed]), ready.listeners.map(() => [0, 0, {}]))
   })
 
   it('mosquitto_pub and mosquitto_sub with --cafile over TLS; a client that does not trust the CA is refused', async () => {
