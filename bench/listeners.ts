@@ -6,7 +6,9 @@
  *   (bench/targets/listeners-server.ts), no Kafka: the transport's cost alone.
  * Per target: TLS handshakes per second (handshake, close; no MQTT), new MQTT connections per
  * second (TCP or TLS + CONNECT/CONNACK + DISCONNECT), and QoS 1 throughput over tcp, ssl and ws
- * (1 publisher -> 1 subscriber, closed loop).
+ * (1 publisher -> 1 subscriber, closed loop); beside each rate the target process' CPU time per
+ * operation (per handshake, per connection, per message delivered), which a machine shared with
+ * other work distorts much less than the rates.
  *
  *   npm run build && npm run bench:listeners -- [--seconds 8] [--concurrency 8] [--window 20]
  *                                               [--size 64] [--targets edge,aedes] [--brokers host:port]
@@ -29,7 +31,7 @@ import { createLogger } from '../src/observability/logger.js'
 import { makeCa, makeCert } from '../test/support/test-certs.js'
 import { uniqueTopics, WharfProcess } from '../test/support/wharf-process.js'
 import { runLoad } from './lib/loadgen.js'
-import { ProcSampler } from './lib/proc-stats.js'
+import { cpuTicks, ProcSampler } from './lib/proc-stats.js'
 import { stopChild, waitForLine } from './lib/targets.js'
 
 const { values } = parseArgs({
@@ -119,43 +121,62 @@ function sampleCpu (t: Target): () => string {
   }
 }
 
-/** `concurrency` loops of `one` for `seconds`: operations per second. */
-async function rate (t: Target, one: (n: number) => Promise<void>): Promise<{ perSec: number, cpu: string }> {
+const CLK_TCK = 100
+/** The target's CPU time (user + system) from now until the returned function is called, in ms. */
+function cpuMs (t: Target): () => number {
+  const t0 = cpuTicks(t.pid) ?? 0
+  return () => ((cpuTicks(t.pid) ?? 0) - t0) / CLK_TCK * 1000
+}
+
+/**
+ * `concurrency` loops of `one` for `seconds`: operations per second, and the target's CPU time per
+ * operation (which a loaded machine distorts much less than the rate).
+ */
+async function rate (t: Target, one: (n: number) => Promise<void>): Promise<{ perSec: number, cpuMsPerOp: number, cpu: string }> {
   let done = 0
   const cpu = sampleCpu(t)
+  const targetCpu = cpuMs(t)
   const started = performance.now()
   const deadline = started + seconds * 1000
   await Promise.all(Array.from({ length: concurrency }, async (_, loop) => {
     while (performance.now() < deadline) await one(loop * 1_000_000 + done++)
   }))
-  return { perSec: Math.round(done / ((performance.now() - started) / 1000)), cpu: cpu() }
+  return { perSec: Math.round(done / ((performance.now() - started) / 1000)), cpuMsPerOp: targetCpu() / done, cpu: cpu() }
 }
 
-/** One row per measurement: what, then rate and CPU per target. */
-const rows = new Map<string, Map<string, { rate: string, cpu: string }>>()
-function record (what: string, target: string, value: string, cpu: string): void {
-  const row = rows.get(what) ?? new Map<string, { rate: string, cpu: string }>()
-  row.set(target, { rate: value, cpu })
+/** One row per measurement: what, then per target the rate, the target's CPU per operation, and CPU % of target / clients. */
+interface Cell { rate: string, perOp: string, cpu: string }
+const rows = new Map<string, Map<string, Cell>>()
+function record (what: string, target: string, cell: Cell): void {
+  const row = rows.get(what) ?? new Map<string, Cell>()
+  row.set(target, cell)
   rows.set(what, row)
-  console.log(`# ${target}: ${what}: ${value} (CPU target / clients ${cpu})`)
+  console.log(`# ${target}: ${what}: ${cell.rate}, target CPU ${cell.perOp} (CPU target / clients ${cell.cpu})`)
 }
 
 async function measure (t: Target): Promise<void> {
   // warm up: JIT, and on the edge its Kafka connections
   for (let i = 0; i < 20; i++) await oneConnection(t, i % 2 === 0 ? 'tcp' : 'ssl', 900_000_000 + i)
   const hs = await rate(t, () => oneHandshake(t))
-  record('TLS handshakes/s (P-256 certificate, no MQTT)', t.name, String(hs.perSec), hs.cpu)
+  record('TLS handshakes/s (P-256 certificate, no MQTT)', t.name, { rate: String(hs.perSec), perOp: `${hs.cpuMsPerOp.toFixed(2)} ms`, cpu: hs.cpu })
   for (const kind of ['tcp', 'ssl'] as const) {
     const r = await rate(t, (n) => oneConnection(t, kind, n))
-    record(`new MQTT connections/s, ${kind}`, t.name, String(r.perSec), r.cpu)
+    record(`new MQTT connections/s, ${kind}`, t.name, { rate: String(r.perSec), perOp: `${r.cpuMsPerOp.toFixed(2)} ms`, cpu: r.cpu })
   }
   const urls: Record<Kind, string> = { tcp: `mqtt://127.0.0.1:${t.ports.tcp}`, ssl: `mqtts://127.0.0.1:${t.ports.ssl}`, ws: `ws://127.0.0.1:${t.ports.ws}/mqtt` }
   for (const kind of ['tcp', 'ssl', 'ws'] as const) {
-    const cpu = sampleCpu(t)
+    let cpu = (): string => ''
+    let targetCpu = (): number => 0
+    let windowCpuMs = 0
     const r = await runLoad({ kind: 'p2p', qos: 1, payloadBytes: Number(values.size), publishers: 1, subscribers: 1, window: Number(values.window), warmupS: 2, durationS: seconds },
-      urls[kind], urls[kind], { clientOptions: { ca: caPem } })
+      urls[kind], urls[kind], {
+        clientOptions: { ca: caPem },
+        window: { start: () => { cpu = sampleCpu(t); targetCpu = cpuMs(t) }, end: () => { windowCpuMs = targetCpu() } }
+      })
     if (r.lost > 0) throw new Error(`${t.name} ${kind}: ${r.lost} QoS 1 messages lost`)
-    record(`QoS 1 msgs/s, ${kind} (1 -> 1, ${values.size} B, window ${values.window})`, t.name, `${Math.round(r.deliveredPerSec)} (p50 ${r.latencyMs.p50.toFixed(1)} ms)`, cpu())
+    const perMessageUs = windowCpuMs * 1000 / Math.max(1, r.delivered)
+    record(`QoS 1 msgs/s, ${kind} (1 -> 1, ${values.size} B, window ${values.window})`, t.name,
+      { rate: `${Math.round(r.deliveredPerSec)} (p50 ${r.latencyMs.p50.toFixed(1)} ms)`, perOp: `${Math.round(perMessageUs)} µs/msg`, cpu: cpu() })
   }
 }
 
@@ -179,11 +200,12 @@ try {
     }
   }
   const width = Math.max(...[...rows.keys()].map((w) => w.length))
-  const cell = 24
-  console.log(`\n${'measurement'.padEnd(width)}  ${targetNames.map((n) => n.padStart(cell)).join('  ')}  CPU % of a core, target / clients (${targetNames.join(', ')})`)
+  const cell = 20
+  const heads = targetNames.flatMap((n) => [`${n} rate`.padStart(cell), `${n} CPU/op`.padStart(14)]).join('  ')
+  console.log(`\n${'measurement'.padEnd(width)}  ${heads}  CPU % of a core, target / clients (${targetNames.join(', ')})`)
   for (const [what, byTarget] of rows) {
-    const rates = targetNames.map((n) => (byTarget.get(n)?.rate ?? '-').padStart(cell)).join('  ')
-    console.log(`${what.padEnd(width)}  ${rates}  ${targetNames.map((n) => byTarget.get(n)?.cpu ?? '-').join(', ')}`)
+    const cells = targetNames.flatMap((n) => [(byTarget.get(n)?.rate ?? '-').padStart(cell), (byTarget.get(n)?.perOp ?? '-').padStart(14)]).join('  ')
+    console.log(`${what.padEnd(width)}  ${cells}  ${targetNames.map((n) => byTarget.get(n)?.cpu ?? '-').join(', ')}`)
   }
 } finally {
   if (kafka !== undefined) await kafka.stop()
