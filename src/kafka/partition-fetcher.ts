@@ -102,6 +102,14 @@ const STALE_LEADER_ERRORS = new Set([
 const MAX_BACKOFF_MS = 5000
 const ERROR_RETRY_MS = 1000
 const REQUEST_SLACK_MS = 100
+/**
+ * Kafka answers one request per connection at a time, so a partition still being handled when a
+ * Fetch goes out waits for that Fetch to come back. While one is, the Fetch waits at most this long
+ * for records of the others (not the whole long poll): the busy partition is fetched again soon
+ * after its handler finishes, instead of up to `maxWaitTimeMs` later, behind later records of quieter
+ * partitions. An idle fetcher (nothing busy) still long-polls.
+ */
+const BUSY_MAX_WAIT_MS = 20
 /** the largest per-partition size a fetch grows to when one batch does not fit */
 const LARGEST_PARTITION_BYTES = 64 * 1024 * 1024
 
@@ -448,11 +456,13 @@ export class PartitionFetcher {
       const now = Date.now()
       const ready: Assigned[] = []
       let led = false
+      let busy = false
       let soonest = Infinity
       for (const byPartition of this.assigned.values()) {
         for (const a of byPartition.values()) {
           if (a.leader !== nodeId) continue
           led = true
+          if (a.busy) busy = true
           if (a.inFetch || a.busy) continue
           if (a.retryAt > now) soonest = Math.min(soonest, a.retryAt)
           else ready.push(a)
@@ -468,7 +478,7 @@ export class PartitionFetcher {
       } else if (ready.length === 0) {
         await this.sleep(loop, soonest === Infinity ? undefined : soonest - now)
       } else {
-        await this.fetchFrom(nodeId, loop, ready)
+        await this.fetchFrom(nodeId, loop, ready, busy ? Math.min(BUSY_MAX_WAIT_MS, this.maxWaitTimeMs) : this.maxWaitTimeMs)
       }
     }
   }
@@ -485,7 +495,7 @@ export class PartitionFetcher {
     })
   }
 
-  private async fetchFrom (nodeId: number, loop: BrokerLoop, ready: Assigned[]): Promise<void> {
+  private async fetchFrom (nodeId: number, loop: BrokerLoop, ready: Assigned[], maxWaitTimeMs: number): Promise<void> {
     const offsets = new Map<Assigned, bigint>()
     const byTopic = new Map<string, Array<{ partition: number; fetchOffset: string; maxBytes: number }>>()
     for (const a of ready) {
@@ -501,7 +511,7 @@ export class PartitionFetcher {
       if (!brokerSupportsFetchV11(broker)) throw new FetchVersionUnsupported(nodeId)
       const request = this.internals.fetchRequest({
         replicaId: -1,
-        maxWaitTime: this.maxWaitTimeMs,
+        maxWaitTime: maxWaitTimeMs,
         minBytes: 1,
         maxBytes: this.maxBytes,
         isolationLevel: this.isolationLevel,
@@ -509,7 +519,7 @@ export class PartitionFetcher {
       })
       this.fetchRequests++
       for (const topic of byTopic.keys()) this.counters(topic).fetchRequests++
-      const response = await broker.connectionPool.send({ request, response: FETCH_V11_RESPONSE, requestTimeout: this.maxWaitTimeMs + REQUEST_SLACK_MS })
+      const response = await broker.connectionPool.send({ request, response: FETCH_V11_RESPONSE, requestTimeout: maxWaitTimeMs + REQUEST_SLACK_MS })
       if (response.errorCode !== 0) throw new Error(`Fetch failed with error code ${response.errorCode}`)
       this.brokerBack(nodeId, loop)
       this.onResponse(response, ready, offsets)
