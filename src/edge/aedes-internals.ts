@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { PassThrough } from 'node:stream'
+import { PassThrough, type Duplex } from 'node:stream'
 import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes'
 import type { Qos } from '../protocol/message.js'
+import { missingForHardening } from './aedes-hardening.js'
 
 /*
  * Every private field and method of aedes that Wharf uses, typed once and reached from here only.
@@ -17,8 +18,11 @@ import type { Qos } from '../protocol/message.js'
 
 const require = createRequire(import.meta.url)
 
-/** The aedes minor version these internals were read from (package.json pins `~1.2.0`). */
-export const VERIFIED_AEDES = '1.2'
+/**
+ * The aedes version these internals were read from (package.json pins it exactly: a beta may move
+ * its internals in any release; `aedes-hardening.ts` closes its regressions against 1.2.0).
+ */
+export const VERIFIED_AEDES = '2.0.0-beta.1'
 
 /** The installed aedes version (its package.json is not among its exports: read it beside its entry point). */
 export const AEDES_VERSION = (JSON.parse(readFileSync(join(dirname(require.resolve('aedes')), 'package.json'), 'utf8')) as { version: string }).version
@@ -41,6 +45,8 @@ interface ClientInternals {
   subscriptions: Record<string, { qos: number }>
   /** the will aedes publishes when the connection ends abnormally (null after a DISCONNECT) */
   will: PublishPacket | null
+  /** MQTT 5 Clean Start as the CONNECT said it (aedes 2 keeps `clean` for "session expiry = 0") */
+  _cleanStart?: boolean
 }
 
 interface BrokerInternals {
@@ -62,7 +68,7 @@ const Packet = require('aedes-packet') as PacketConstructor
 /** A field or method of aedes that Wharf relies on is not there. */
 export class AedesShapeError extends Error {
   constructor (missing: string[]) {
-    super(`aedes ${AEDES_VERSION} lacks what Wharf uses (${missing.join(', ')}); Wharf was verified with aedes ${VERIFIED_AEDES}.x`)
+    super(`aedes ${AEDES_VERSION} lacks what Wharf uses (${missing.join(', ')}); Wharf was verified with aedes ${VERIFIED_AEDES}`)
     this.name = 'AedesShapeError'
   }
 }
@@ -87,12 +93,14 @@ export function checkAedes (aedes: Aedes): string | undefined {
     if (typeof client._nextId !== 'number') missing.push('Client._nextId')
     if (typeof client.subscriptions !== 'object') missing.push('Client.subscriptions')
     if (!('will' in client)) missing.push('Client.will')
+    missing.push(...missingForHardening(client))
   }
   probe.destroy()
   const packet = new Packet({ cmd: 'publish', topic: 't', payload: Buffer.alloc(0), qos: 0, retain: false }, aedes)
   if (typeof packet.brokerCounter !== 'number' || typeof packet.brokerId !== 'string') missing.push('aedes-packet brokerId/brokerCounter')
+  missing.push(...missingForHardening(undefined, aedes))
   if (missing.length > 0) throw new AedesShapeError(missing)
-  if (!AEDES_VERSION.startsWith(`${VERIFIED_AEDES}.`)) return `aedes ${AEDES_VERSION} is not the verified ${VERIFIED_AEDES}.x; the internals Wharf uses are present`
+  if (AEDES_VERSION !== VERIFIED_AEDES) return `aedes ${AEDES_VERSION} is not the verified ${VERIFIED_AEDES}; the internals Wharf uses are present`
   return undefined
 }
 
@@ -106,6 +114,24 @@ export function connectedClient (aedes: Aedes, id: string): Client | undefined {
 /** The client's granted subscriptions (filter -> QoS), as aedes keeps them. */
 export function grantedSubscriptions (client: Client): Readonly<Record<string, { qos: number }>> {
   return internals(client).subscriptions
+}
+
+/** MQTT 5 Clean Start, or clean session for MQTT 3.1/3.1.1: the previous session is discarded. */
+export function cleanStartOf (client: Client): boolean {
+  return client.version === 5 ? internals(client)._cleanStart === true : client.clean
+}
+
+/**
+ * End a connection from the server: an MQTT 5 client gets a DISCONNECT with `reasonCode` first
+ * (aedes closes right after writing it, so the corked stream is flushed here); MQTT 3.1.1 has no
+ * server DISCONNECT, the connection is closed. `done` once closed.
+ */
+export function endConnection (client: Client, reasonCode: number, done?: () => void): void {
+  if (client.closed) { done?.(); return }
+  if (client.version !== 5) { client.close(done); return }
+  client.disconnect({ reasonCode }, () => done?.())
+  const conn = client.conn as Duplex & { writableCorked?: number }
+  while ((conn.writableCorked ?? 0) > 0) conn.uncork()
 }
 
 /** Is `packet` the will aedes is publishing for `client` (the connection is ending abnormally)? */

@@ -5,7 +5,8 @@ import type { Logger } from '../observability/logger.js'
 import type { PersistentSession } from '../session/persistent-session.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
-import { connectRefusal, connectedClient, type ConnackRefusal } from './aedes-internals.js'
+import { discardIncoming } from './aedes-hardening.js'
+import { cleanStartOf, connectRefusal, connectedClient, type ConnackRefusal } from './aedes-internals.js'
 import { closeAtExpiry } from './auth-expiry.js'
 import type { ConnectRules } from './connect-rules.js'
 import { dropUnauthorizedSubscriptions } from './session-authz.js'
@@ -107,6 +108,8 @@ export class ConnectFlow {
     this.byClient.set(client, connected)
     const previous = connectedClient(this.opts.aedes(), client.id)
     if (previous !== undefined && previous !== client) previous.close()
+    // [MQTT-3.1.2-6]: a clean start discards the inbound QoS 2 ids of an earlier connection too
+    if (cleanStartOf(client)) await discardIncoming(this.opts.aedes(), client)
     const opened = await this.opts.sessions.open(client.id, client.clean, claim.conn)
     await this.opts.wills.discardStale(client.id, claim.conn)
     if (opened.session === undefined) return

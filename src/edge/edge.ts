@@ -10,6 +10,7 @@ import type { LogPublisher } from '../routing/log-publisher.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
+import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming } from './aedes-hardening.js'
 import { checkAedes, incomingPersistence } from './aedes-internals.js'
 import { ConnectFlow } from './connect.js'
 import { ConnectRules } from './connect-rules.js'
@@ -19,6 +20,7 @@ import { createLocalEmitter } from './local-emitter.js'
 import { withPeerIdentity, type PeerCertAsOptions } from './peer-identity.js'
 import { createPersistence } from './persistence.js'
 import { createPublishHook } from './publish-hook.js'
+import { InboundWindow } from './inbound-window.js'
 import { guardRetained } from './retained-guard.js'
 import { SharedMembers } from './shared-members.js'
 import { createSubscribeHook } from './subscribe-hook.js'
@@ -92,6 +94,8 @@ export class MqttEdge {
       subscriptionsChanged: (session) => sessions.changed(session),
       putWill: (client, will) => this.disconnects.putWill(client, will)
     })
+    const inbound = new InboundWindow(opts.mqtt.maxInflightInbound)
+    hardenIncomingStore(persistence, inbound)
     const subjectOf = (c: Client): AuthzSubject | undefined => this.connections.connected(c)?.subject
     this.aedes = new Aedes({
       id: opts.node,
@@ -99,7 +103,6 @@ export class MqttEdge {
       persistence,
       maxClientsIdLength: opts.mqtt.maxClientIdLength,
       connectTimeout: opts.mqtt.connectTimeoutMs,
-      maxInflightInbound: opts.mqtt.maxInflightInbound,
       preConnect: withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, rules.preConnect),
       authenticate: this.connections.authenticate,
       authorizePublish: createPublishHook({
@@ -109,11 +112,13 @@ export class MqttEdge {
         authorize: opts.authorize,
         subjectOf,
         willPublishing: (client, written) => this.disconnects.willPublishing(client, written),
+        inbound,
         logger: this.log
       }),
       authorizeSubscribe: (client, sub, done) => subscribeHook(client, sub, done),
       authorizeForward: guardRetained(this.delivery.authorizeForward, { authorize: opts.authorize, subjectOf })
     })
+    hardenBroker(this.aedes)
     const sharedMembers = new SharedMembers(this.aedes, opts.shared)
     const subscribeHook = createSubscribeHook({
       authorize: opts.authorize,
@@ -137,6 +142,8 @@ export class MqttEdge {
       sharedMembers.clientGone(client)
       subscriptions.clientGone(client)
       this.disconnects.ended(client)
+      // a session that ends with its connection takes its inbound QoS 2 ids with it [MQTT-3.1.2-6]
+      if (client.clean) void discardIncoming(this.aedes, client)
     })
   }
 
@@ -163,7 +170,7 @@ export class MqttEdge {
     if (warning !== undefined) this.log.warn({ aedes: warning }, 'aedes version not verified')
     this.listeners = await Listeners.open(this.opts.listeners, c => {
       this.connectionsByStream.set(c.stream, c)
-      this.aedes.handle(c.stream)
+      handleConnection(this.aedes, c.stream)
     }, this.opts.logger)
   }
 

@@ -3,7 +3,12 @@ import type { Authorize, AuthzSubject } from '../auth/hooks.js'
 import type { Logger } from '../observability/logger.js'
 import type { MqttMessage } from '../protocol/message.js'
 import type { LogPublisher } from '../routing/log-publisher.js'
-import { isWillOf, type IncomingPersistence } from './aedes-internals.js'
+import { endConnection, isWillOf, type IncomingPersistence } from './aedes-internals.js'
+import type { InboundWindow } from './inbound-window.js'
+
+/** MQTT 5 DISCONNECT reason codes the publish hook ends a connection with. */
+const RECEIVE_MAXIMUM_EXCEEDED = 0x93
+const UNSPECIFIED_ERROR = 0x80
 
 export interface PublishHookOptions {
   publisher: LogPublisher
@@ -14,6 +19,8 @@ export interface PublishHookOptions {
   subjectOf: (client: Client) => AuthzSubject | undefined
   /** a client's will is being published (aedes closes the connection): settles when Kafka answered */
   willPublishing: (client: Client, written: Promise<void>) => void
+  /** the inbound QoS 1/2 window of each connection (Receive Maximum, `mqtt.max_inflight_inbound`) */
+  inbound: InboundWindow
   logger: Logger
 }
 
@@ -33,6 +40,18 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
       let settle: () => void = () => undefined
       opts.willPublishing(client, new Promise<void>(resolve => { settle = resolve }))
       callback = (err) => { settle(); done(err) }
+    } else if (client !== null && packet.qos > 0) {
+      if (!opts.inbound.admit(client, packet)) {
+        logger.info({ clientId: client.id, limit: opts.inbound.limit }, 'inbound QoS 1/2 window exceeded; closing the connection')
+        endConnection(client, RECEIVE_MAXIMUM_EXCEEDED)
+        return
+      }
+      const admitted = callback
+      // QoS 1 frees its slot at the PUBACK; QoS 2 when the PUBREL removes the stored id, or now if refused
+      callback = (err) => {
+        if (packet.qos === 1 || (err !== null && err !== undefined)) opts.inbound.settled(client, packet)
+        admitted(err)
+      }
     }
     if (packet.topic.startsWith('$SYS/')) {
       callback(new Error('clients may not publish to $SYS topics'))
@@ -87,7 +106,10 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
       } else {
         acked.then(() => callback(null), err => {
           logger.warn({ err, clientId: client?.id, topic: packet.topic }, 'PUBLISH not acknowledged by Kafka; closing the connection without PUBACK')
-          callback(err as Error)
+          // an error answers an MQTT 5 client with PUBACK 0x87 (not authorized) and keeps the
+          // connection: end it first, so that no acknowledgement goes out and the client resends
+          if (client !== null && client.version === 5 && !isWillOf(client, packet)) endConnection(client, UNSPECIFIED_ERROR, () => callback(err as Error))
+          else callback(err as Error)
         })
       }
     }

@@ -2,34 +2,38 @@ import { connect as tcpConnect, type Socket } from 'node:net'
 import mqttPacket, { type Packet } from 'mqtt-packet'
 
 /**
- * A bare MQTT 3.1.1 client over a TCP socket: it sends exactly the packets a test writes and
- * answers nothing by itself, so a test can stop a QoS 2 flow at any step.
+ * A bare MQTT 3.1.1 (or, with `protocolVersion: 5`, MQTT 5) client over a TCP socket: it sends
+ * exactly the packets a test writes and answers nothing by itself, so a test can stop a QoS 2
+ * flow at any step.
  */
 export class RawMqtt {
   readonly packets: Packet[] = []
   private waiters: Array<() => void> = []
+  /** resolves when the server closed the connection */
+  readonly closed: Promise<void>
 
-  private constructor (private readonly socket: Socket) {
-    const parser = mqttPacket.parser({ protocolVersion: 4 })
+  private constructor (private readonly socket: Socket, private readonly protocolVersion: 4 | 5) {
+    const parser = mqttPacket.parser({ protocolVersion })
     parser.on('packet', (p: Packet) => {
       this.packets.push(p)
       for (const w of this.waiters.splice(0)) w()
     })
     socket.on('data', (chunk) => parser.parse(chunk))
+    this.closed = new Promise(resolve => socket.once('close', () => resolve()))
   }
 
-  static async connect (port: number, clientId: string, clean: boolean): Promise<{ client: RawMqtt; sessionPresent: boolean }> {
+  static async connect (port: number, clientId: string, clean: boolean, protocolVersion: 4 | 5 = 4): Promise<{ client: RawMqtt; sessionPresent: boolean }> {
     const socket = tcpConnect(port, '127.0.0.1')
     await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
-    const client = new RawMqtt(socket)
-    client.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean, keepalive: 60 })
+    const client = new RawMqtt(socket, protocolVersion)
+    client.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion, clientId, clean, keepalive: 60 })
     const connack = await client.next(p => p.cmd === 'connack')
-    if (connack.cmd !== 'connack' || connack.returnCode !== 0) throw new Error(`CONNECT refused: ${JSON.stringify(connack)}`)
+    if (connack.cmd !== 'connack' || (connack.returnCode ?? connack.reasonCode ?? 0) !== 0) throw new Error(`CONNECT refused: ${JSON.stringify(connack)}`)
     return { client, sessionPresent: connack.sessionPresent }
   }
 
   send (packet: Packet): void {
-    this.socket.write(mqttPacket.generate(packet))
+    this.socket.write(mqttPacket.generate(packet, { protocolVersion: this.protocolVersion }))
   }
 
   /** The first packet received (from the start of the connection) that matches and was not taken yet. */
