@@ -57,6 +57,12 @@ const mqtt = section(z.strictObject({
   /** QoS 1/2 messages a resuming session gets from its backlog at most; 0 = no limit */
   max_offline_messages: int(0).default(100000),
   session_checkpoint_interval_ms: int(100, 60000).default(1000),
+  /** MQTT 5: topic aliases a client may use towards the server (Topic Alias Maximum); 0 = none */
+  max_topic_alias: int(0, 65535).default(65535),
+  /** MQTT 5: the Server Keep Alive imposed on clients asking more (or none), seconds; 0 = the client's own */
+  server_keepalive: int(0, 65535).default(0),
+  /** MQTT 5: a refusal (CONNACK, DISCONNECT) says why in a reason string */
+  reason_strings: bool.default(false),
   /** a verified client certificate's cn, dn or md5 as the user name / client id (EMQX's keys; mutual TLS) */
   peer_cert_as_username: peerCertAs,
   peer_cert_as_clientid: peerCertAs

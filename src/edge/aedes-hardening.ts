@@ -79,6 +79,15 @@ export async function discardIncoming (aedes: Aedes, client: Client): Promise<vo
   await ((aedes as unknown as { persistence: IncomingStore }).persistence).cleanIncoming(client)
 }
 
+/**
+ * Session expiry is Wharf's, cluster-wide (the session manager's sweep over the sessions topic):
+ * aedes 2 would arm a timer per disconnected MQTT 5 client on this node, holding the Client, and
+ * at its end empty the outgoing queue of a session that may have moved to another node meanwhile.
+ */
+export function leaveSessionExpiryToWharf (aedes: Aedes): void {
+  (aedes as unknown as { scheduleSessionExpiry: (client: Client) => void }).scheduleSessionExpiry = () => undefined
+}
+
 /** What `checkAedes` reports missing of what this file relies on (a client, or the broker). */
 export function missingForHardening (client: object | undefined, aedes?: Aedes): string[] {
   const missing: string[] = []
@@ -90,6 +99,7 @@ export function missingForHardening (client: object | undefined, aedes?: Aedes):
   if (aedes !== undefined) {
     const b = aedes as unknown as Partial<Maps> & { persistence?: Partial<IncomingStore> }
     if (typeof b.brokers !== 'object' || b.brokers === null) missing.push('Aedes.brokers')
+    if (typeof (aedes as unknown as { scheduleSessionExpiry?: unknown }).scheduleSessionExpiry !== 'function') missing.push('Aedes.scheduleSessionExpiry')
     if (typeof b.persistence?.cleanIncoming !== 'function') missing.push('Aedes.persistence.cleanIncoming')
     if (typeof b.persistence?.incomingDelPacket !== 'function') missing.push('Aedes.persistence.incomingDelPacket')
   }

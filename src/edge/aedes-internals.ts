@@ -5,6 +5,7 @@ import { PassThrough, type Duplex } from 'node:stream'
 import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes'
 import type { Qos } from '../protocol/message.js'
 import { missingForHardening } from './aedes-hardening.js'
+import { missingForWire } from './mqtt5-wire.js'
 
 /*
  * Every private field and method of aedes that Wharf uses, typed once and reached from here only.
@@ -47,6 +48,8 @@ interface ClientInternals {
   will: PublishPacket | null
   /** MQTT 5 Clean Start as the CONNECT said it (aedes 2 keeps `clean` for "session expiry = 0") */
   _cleanStart?: boolean
+  /** MQTT 5 Server Keep Alive: aedes sends it in the CONNACK and times the connection by it */
+  _serverKeepAlive?: number
 }
 
 interface BrokerInternals {
@@ -98,7 +101,7 @@ export function checkAedes (aedes: Aedes): string | undefined {
   probe.destroy()
   const packet = new Packet({ cmd: 'publish', topic: 't', payload: Buffer.alloc(0), qos: 0, retain: false }, aedes)
   if (typeof packet.brokerCounter !== 'number' || typeof packet.brokerId !== 'string') missing.push('aedes-packet brokerId/brokerCounter')
-  missing.push(...missingForHardening(undefined, aedes))
+  missing.push(...missingForHardening(undefined, aedes), ...missingForWire())
   if (missing.length > 0) throw new AedesShapeError(missing)
   if (AEDES_VERSION !== VERIFIED_AEDES) return `aedes ${AEDES_VERSION} is not the verified ${VERIFIED_AEDES}; the internals Wharf uses are present`
   return undefined
@@ -119,6 +122,15 @@ export function grantedSubscriptions (client: Client): Readonly<Record<string, {
 /** MQTT 5 Clean Start, or clean session for MQTT 3.1/3.1.1: the previous session is discarded. */
 export function cleanStartOf (client: Client): boolean {
   return client.version === 5 ? internals(client)._cleanStart === true : client.clean
+}
+
+/**
+ * MQTT 5 Server Keep Alive, set before aedes handles the CONNECT (preConnect). Not aedes'
+ * `keepaliveLimit` option: with it aedes refuses every 3.1.1 client asking more (or keep-alive 0)
+ * with CONNACK return code 6, which 3.1.1 does not have.
+ */
+export function imposeServerKeepAlive (client: Client, seconds: number): void {
+  internals(client)._serverKeepAlive = seconds
 }
 
 /**

@@ -20,7 +20,8 @@ export function connectRuleBreach (packet: Pick<ConnectPacket, 'clientId' | 'cle
     // [MQTT-3.1.3-8]: a zero-length id is allowed only with clean session = 1 (the server assigns
     // one, [MQTT-3.1.3-6]); MQTT 3.1 allows none at all (1 to 23 characters)
     if (packet.protocolVersion === 3) return { returnCode: 2, reason: 'empty_client_id_mqtt_3_1' }
-    if (packet.clean === false) return { returnCode: 2, reason: 'empty_client_id_with_persistent_session' }
+    // MQTT 5 assigns one whatever Clean Start says [MQTT-3.1.3-6]
+    if (packet.clean === false && packet.protocolVersion !== 5) return { returnCode: 2, reason: 'empty_client_id_with_persistent_session' }
   }
   if (packet.clientId.length > limits.maxClientIdLength) return { returnCode: 2, reason: 'client_id_too_long' }
   // MQTT 3.1.1 has no return code for a user name that is too long: "bad user name or password"

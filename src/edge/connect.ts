@@ -8,6 +8,8 @@ import type { WillStore } from '../session/will-store.js'
 import { discardIncoming } from './aedes-hardening.js'
 import { cleanStartOf, connectRefusal, connectedClient, type ConnackRefusal } from './aedes-internals.js'
 import { closeAtExpiry } from './auth-expiry.js'
+import { refuseConnectV5 } from './mqtt5-wire.js'
+import { connackReasonCode } from '../protocol/reason-codes.js'
 import type { ConnectRules } from './connect-rules.js'
 import { dropUnauthorizedSubscriptions } from './session-authz.js'
 import type { Delivery } from './delivery.js'
@@ -28,6 +30,8 @@ export interface ConnectOptions {
   connectionOf: (client: Client) => { listener: string; peerhost: string }
   /** the CONNECT rules aedes does not apply (zero-length client ids, lengths) */
   rules: ConnectRules
+  /** `mqtt.reason_strings`: MQTT 5 refusals say why in a reason string */
+  reasonStrings: boolean
   logger: Logger
 }
 
@@ -44,6 +48,15 @@ const CONNACK: Record<RefusalReason, ConnackRefusal> = {
   not_authorized: 5,
   banned: 5,
   server_unavailable: 3
+}
+
+/** aedes' "never expires" Session Expiry Interval (0xFFFFFFFF); Wharf says 0. */
+const NEVER_EXPIRES = 0xFFFFFFFF
+
+/** An MQTT 5 client's Clean Start and Session Expiry Interval (aedes caps it at `mqtt.session_expiry_interval`). */
+function v5Session (client: Client): { cleanStart: boolean; expiryS: number } {
+  const interval = client.sessionExpiryInterval
+  return { cleanStart: cleanStartOf(client), expiryS: interval >= NEVER_EXPIRES ? 0 : interval }
 }
 
 /**
@@ -79,12 +92,12 @@ export class ConnectFlow {
       if (reason === 'server_unavailable') this.log.warn({ clientId, err }, 'CONNECT refused: the client id could not be claimed in Kafka')
       // the authenticator logs its own refusals (auth-chain.ts: "login refused")
       else this.log.debug({ clientId, username: loggableUsername(name), peerhost, reason }, 'CONNECT refused')
-      done(connectRefusal(CONNACK[reason], reason), false)
+      this.refuse(client, CONNACK[reason], reason, done)
     }
     const breach = this.opts.rules.breachOf(client)
     if (breach !== undefined) {
       this.log.debug({ clientId, peerhost, reason: breach.reason }, 'CONNECT refused')
-      done(connectRefusal(breach.returnCode, breach.reason), false)
+      this.refuse(client, breach.returnCode, breach.reason, done)
       return
     }
     Promise.resolve(this.opts.authenticate.authenticate({ clientId, username: name, password: password ?? undefined, peerhost, listener }))
@@ -101,6 +114,15 @@ export class ConnectFlow {
       })
   }
 
+  /**
+   * Refuses the CONNECT: 3.1.1's return code through aedes; an MQTT 5 client gets the reason code
+   * of `reason` (aedes itself maps only the 3.1.1 codes 2-5).
+   */
+  private refuse (client: Client, returnCode: ConnackRefusal, reason: string, done: Parameters<AuthenticateHandler>[3]): void {
+    if (client.version === 5 && !client.closed) refuseConnectV5(client, connackReasonCode(reason), this.opts.reasonStrings ? reason : undefined)
+    done(connectRefusal(returnCode, reason), false)
+  }
+
   private async open (client: Client, claim: Claim, subject: AuthzSubject): Promise<void> {
     // the connection may have gone while the claim was written
     if (client.closed) { claim.release(); return }
@@ -110,7 +132,7 @@ export class ConnectFlow {
     if (previous !== undefined && previous !== client) previous.close()
     // [MQTT-3.1.2-6]: a clean start discards the inbound QoS 2 ids of an earlier connection too
     if (cleanStartOf(client)) await discardIncoming(this.opts.aedes(), client)
-    const opened = await this.opts.sessions.open(client.id, client.clean, claim.conn)
+    const opened = await this.opts.sessions.open(client.id, client.clean, claim.conn, client.version === 5 ? v5Session(client) : undefined)
     await this.opts.wills.discardStale(client.id, claim.conn)
     if (opened.session === undefined) return
     if (client.closed) { void this.opts.sessions.close(opened.session); return }

@@ -10,8 +10,11 @@ import type { LogPublisher } from '../routing/log-publisher.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
-import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming } from './aedes-hardening.js'
-import { checkAedes, incomingPersistence } from './aedes-internals.js'
+import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming, leaveSessionExpiryToWharf } from './aedes-hardening.js'
+import { checkAedes, endConnection, incomingPersistence } from './aedes-internals.js'
+import { aedesMqtt5Options, advertisedProperties, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
+import { advertiseOn } from './mqtt5-wire.js'
+import { REASON } from '../protocol/reason-codes.js'
 import { ConnectFlow } from './connect.js'
 import { ConnectRules } from './connect-rules.js'
 import { Delivery } from './delivery.js'
@@ -34,6 +37,8 @@ export interface MqttEdgeOptions {
   listeners: ListenersConfig
   /** aedes' own CONNECT checks and bounds */
   mqtt: { maxClientIdLength: number; maxUsernameLength: number; connectTimeoutMs: number; maxInflightInbound: number }
+  /** what MQTT 5 clients are told in the CONNACK, and the limits aedes applies to them (mqtt5-options.ts) */
+  mqtt5: Mqtt5Options
   /** `mqtt.peer_cert_as_username` / `peer_cert_as_clientid`: a verified client certificate names the client */
   peerCertAs: PeerCertAsOptions
   authenticate: Authenticate
@@ -65,6 +70,8 @@ export class MqttEdge {
   readonly delivery: Delivery
   private readonly connections: ConnectFlow
   private readonly disconnects: DisconnectFlow
+  /** a new connection's v5 CONNACK gets Wharf's capabilities */
+  private readonly advertise: (stream: Duplex) => void
 
   constructor (private readonly opts: MqttEdgeOptions) {
     this.log = opts.logger.child({ component: 'mqtt' })
@@ -85,6 +92,7 @@ export class MqttEdge {
       subscriptions,
       connectionOf: c => this.connectionOf(c),
       rules,
+      reasonStrings: opts.mqtt5.reasonStrings,
       logger: this.log
     })
     this.disconnects = new DisconnectFlow({ node: opts.node, inc: opts.inc, connections: this.connections, sessions, wills, logger: this.log })
@@ -103,7 +111,8 @@ export class MqttEdge {
       persistence,
       maxClientsIdLength: opts.mqtt.maxClientIdLength,
       connectTimeout: opts.mqtt.connectTimeoutMs,
-      preConnect: withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, rules.preConnect),
+      ...aedesMqtt5Options(opts.mqtt5, inbound.limit),
+      preConnect: withServerKeepAlive(opts.mqtt5.serverKeepalive, withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, rules.preConnect)),
       authenticate: this.connections.authenticate,
       authorizePublish: createPublishHook({
         publisher: opts.publisher,
@@ -119,6 +128,9 @@ export class MqttEdge {
       authorizeForward: guardRetained(this.delivery.authorizeForward, { authorize: opts.authorize, subjectOf })
     })
     hardenBroker(this.aedes)
+    leaveSessionExpiryToWharf(this.aedes)
+    const advertised = advertisedProperties(opts.mqtt5)
+    this.advertise = stream => advertiseOn(stream, advertised)
     const sharedMembers = new SharedMembers(this.aedes, opts.shared)
     const subscribeHook = createSubscribeHook({
       authorize: opts.authorize,
@@ -135,6 +147,8 @@ export class MqttEdge {
     this.aedes.on('connectionError', (client, err) => {
       this.log.info({ clientId: client.id, err: err.message }, 'connection closed before CONNECT completed')
     })
+    // MQTT 5: tell the client why before aedes closes the connection
+    this.aedes.on('keepaliveTimeout', client => endConnection(client, REASON.keepAliveTimeout))
     this.aedes.on('client', client => this.log.debug({ clientId: client.id }, 'client connected'))
     this.aedes.on('clientReady', client => this.connections.resume(client))
     this.aedes.on('clientDisconnect', client => {
@@ -170,6 +184,7 @@ export class MqttEdge {
     if (warning !== undefined) this.log.warn({ aedes: warning }, 'aedes version not verified')
     this.listeners = await Listeners.open(this.opts.listeners, c => {
       this.connectionsByStream.set(c.stream, c)
+      this.advertise(c.stream)
       handleConnection(this.aedes, c.stream)
     }, this.opts.logger)
   }

@@ -5,10 +5,7 @@ import type { MqttMessage } from '../protocol/message.js'
 import type { LogPublisher } from '../routing/log-publisher.js'
 import { endConnection, isWillOf, type IncomingPersistence } from './aedes-internals.js'
 import type { InboundWindow } from './inbound-window.js'
-
-/** MQTT 5 DISCONNECT reason codes the publish hook ends a connection with. */
-const RECEIVE_MAXIMUM_EXCEEDED = 0x93
-const UNSPECIFIED_ERROR = 0x80
+import { REASON } from '../protocol/reason-codes.js'
 
 export interface PublishHookOptions {
   publisher: LogPublisher
@@ -43,7 +40,7 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
     } else if (client !== null && packet.qos > 0) {
       if (!opts.inbound.admit(client, packet)) {
         logger.info({ clientId: client.id, limit: opts.inbound.limit }, 'inbound QoS 1/2 window exceeded; closing the connection')
-        endConnection(client, RECEIVE_MAXIMUM_EXCEEDED)
+        endConnection(client, REASON.receiveMaximumExceeded)
         return
       }
       const admitted = callback
@@ -108,7 +105,7 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
           logger.warn({ err, clientId: client?.id, topic: packet.topic }, 'PUBLISH not acknowledged by Kafka; closing the connection without PUBACK')
           // an error answers an MQTT 5 client with PUBACK 0x87 (not authorized) and keeps the
           // connection: end it first, so that no acknowledgement goes out and the client resends
-          if (client !== null && client.version === 5 && !isWillOf(client, packet)) endConnection(client, UNSPECIFIED_ERROR, () => callback(err as Error))
+          if (client !== null && client.version === 5 && !isWillOf(client, packet)) endConnection(client, REASON.unspecifiedError, () => callback(err as Error))
           else callback(err as Error)
         })
       }

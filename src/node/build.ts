@@ -158,6 +158,12 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
       connectTimeoutMs: config.mqtt.connect_timeout_ms,
       maxInflightInbound: config.mqtt.max_inflight_inbound
     },
+    mqtt5: {
+      sessionExpiryInterval: config.mqtt.session_expiry_interval,
+      maxTopicAlias: config.mqtt.max_topic_alias,
+      serverKeepalive: config.mqtt.server_keepalive,
+      reasonStrings: config.mqtt.reason_strings
+    },
     peerCertAs: { username: config.mqtt.peer_cert_as_username, clientid: config.mqtt.peer_cert_as_clientid },
     authenticate: auth.authenticator,
     authorize: auth.authorizer,

@@ -95,21 +95,24 @@ export class SessionManager {
    * A CONNECT for `clientId` (already claimed cluster-wide as connection `conn`): waits until the
    * previous owner, if it is alive, has written its final record (or `takeoverTimeoutMs`), then
    * opens the persistent session (clean = false) or deletes a stored one (clean = true).
+   * MQTT 5 (`v5`): a Clean Start discards the stored session and opens a new one that lives
+   * `expiryS` seconds after the disconnect (its Session Expiry Interval, already capped; 0 = never).
    */
-  async open (clientId: string, clean: boolean, conn: string): Promise<Opened> {
+  async open (clientId: string, clean: boolean, conn: string, v5?: { cleanStart: boolean; expiryS: number }): Promise<Opened> {
     await this.closing.get(clientId)
     await this.deps.syncView()
     await this.awaitHandover(clientId, conn)
     const stored = this.deps.view.sessions.get(clientId)
-    const usable = stored !== undefined && !this.expired(stored, Date.now())
+    const usable = stored !== undefined && v5?.cleanStart !== true && !this.expired(stored, Date.now())
     if (clean) {
       if (stored !== undefined) await this.send(clientId, null)
       return { present: false }
     }
     const owner: Owner = { node: this.opts.node, inc: this.opts.inc, conn }
+    const expiryS = v5?.expiryS ?? this.opts.expiryS
     const session = usable
-      ? PersistentSession.fromRecord(stored, owner, this.opts.expiryS)
-      : new PersistentSession(clientId, owner, this.opts.expiryS)
+      ? PersistentSession.fromRecord(stored, owner, expiryS)
+      : new PersistentSession(clientId, owner, expiryS)
     session.startAt(this.deps.deliveredPositions())
     this.local.set(clientId, session)
     this.deps.metrics.localSessions.set(this.local.size)

@@ -32,6 +32,13 @@ export class RawMqtt {
     return { client, sessionPresent: connack.sessionPresent }
   }
 
+  /** A connection that has sent nothing yet (the test writes the CONNECT itself). */
+  static async open (port: number, protocolVersion: 4 | 5 = 4): Promise<RawMqtt> {
+    const socket = tcpConnect(port, '127.0.0.1')
+    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+    return new RawMqtt(socket, protocolVersion)
+  }
+
   send (packet: Packet): void {
     this.socket.write(mqttPacket.generate(packet, { protocolVersion: this.protocolVersion }))
   }

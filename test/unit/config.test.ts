@@ -46,6 +46,9 @@ const DEFAULTS: WharfConfig = {
     session_expiry_interval: 7200,
     max_offline_messages: 100000,
     session_checkpoint_interval_ms: 1000,
+    max_topic_alias: 65535,
+    server_keepalive: 0,
+    reason_strings: false,
     peer_cert_as_username: 'disabled',
     peer_cert_as_clientid: 'disabled'
   },

@@ -3,13 +3,18 @@ import assert from 'node:assert/strict'
 import { connectRuleBreach } from '../../src/edge/connect-rules.js'
 
 const limits = { maxClientIdLength: 10, maxUsernameLength: 5 }
-const connect = (clientId: string, clean: boolean, username?: string, protocolVersion: 3 | 4 = 4) => ({ clientId, clean, username, protocolVersion })
+const connect = (clientId: string, clean: boolean, username?: string, protocolVersion: 3 | 4 | 5 = 4) => ({ clientId, clean, username, protocolVersion })
 
 describe('CONNECT rules aedes does not apply', () => {
   it('zero-length client id: refused (0x02) with clean session 0 and in MQTT 3.1, allowed with clean session 1', () => {
     assert.deepEqual(connectRuleBreach(connect('', false), limits), { returnCode: 2, reason: 'empty_client_id_with_persistent_session' })
     assert.deepEqual(connectRuleBreach(connect('', true, undefined, 3), limits), { returnCode: 2, reason: 'empty_client_id_mqtt_3_1' })
     assert.equal(connectRuleBreach(connect('', true), limits), undefined)
+  })
+
+  it('MQTT 5: a zero-length client id is assigned one whatever Clean Start says [MQTT-3.1.3-6]', () => {
+    assert.equal(connectRuleBreach(connect('', false, undefined, 5), limits), undefined)
+    assert.equal(connectRuleBreach(connect('', true, undefined, 5), limits), undefined)
   })
 
   it('client id over mqtt.max_client_id_length: 0x02; user name over mqtt.max_username_length: 0x04', () => {

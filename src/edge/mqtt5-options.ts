@@ -1,0 +1,66 @@
+import type { AedesOptions, PreConnectHandler } from 'aedes'
+import { imposeServerKeepAlive } from './aedes-internals.js'
+import type { AdvertisedProperties } from './mqtt5-wire.js'
+
+/** What MQTT 5 clients are told and held to, from the `mqtt` section of the configuration. */
+export interface Mqtt5Options {
+  /** `mqtt.session_expiry_interval`: the server's maximum Session Expiry Interval, seconds (0 = none) */
+  sessionExpiryInterval: number
+  /** `mqtt.max_topic_alias`: the Topic Alias Maximum clients may use towards the server (0 = none) */
+  maxTopicAlias: number
+  /** `mqtt.server_keepalive`: the Server Keep Alive imposed on clients asking more or none (0 = the client's) */
+  serverKeepalive: number
+  /** `mqtt.reason_strings`: refusals say why */
+  reasonStrings: boolean
+  /** the largest packet accepted, bytes (advertised; 0 = the protocol's limit) */
+  maxPacketSize?: number | undefined
+  /** the highest QoS accepted on PUBLISH (advertised when below 2) */
+  maxQos?: 0 | 1 | 2 | undefined
+}
+
+/** The largest Receive Maximum MQTT 5 can say. */
+const RECEIVE_MAXIMUM_LIMIT = 65535
+
+/**
+ * aedes' own MQTT 5 options: the values aedes advertises in the CONNACK and applies itself (the
+ * Session Expiry Interval cap, inbound topic aliases, inbound packet size). Server Keep Alive is
+ * `withServerKeepAlive`'s.
+ * `receiveMaximum` is the inbound window the publish hook enforces (`InboundWindow`).
+ */
+export function aedesMqtt5Options (o: Mqtt5Options, receiveMaximum: number): Partial<AedesOptions> {
+  return {
+    receiveMaximum: Math.min(receiveMaximum, RECEIVE_MAXIMUM_LIMIT),
+    sessionExpiryIntervalLimit: o.sessionExpiryInterval,
+    topicAliasMaximum: o.maxTopicAlias,
+    maximumPacketSize: o.maxPacketSize ?? 0
+  }
+}
+
+/**
+ * The capabilities aedes does not advertise, or advertises wrong: shared subscriptions are
+ * available (cluster-wide, on Kafka consumer groups), and so are retained messages, wildcards and
+ * subscription identifiers (the spec's defaults, said out loud). Maximum QoS may only be 0 or 1
+ * on the wire: absent means 2.
+ */
+export function advertisedProperties (o: Mqtt5Options): AdvertisedProperties {
+  const p: AdvertisedProperties = {
+    retainAvailable: true,
+    wildcardSubscriptionAvailable: true,
+    subscriptionIdentifiersAvailable: true,
+    sharedSubscriptionAvailable: true
+  }
+  if (o.maxQos !== undefined && o.maxQos < 2) p.maximumQoS = o.maxQos
+  return p
+}
+
+/**
+ * `mqtt.server_keepalive`: an MQTT 5 client asking a longer keep-alive, or none, is told the
+ * server's in its CONNACK and timed by it [MQTT-3.2.2-21]; 3.1.1 clients keep their own.
+ */
+export function withServerKeepAlive (seconds: number, next: PreConnectHandler): PreConnectHandler {
+  if (seconds === 0) return next
+  return (client, packet, done) => {
+    if (packet.protocolVersion === 5 && ((packet.keepalive ?? 0) === 0 || (packet.keepalive ?? 0) > seconds)) imposeServerKeepAlive(client, seconds)
+    next(client, packet, done)
+  }
+}

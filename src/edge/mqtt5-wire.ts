@@ -1,0 +1,72 @@
+import { createRequire } from 'node:module'
+import { dirname } from 'node:path'
+import type { Duplex } from 'node:stream'
+import type { Client } from 'aedes'
+import type { IConnackPacket, Packet } from 'mqtt-packet'
+
+/*
+ * What Wharf changes in what aedes 2.0.0-beta.1 writes to MQTT 5 clients, where aedes has no
+ * option for it. Part of the aedes-internals seam (docs/architecture.md, "MQTT 5 engine"). aedes
+ * writes every packet through mqtt-packet's `writeToStream`, called on the module object it shares
+ * with Wharf (checked at start: `missingForWire`), so wrapping that one function changes what goes
+ * out without patching aedes. Only the streams of connections Wharf handed to aedes are touched.
+ */
+
+const require = createRequire(import.meta.url)
+
+type WriteToStream = (packet: Packet, stream: Duplex, opts?: { protocolVersion?: number }) => boolean
+interface MqttPacketModule {
+  writeToStream: WriteToStream & { wharfWrapped?: true }
+  generate: (packet: Packet, opts?: { protocolVersion?: number }) => Buffer
+}
+
+const mqttPacket = require('mqtt-packet') as MqttPacketModule
+
+/** CONNACK properties Wharf advertises on top of what aedes sets from its options. */
+export type AdvertisedProperties = Pick<NonNullable<IConnackPacket['properties']>,
+  'retainAvailable' | 'wildcardSubscriptionAvailable' | 'subscriptionIdentifiersAvailable' | 'sharedSubscriptionAvailable' | 'maximumQoS'>
+
+const advertised = new WeakMap<Duplex, AdvertisedProperties>()
+
+/**
+ * aedes hard-codes `sharedSubscriptionAvailable: false` in every MQTT 5 CONNACK (its shared
+ * subscriptions would be per instance); Wharf's are cluster-wide. A successful v5 CONNACK on
+ * `stream` gets `properties` merged in.
+ */
+export function advertiseOn (stream: Duplex, properties: AdvertisedProperties): void {
+  installWrap()
+  advertised.set(stream, properties)
+}
+
+function installWrap (): void {
+  const original = mqttPacket.writeToStream
+  if (original.wharfWrapped === true) return
+  const wrapped: MqttPacketModule['writeToStream'] = function writeToStream (this: unknown, packet, stream, opts) {
+    if (packet.cmd === 'connack' && opts?.protocolVersion === 5 && (packet.reasonCode ?? 0) === 0) {
+      const extra = advertised.get(stream)
+      if (extra !== undefined) packet.properties = { ...packet.properties, ...extra }
+    }
+    return original.call(this, packet, stream, opts)
+  }
+  wrapped.wharfWrapped = true
+  mqttPacket.writeToStream = wrapped
+}
+
+/**
+ * Refuses an MQTT 5 CONNECT with any CONNACK reason code (aedes maps only 3.1.1's return codes 2-5):
+ * the CONNACK is written here, the connection closed, and aedes, which then finds the client
+ * closed when its authenticate hook calls back, writes nothing more. `reasonString` is sent when
+ * given (`mqtt.reason_strings`) and the client did not ask for no problem information.
+ */
+export function refuseConnectV5 (client: Client, reasonCode: number, reasonString?: string): void {
+  const packet: IConnackPacket = { cmd: 'connack', sessionPresent: false, reasonCode }
+  if (reasonString !== undefined) packet.properties = { reasonString }
+  client.conn.write(mqttPacket.generate(packet, { protocolVersion: 5 }))
+  client.close()
+}
+
+/** What the wire changes need and are not there (aedes and Wharf on one mqtt-packet module). */
+export function missingForWire (): string[] {
+  const fromAedes = require.resolve('mqtt-packet', { paths: [dirname(require.resolve('aedes'))] })
+  return fromAedes === require.resolve('mqtt-packet') ? [] : [`one mqtt-packet for aedes and Wharf (aedes has ${fromAedes})`]
+}

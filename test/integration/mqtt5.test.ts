@@ -1,0 +1,157 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import type { IConnackPacket, IPublishPacket } from 'mqtt-packet'
+import { until } from '../support/mqtt-client.js'
+import { RawMqtt } from '../support/raw-mqtt.js'
+import { wharf } from '../support/wharf-cli.js'
+import { testBrokers, topicsEnv, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
+
+/*
+ * MQTT 5 end to end (issue 17): two anonymous edges on one Kafka (A, B) with a capped Session
+ * Expiry Interval and a Server Keep Alive, and a third (C) that requires built-in users, for the
+ * CONNACK reason codes. Clients are mqtt.js with protocolVersion 5 beside 3.1.1 ones, and raw
+ * MQTT 5 packets where mqtt.js hides the answer. "Nothing arrived" is shown by a marker published
+ * after the action arriving first.
+ */
+
+const SESSION_CAP = 600
+const KEEPALIVE_CAP = 30
+
+interface V5 { client: MqttClient; connack: IConnackPacket; got: IPublishPacket[] }
+
+/** An mqtt.js MQTT 5 client; its CONNACK and every PUBLISH it receives (collected from before the CONNACK). */
+async function v5 (port: number, opts: IClientOptions = {}): Promise<V5> {
+  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 10000, ...opts })
+  const got: IPublishPacket[] = []
+  client.on('message', (_t, _p, packet) => got.push(packet))
+  const connack = await new Promise<IConnackPacket>((resolve, reject) => {
+    client.once('connect', resolve)
+    client.once('error', reject)
+  })
+  return { client, connack, got }
+}
+
+/** The CONNACK a raw MQTT 5 CONNECT gets. */
+async function rawConnackV5 (port: number, connect: { clientId: string; username?: string; password?: string }): Promise<IConnackPacket> {
+  const raw = await RawMqtt.open(port, 5)
+  raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clean: true, keepalive: 60, ...connect, password: connect.password === undefined ? undefined : Buffer.from(connect.password) })
+  const connack = await raw.next(p => p.cmd === 'connack') as IConnackPacket
+  await raw.closed
+  return connack
+}
+
+describe('MQTT 5 on a cluster of edges', () => {
+  const topics = uniqueTopics('mqtt5')
+  const id = randomUUID().slice(0, 6)
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-mqtt5-'))
+  let a: WharfProcess
+  let b: WharfProcess
+  let c: WharfProcess
+  const clients: MqttClient[] = []
+  const keep = <T extends { client: MqttClient }>(x: T): T => { clients.push(x.client); return x }
+
+  before(async () => {
+    const env = { WHARF_MQTT__SESSION_EXPIRY_INTERVAL: String(SESSION_CAP), WHARF_MQTT__SERVER_KEEPALIVE: String(KEEPALIVE_CAP) }
+    const authConfig = join(dir, 'auth.yaml')
+    writeFileSync(authConfig, [
+      'allow_anonymous: false',
+      'authentication:',
+      '  chain: [built_in_database]',
+      'flapping_detect:',
+      '  enable: false',
+      'mqtt:',
+      '  reason_strings: true'
+    ].join('\n') + '\n')
+    ;[a, b, c] = await Promise.all([
+      WharfProcess.start({ brokers: testBrokers(), topics, nodeName: `a-${id}`, env }),
+      WharfProcess.start({ brokers: testBrokers(), topics, nodeName: `b-${id}`, env }),
+      WharfProcess.start({ brokers: testBrokers(), topics, nodeName: `c-${id}`, args: ['--config', authConfig] })
+    ])
+  })
+
+  after(async () => {
+    await Promise.all(clients.map(cl => cl.endAsync(true)))
+    await Promise.all([a, b, c].filter(n => n !== undefined).map(n => n.stop()))
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('CONNACK: Wharf\'s capabilities, the capped Session Expiry Interval, Server Keep Alive and an assigned client id', async () => {
+    const { connack } = keep(await v5(a.mqttPort, { clientId: '', keepalive: 0, properties: { sessionExpiryInterval: 3600 } }))
+    assert.equal(connack.reasonCode, 0)
+    const p = connack.properties ?? {}
+    assert.equal(p.sharedSubscriptionAvailable, true, 'shared subscriptions are cluster-wide')
+    assert.equal(p.retainAvailable, true)
+    assert.equal(p.wildcardSubscriptionAvailable, true)
+    assert.equal(p.subscriptionIdentifiersAvailable, true)
+    assert.equal(p.receiveMaximum, 1000, 'mqtt.max_inflight_inbound')
+    assert.equal(p.topicAliasMaximum, 65535, 'mqtt.max_topic_alias')
+    assert.equal(p.sessionExpiryInterval, SESSION_CAP, 'capped by mqtt.session_expiry_interval')
+    assert.equal(p.serverKeepAlive, KEEPALIVE_CAP, 'keep-alive 0 asked, the server\'s imposed')
+    assert.match(p.assignedClientIdentifier ?? '', /.+/, 'an empty client id gets one assigned')
+    assert.equal(p.maximumQoS, undefined, 'absent: QoS 2 is supported')
+  })
+
+  it('a 3.1.1 client on the same listener gets a 3.1.1 CONNACK', async () => {
+    const raw = await RawMqtt.open(a.mqttPort, 4)
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: `v4-${id}`, clean: true, keepalive: 60 })
+    const connack = await raw.next(p => p.cmd === 'connack') as IConnackPacket
+    assert.equal(connack.returnCode, 0)
+    assert.equal(connack.properties, undefined)
+    raw.drop()
+  })
+
+  it('CONNACK reason codes: bad credentials 0x86, not authorized 0x87, banned 0x8A, client id not valid 0x85, with reason strings', async () => {
+    const cliEnv = { WHARF_KAFKA__BROKERS: testBrokers().join(','), ...topicsEnv(topics) }
+    await wharf(['users', 'add', `u-${id}`, '--password-stdin'], { env: cliEnv, input: 'right-password' })
+    await wharf(['banned', 'add', 'clientid', `bad-${id}`, '--duration', '1h', '--reason', 'test'], { env: cliEnv })
+    const wrong = await rawConnackV5(c.mqttPort, { clientId: `w-${id}`, username: `u-${id}`, password: 'wrong' })
+    assert.equal(wrong.reasonCode, 0x86)
+    assert.equal(wrong.properties?.reasonString, 'bad_credentials')
+    assert.equal((await rawConnackV5(c.mqttPort, { clientId: `anon-${id}` })).reasonCode, 0x87, 'anonymous where it is not allowed')
+    // the ban reaches node C through the banned topic
+    let banned: IConnackPacket | undefined
+    await until(() => banned?.reasonCode === 0x8A, 20000, 'the ban').catch(() => undefined)
+    for (let i = 0; i < 40 && banned?.reasonCode !== 0x8A; i++) {
+      banned = await rawConnackV5(c.mqttPort, { clientId: `bad-${id}`, username: `u-${id}`, password: 'right-password' })
+      if (banned.reasonCode !== 0x8A) await new Promise(resolve => setTimeout(resolve, 250))
+    }
+    assert.equal(banned?.reasonCode, 0x8A)
+    assert.equal((await rawConnackV5(c.mqttPort, { clientId: 'x'.repeat(300), username: `u-${id}`, password: 'right-password' })).reasonCode, 0x85, 'longer than mqtt.max_client_id_length')
+    const ok = keep(await v5(c.mqttPort, { clientId: `ok-${id}`, username: `u-${id}`, password: 'right-password' }))
+    assert.equal(ok.connack.reasonCode, 0)
+  })
+
+  it('sessions across nodes: a Session Expiry Interval keeps a v5 session, Clean Start discards it, expiry 0 keeps none', async () => {
+    const clientId = `s5-${id}`
+    const topic = `s5/${id}`
+    const first = keep(await v5(a.mqttPort, { clientId, clean: false, properties: { sessionExpiryInterval: 300 } }))
+    assert.equal(first.connack.sessionPresent, false)
+    await first.client.subscribeAsync(topic, { qos: 1 })
+    await first.client.endAsync()
+    const v4 = await mqtt.connectAsync(b.url, { protocolVersion: 4, reconnectPeriod: 0, clientId: `pub-${id}` })
+    clients.push(v4)
+    await v4.publishAsync(topic, 'while-away', { qos: 1 })
+    const back = keep(await v5(b.mqttPort, { clientId, clean: false, properties: { sessionExpiryInterval: 300 } }))
+    assert.equal(back.connack.sessionPresent, true, 'resumed on the other node')
+    await until(() => back.got.some(m => m.payload.toString() === 'while-away'), 20000, 'the message published while away')
+    await back.client.endAsync()
+    await v4.publishAsync(topic, 'before-clean-start', { qos: 1 })
+    const fresh = keep(await v5(a.mqttPort, { clientId, clean: true, properties: { sessionExpiryInterval: 300 } }))
+    assert.equal(fresh.connack.sessionPresent, false, 'Clean Start')
+    await fresh.client.subscribeAsync(topic, { qos: 1 })
+    await v4.publishAsync(topic, 'marker', { qos: 1 })
+    await until(() => fresh.got.some(m => m.payload.toString() === 'marker'), 20000, 'the marker')
+    assert.ok(!fresh.got.some(m => m.payload.toString() === 'before-clean-start'), 'the discarded session owed nothing')
+    await fresh.client.endAsync()
+    const none = keep(await v5(b.mqttPort, { clientId, clean: false }))
+    await none.client.subscribeAsync(topic, { qos: 1 })
+    await none.client.endAsync()
+    const after = keep(await v5(a.mqttPort, { clientId, clean: false }))
+    assert.equal(after.connack.sessionPresent, false, 'a connection with Session Expiry Interval 0 leaves no session behind')
+  })
+})
