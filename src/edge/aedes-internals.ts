@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path'
 import { PassThrough, type Duplex } from 'node:stream'
 import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes'
 import type { Qos } from '../protocol/message.js'
+import type { WireProperties } from '../protocol/message-properties.js'
 import { missingForHardening } from './aedes-hardening.js'
 import { missingForWire } from './mqtt5-wire.js'
 
@@ -151,17 +152,26 @@ export function isWillOf (client: Client, packet: PublishPacket): boolean {
   return internals(client).will === packet
 }
 
-/** A PUBLISH for aedes' emitter (it gets the broker's id and the next packet counter). */
-export function emitterPacket (aedes: Aedes, message: { topic: string; payload: Buffer | string; qos: Qos }): AedesPacket {
-  return new Packet({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: false, dup: false }, aedes)
+/** aedes-packet copies a `properties` key even when undefined: only MQTT 5 messages get one. */
+function withProperties<T extends object> (packet: T, properties: WireProperties | undefined): T {
+  if (properties !== undefined) (packet as T & { properties: WireProperties }).properties = properties
+  return packet
+}
+
+/**
+ * A PUBLISH for aedes' emitter (it gets the broker's id and the next packet counter); MQTT 5
+ * `properties` go to v5 subscribers (aedes copies them per delivery, never changes them in place).
+ */
+export function emitterPacket (aedes: Aedes, message: { topic: string; payload: Buffer | string; qos: Qos }, properties?: WireProperties): AedesPacket {
+  return new Packet(withProperties({ cmd: 'publish', topic: message.topic, payload: message.payload, qos: message.qos, retain: false, dup: false }, properties), aedes)
 }
 
 /**
  * A PUBLISH Wharf hands to one client itself (a resume, a shared-subscription message): without a
  * broker id, so aedes' per-client de-duplication of emitter packets leaves it alone.
  */
-export function directPacket (aedes: Aedes, message: { topic: string; payload: Buffer | string }, qos: Qos, dup: boolean, messageId?: number): AedesPacket {
-  const packet = new Packet({ cmd: 'publish', topic: message.topic, payload: message.payload, qos, retain: false, dup }, aedes)
+export function directPacket (aedes: Aedes, message: { topic: string; payload: Buffer | string }, qos: Qos, dup: boolean, messageId?: number, properties?: WireProperties): AedesPacket {
+  const packet = new Packet(withProperties({ cmd: 'publish', topic: message.topic, payload: message.payload, qos, retain: false, dup }, properties), aedes)
   packet.brokerId = ''
   if (messageId !== undefined) packet.messageId = messageId
   return packet

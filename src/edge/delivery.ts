@@ -1,5 +1,6 @@
 import type { Aedes, AuthorizeForwardHandler, Client } from 'aedes'
 import type { MqttMessage, Qos } from '../protocol/message.js'
+import { deliveryProperties } from '../protocol/message-properties.js'
 import { compileTopicFilter, type TopicMatcher } from '../protocol/topic-filter.js'
 import type { LocalSink } from '../routing/log-delivery.js'
 import type { LogPosition, PersistentSession } from '../session/persistent-session.js'
@@ -79,7 +80,10 @@ export class Delivery implements LocalSink {
 
   /** Hand a record of the log to every matching local subscriber; resolves once handed over. */
   deliver (message: MqttMessage, tp: string, offset: string): Promise<void> {
-    const packet = emitterPacket(this.opts.aedes(), message)
+    // an expired message is delivered to nobody; the others carry what is left of their interval
+    const properties = deliveryProperties(message.properties, Date.now())
+    if (properties === 'expired') return Promise.resolve()
+    const packet = emitterPacket(this.opts.aedes(), message, properties)
     // every record is tracked: the emitter may dispatch it after a persistent session subscribed
     this.origins.set(packet.brokerCounter, { tp, offset })
     return new Promise(resolve => this.opts.mq().emit(packet, () => { this.origins.delete(packet.brokerCounter); resolve() }))
@@ -128,7 +132,10 @@ export class Delivery implements LocalSink {
   /** Hand one replayed record to the client; resolves once it is written. */
   replay (client: Client, item: ReplayItem): Promise<void> {
     if (client.closed) return Promise.reject(new Error('client gone'))
-    const packet = directPacket(this.opts.aedes(), item.message, item.qos, item.dup, item.messageId)
+    // replay honours the expiry from the record's timestamp; a delivery already started goes out again
+    const properties = deliveryProperties(item.message.properties, Date.now(), item.messageId !== undefined)
+    if (properties === 'expired') return Promise.resolve()
+    const packet = directPacket(this.opts.aedes(), item.message, item.qos, item.dup, item.messageId, properties)
     return this.send(client, packet, { ...item.pos, replay: true, resend: item.messageId !== undefined })
   }
 
@@ -143,7 +150,7 @@ export class Delivery implements LocalSink {
     for (const { packet, origin } of held) {
       const qos = session.effectiveQos(packet.topic, packet.qos)
       if (qos === -1) continue
-      void this.send(client, directPacket(this.opts.aedes(), packet, qos, false), { tp: origin.tp, offset: origin.offset, replay: true, resend: false })
+      void this.send(client, directPacket(this.opts.aedes(), packet, qos, false, undefined, packet.properties), { tp: origin.tp, offset: origin.offset, replay: true, resend: false })
     }
     if (session.state === 'resuming') session.state = 'live'
   }

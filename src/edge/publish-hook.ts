@@ -5,6 +5,7 @@ import type { MqttMessage } from '../protocol/message.js'
 import type { LogPublisher } from '../routing/log-publisher.js'
 import { endConnection, isWillOf, type IncomingPersistence } from './aedes-internals.js'
 import type { InboundWindow } from './inbound-window.js'
+import { messagePropertiesOf } from '../protocol/message-properties.js'
 import { REASON } from '../protocol/reason-codes.js'
 
 export interface PublishHookOptions {
@@ -95,6 +96,8 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
       username: subject?.username,
       node
     }
+    const properties = messagePropertiesOf(packet.properties)
+    if (properties !== undefined) message.properties = properties
     const send = (): void => {
       const acked = publisher.publish(message)
       if (packet.qos === 0) {

@@ -1,5 +1,6 @@
 import type { Aedes, Client } from 'aedes'
 import type { MqttMessage, Qos } from '../protocol/message.js'
+import { deliveryProperties } from '../protocol/message-properties.js'
 import { isShareFilter, parseShareFilter, type ShareFilter } from '../protocol/share-filter.js'
 import type { SharedMember } from '../shared/shared-group.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
@@ -18,12 +19,15 @@ class ClientMember implements SharedMember {
 
   deliver (message: MqttMessage, qos: Qos): Promise<void> {
     if (this.gone || this.client.closed) return Promise.reject(new Error('member gone'))
-    if (qos === 0) return new Promise(resolve => deliverTo(this.client, directPacket(this.aedes, message, 0, false), resolve))
+    const properties = deliveryProperties(message.properties, Date.now())
+    // an expired message is done with: nobody gets it
+    if (properties === 'expired') return Promise.resolve()
+    if (qos === 0) return new Promise(resolve => deliverTo(this.client, directPacket(this.aedes, message, 0, false, undefined, properties), resolve))
     // the packet id is taken here (aedes keeps one it finds) so that the acknowledgement can be matched
     const id = takePacketId(this.client)
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
-      deliverTo(this.client, directPacket(this.aedes, message, qos, false, id), () => undefined)
+      deliverTo(this.client, directPacket(this.aedes, message, qos, false, id, properties), () => undefined)
     })
   }
 

@@ -1,6 +1,7 @@
 import type { IHeaders, KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
 import type { MqttMessage, Qos } from '../protocol/message.js'
+import { propertyHeaders } from './property-headers.js'
 
 /** Kafka header names carrying MQTT metadata (documented in README, "For backend services"). */
 export const HEADER = {
@@ -49,7 +50,7 @@ export interface RecordCodec {
 
 const QOS_TEXT = ['0', '1', '2'] as const
 
-/** The MQTT metadata headers every format writes. */
+/** The MQTT metadata headers every format writes (and the MQTT 5 properties', `property-headers.ts`). */
 export function metadataHeaders (msg: MqttMessage): IHeaders {
   const headers: IHeaders = {
     [HEADER.topic]: msg.topic,
@@ -59,6 +60,7 @@ export function metadataHeaders (msg: MqttMessage): IHeaders {
   if (msg.clientId !== undefined) headers[HEADER.clientId] = msg.clientId
   if (msg.username !== undefined) headers[HEADER.username] = msg.username
   if (msg.node !== undefined) headers[HEADER.node] = msg.node
+  propertyHeaders(msg.properties, headers)
   return headers
 }
 

@@ -11,6 +11,7 @@ import { RegistryAvroCodec } from './registry-avro-codec.js'
 import type { RegistrySchemas } from './registry-schemas.js'
 import { compileKeyTemplate, compileMqttTopicTemplate, templateParts, type KeyTemplate, type TemplatePart } from './template.js'
 import { compileTopicFilter, isValidTopicName, type TopicMatcher } from '../protocol/topic-filter.js'
+import { propertiesFromHeaders } from './property-headers.js'
 
 interface OutboundRule {
   matches: TopicMatcher
@@ -193,9 +194,10 @@ export class Mapping implements RecordDecoder {
       topic = inbound.mqttTopic === undefined ? key : inbound.mqttTopic(key)
     }
     if (!isValidTopicName(topic)) return { ok: false, reason: 'invalid MQTT topic' }
-    return {
-      ok: true,
-      message: { topic, payload: r.payload, qos: r.qos ?? inbound.qos, retain: r.retain, clientId: r.clientId, username: r.username, node: r.node }
-    }
+    const message: MqttMessage = { topic, payload: r.payload, qos: r.qos ?? inbound.qos, retain: r.retain, clientId: r.clientId, username: r.username, node: r.node }
+    // MQTT 5 properties from their headers, whatever the format (raw, json, avro)
+    const properties = propertiesFromHeaders(record.headers, Number(record.timestamp))
+    if (properties !== undefined) message.properties = properties
+    return { ok: true, message }
   }
 }

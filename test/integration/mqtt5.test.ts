@@ -4,9 +4,10 @@ import { randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Kafka, logLevel, Partitioners, type KafkaMessage } from 'kafkajs'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet'
-import { until } from '../support/mqtt-client.js'
+import { collect, until } from '../support/mqtt-client.js'
 import { RawMqtt } from '../support/raw-mqtt.js'
 import { wharf } from '../support/wharf-cli.js'
 import { testBrokers, topicsEnv, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
@@ -153,5 +154,93 @@ describe('MQTT 5 on a cluster of edges', () => {
     await none.client.endAsync()
     const after = keep(await v5(a.mqttPort, { clientId, clean: false }))
     assert.equal(after.connack.sessionPresent, false, 'a connection with Session Expiry Interval 0 leaves no session behind')
+  })
+  it('properties through Kafka: a v5 publisher on A, a v5 and a 3.1.1 subscriber on B, a plain Kafka consumer reading the headers', async () => {
+    const topic = `props/${id}`
+    const sub5 = keep(await v5(b.mqttPort, { clientId: `p-sub5-${id}` }))
+    await sub5.client.subscribeAsync(topic, { qos: 1 })
+    const sub4 = await mqtt.connectAsync(b.url, { protocolVersion: 4, reconnectPeriod: 0, clientId: `p-sub4-${id}` })
+    clients.push(sub4)
+    const got4 = collect(sub4)
+    await sub4.subscribeAsync(topic, { qos: 1 })
+    const pub = keep(await v5(a.mqttPort, { clientId: `p-pub-${id}` }))
+    const properties = {
+      userProperties: { site: 'north', tag: ['a', 'b'] },
+      contentType: 'application/json',
+      payloadFormatIndicator: true,
+      responseTopic: `replies/${id}`,
+      correlationData: Buffer.from([1, 2, 3]),
+      messageExpiryInterval: 300
+    }
+    await pub.client.publishAsync(topic, '{"t":21}', { qos: 1, properties })
+    await until(() => sub5.got.length > 0 && got4.length > 0, 20000, 'both subscribers')
+    const m = sub5.got[0] as IPublishPacket
+    assert.deepEqual({ ...m.properties?.userProperties }, { site: 'north', tag: ['a', 'b'] })
+    assert.equal(m.properties?.contentType, 'application/json')
+    assert.equal(m.properties?.payloadFormatIndicator, true)
+    assert.equal(m.properties?.responseTopic, `replies/${id}`)
+    assert.deepEqual(m.properties?.correlationData, Buffer.from([1, 2, 3]))
+    const left = m.properties?.messageExpiryInterval ?? 0
+    assert.ok(left > 0 && left <= 300, `the remaining interval (${left})`)
+    assert.equal(got4[0]?.payload, '{"t":21}', 'the 3.1.1 subscriber gets the message without properties')
+
+    const kafka = new Kafka({ clientId: `plain-${id}`, brokers: testBrokers(), logLevel: logLevel.NOTHING })
+    const consumer = kafka.consumer({ groupId: `plain-${id}` })
+    await consumer.connect()
+    const records: KafkaMessage[] = []
+    try {
+      await consumer.subscribe({ topic: topics.messages, fromBeginning: true })
+      await consumer.run({ eachMessage: async ({ message }) => { records.push(message) } })
+      await until(() => records.some(r => r.value?.toString() === '{"t":21}'), 30000, 'the record at a plain consumer')
+    } finally {
+      await consumer.disconnect()
+    }
+    const h = (records.find(r => r.value?.toString() === '{"t":21}') as KafkaMessage).headers ?? {}
+    const text = (name: string): unknown => { const v = h[name]; return Array.isArray(v) ? v.map(x => x.toString()) : v?.toString() }
+    assert.equal(text('mqtt.user.site'), 'north')
+    assert.deepEqual(text('mqtt.user.tag'), ['a', 'b'])
+    assert.equal(text('mqtt.content_type'), 'application/json')
+    assert.equal(text('mqtt.payload_format_indicator'), '1')
+    assert.equal(text('mqtt.response_topic'), `replies/${id}`)
+    assert.deepEqual(h['mqtt.correlation_data'], Buffer.from([1, 2, 3]))
+    assert.equal(text('mqtt.message_expiry_interval'), '300')
+  })
+
+  it('a backend\'s record with property headers reaches v5 subscribers as properties; an expired one reaches nobody, live or on replay', async () => {
+    const topic = `backend/${id}`
+    const kafka = new Kafka({ clientId: `backend-${id}`, brokers: testBrokers(), logLevel: logLevel.NOTHING })
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
+    await producer.connect()
+    const record = (value: string, headers: Record<string, string | string[]>, timestamp = Date.now()) =>
+      ({ key: topic, value, timestamp: String(timestamp), headers: { 'mqtt.topic': topic, 'mqtt.qos': '1', ...headers } })
+    try {
+      const live = keep(await v5(a.mqttPort, { clientId: `b-live-${id}` }))
+      await live.client.subscribeAsync(topic, { qos: 1 })
+      const away = keep(await v5(b.mqttPort, { clientId: `b-away-${id}`, clean: false, properties: { sessionExpiryInterval: 300 } }))
+      await away.client.subscribeAsync(topic, { qos: 1 })
+      await away.client.endAsync()
+      const hourAgo = Date.now() - 3600_000
+      await producer.send({
+        topic: topics.messages,
+        messages: [
+          record('from-backend', { 'mqtt.user.origin': 'billing', 'mqtt.content_type': 'text/plain', 'mqtt.message_expiry_interval': '600' }),
+          record('expired', { 'mqtt.message_expiry_interval': '60' }, hourAgo),
+          record('marker', {})
+        ]
+      })
+      await until(() => live.got.some(m => m.payload.toString() === 'marker'), 20000, 'the marker, live')
+      assert.deepEqual(live.got.map(m => m.payload.toString()), ['from-backend', 'marker'], 'the expired record is not delivered')
+      const first = live.got[0] as IPublishPacket
+      assert.deepEqual({ ...first.properties?.userProperties }, { origin: 'billing' })
+      assert.equal(first.properties?.contentType, 'text/plain')
+      assert.ok((first.properties?.messageExpiryInterval ?? 0) <= 600)
+      const back = keep(await v5(a.mqttPort, { clientId: `b-away-${id}`, clean: false, properties: { sessionExpiryInterval: 300 } }))
+      assert.equal(back.connack.sessionPresent, true)
+      await until(() => back.got.some(m => m.payload.toString() === 'marker'), 20000, 'the marker, on replay')
+      assert.deepEqual(back.got.map(m => m.payload.toString()), ['from-backend', 'marker'], 'replay skips the expired record')
+      assert.deepEqual({ ...back.got[0]?.properties?.userProperties }, { origin: 'billing' })
+    } finally {
+      await producer.disconnect()
+    }
   })
 })
