@@ -51,6 +51,8 @@ interface ClientInternals {
   _cleanStart?: boolean
   /** MQTT 5 Server Keep Alive: aedes sends it in the CONNACK and times the connection by it */
   _serverKeepAlive?: number
+  /** mqtt-packet's parser of this connection's bytes */
+  _parser: { prependListener: (event: 'packet', fn: (packet: unknown) => void) => unknown }
 }
 
 interface BrokerInternals {
@@ -97,6 +99,7 @@ export function checkAedes (aedes: Aedes): string | undefined {
     if (typeof client._nextId !== 'number') missing.push('Client._nextId')
     if (typeof client.subscriptions !== 'object') missing.push('Client.subscriptions')
     if (!('will' in client)) missing.push('Client.will')
+    if (typeof client._parser?.prependListener !== 'function') missing.push('Client._parser.prependListener')
     missing.push(...missingForHardening(client))
   }
   probe.destroy()
@@ -132,6 +135,11 @@ export function cleanStartOf (client: Client): boolean {
  */
 export function imposeServerKeepAlive (client: Client, seconds: number): void {
   internals(client)._serverKeepAlive = seconds
+}
+
+/** `fn` sees every packet the client sends, parsed, before aedes handles it (and may change it). */
+export function beforeAedesHandles (client: Client, fn: (packet: { cmd: string }) => void): void {
+  internals(client)._parser.prependListener('packet', packet => fn(packet as { cmd: string }))
 }
 
 /**

@@ -6,10 +6,10 @@ import type { PersistentSession } from '../session/persistent-session.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import { discardIncoming } from './aedes-hardening.js'
-import { cleanStartOf, connectRefusal, connectedClient, type ConnackRefusal } from './aedes-internals.js'
+import { cleanStartOf, connectRefusal, connectedClient, endConnection, type ConnackRefusal } from './aedes-internals.js'
 import { closeAtExpiry } from './auth-expiry.js'
 import { refuseConnectV5 } from './mqtt5-wire.js'
-import { connackReasonCode } from '../protocol/reason-codes.js'
+import { connackReasonCode, REASON } from '../protocol/reason-codes.js'
 import type { ConnectRules } from './connect-rules.js'
 import { dropUnauthorizedSubscriptions } from './session-authz.js'
 import type { Delivery } from './delivery.js'
@@ -105,7 +105,8 @@ export class ConnectFlow {
         if (!decision.allow) { refuse(decision.reason); return }
         const subject: AuthzSubject = { clientId, username: name, peerhost, superuser: decision.superuser, acl: decision.acl }
         if (decision.expiresAt !== undefined) closeAtExpiry(client, decision.expiresAt, this.log)
-        this.opts.claim(clientId, { close: () => { if (!client.closed) client.close() } })
+        // taken over on another node: an MQTT 5 client is told so (DISCONNECT 0x8E)
+        this.opts.claim(clientId, { close: () => endConnection(client, REASON.sessionTakenOver) })
           .then(claim => this.open(client, claim, subject))
           .then(() => done(null, true), (err: unknown) => refuse('server_unavailable', err))
       }, (err: unknown) => {
@@ -129,7 +130,7 @@ export class ConnectFlow {
     const connected: Connected = { claim, subject }
     this.byClient.set(client, connected)
     const previous = connectedClient(this.opts.aedes(), client.id)
-    if (previous !== undefined && previous !== client) previous.close()
+    if (previous !== undefined && previous !== client) endConnection(previous, REASON.sessionTakenOver)
     // [MQTT-3.1.2-6]: a clean start discards the inbound QoS 2 ids of an earlier connection too
     if (cleanStartOf(client)) await discardIncoming(this.opts.aedes(), client)
     const opened = await this.opts.sessions.open(client.id, client.clean, claim.conn, client.version === 5 ? v5Session(client) : undefined)

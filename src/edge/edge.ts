@@ -14,6 +14,7 @@ import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming, l
 import { checkAedes, endConnection, incomingPersistence } from './aedes-internals.js'
 import { aedesMqtt5Options, advertisedProperties, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
 import { advertiseOn } from './mqtt5-wire.js'
+import { rewriteV5Filters } from './v5-filters.js'
 import { REASON } from '../protocol/reason-codes.js'
 import { ConnectFlow } from './connect.js'
 import { ConnectRules } from './connect-rules.js'
@@ -185,7 +186,7 @@ export class MqttEdge {
     this.listeners = await Listeners.open(this.opts.listeners, c => {
       this.connectionsByStream.set(c.stream, c)
       this.advertise(c.stream)
-      handleConnection(this.aedes, c.stream)
+      rewriteV5Filters(handleConnection(this.aedes, c.stream))
     }, this.opts.logger)
   }
 

@@ -45,6 +45,8 @@ function installWrap (): void {
     if (packet.cmd === 'connack' && opts?.protocolVersion === 5 && (packet.reasonCode ?? 0) === 0) {
       const extra = advertised.get(stream)
       if (extra !== undefined) packet.properties = { ...packet.properties, ...extra }
+    } else if (packet.cmd === 'suback' && opts?.protocolVersion === 5) {
+      subackWithCodes(packet, stream)
     }
     return original.call(this, packet, stream, opts)
   }
@@ -69,4 +71,30 @@ export function refuseConnectV5 (client: Client, reasonCode: number, reasonStrin
 export function missingForWire (): string[] {
   const fromAedes = require.resolve('mqtt-packet', { paths: [dirname(require.resolve('aedes'))] })
   return fromAedes === require.resolve('mqtt-packet') ? [] : [`one mqtt-packet for aedes and Wharf (aedes has ${fromAedes})`]
+}
+
+/** SUBACK reason codes Wharf decided for some filters of a SUBSCRIBE, by packet id and index. */
+const subackCodes = new WeakMap<Duplex, Map<number, Map<number, number>>>()
+
+/**
+ * A SUBACK to an MQTT 5 client carries `code` for the filter at `index` of SUBSCRIBE `messageId`
+ * (aedes can only say 0x87 for a filter its hook refused).
+ */
+export function overrideSubackCode (stream: Duplex, messageId: number, index: number, code: number): void {
+  installWrap()
+  let byId = subackCodes.get(stream)
+  if (byId === undefined) subackCodes.set(stream, byId = new Map())
+  let codes = byId.get(messageId)
+  if (codes === undefined) byId.set(messageId, codes = new Map())
+  codes.set(index, code)
+}
+
+/** Applies `overrideSubackCode` to a SUBACK about to be written to `stream`. */
+function subackWithCodes (packet: Packet, stream: Duplex): void {
+  if (packet.cmd !== 'suback' || packet.messageId === undefined) return
+  const byId = subackCodes.get(stream)
+  const codes = byId?.get(packet.messageId)
+  if (byId === undefined || codes === undefined) return
+  byId.delete(packet.messageId)
+  packet.granted = packet.granted.map((g, i) => codes.get(i) ?? g) as typeof packet.granted
 }

@@ -74,9 +74,17 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
   /**
    * A PUBLISH the ACL denies is never written to Kafka. `ignore`: aedes acknowledges it as MQTT 3.1.1
    * requires (PUBACK, PUBREC) and delivers it to nobody (its local emitter drops client packets);
-   * `disconnect`: the error makes aedes close the connection. A will is never acknowledged.
+   * `disconnect`: the error makes aedes close the connection. A will is never acknowledged. MQTT 5
+   * clients get the reason code 0x87 in the acknowledgement or in a DISCONNECT.
    */
   function denied (client: Client, packet: PublishPacket, callback: (err?: Error | null) => void): void {
+    if (client.version === 5) {
+      // MQTT 5 says so: PUBACK/PUBREC 0x87 (aedes answers an error so and keeps the connection), or DISCONNECT 0x87
+      logger.debug({ clientId: client.id, topic: packet.topic, action: opts.authorize.denyAction }, 'PUBLISH not authorized (MQTT 5)')
+      if (opts.authorize.denyAction === 'disconnect') endConnection(client, REASON.notAuthorized)
+      else callback(new Error('not authorized'))
+      return
+    }
     if (opts.authorize.denyAction !== 'disconnect') {
       logger.debug({ clientId: client.id, topic: packet.topic }, 'PUBLISH not authorized; acknowledged and dropped')
       callback(null)

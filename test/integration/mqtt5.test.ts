@@ -9,6 +9,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet'
 import { collect, until } from '../support/mqtt-client.js'
 import { RawMqtt } from '../support/raw-mqtt.js'
+import { groupSettled } from '../support/shared-group.js'
 import { wharf } from '../support/wharf-cli.js'
 import { testBrokers, topicsEnv, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
 
@@ -59,15 +60,21 @@ describe('MQTT 5 on a cluster of edges', () => {
   before(async () => {
     const env = { WHARF_MQTT__SESSION_EXPIRY_INTERVAL: String(SESSION_CAP), WHARF_MQTT__SERVER_KEEPALIVE: String(KEEPALIVE_CAP) }
     const authConfig = join(dir, 'auth.yaml')
+    const aclFile = join(dir, 'acl.yaml')
     writeFileSync(authConfig, [
       'allow_anonymous: false',
       'authentication:',
       '  chain: [built_in_database]',
+      'authorization:',
+      `  file: ${aclFile}`,
+      '  no_match: deny',
+      '  deny_action: ignore',
       'flapping_detect:',
       '  enable: false',
       'mqtt:',
       '  reason_strings: true'
     ].join('\n') + '\n')
+    writeFileSync(aclFile, ['- permission: allow', '  action: all', '  topics: ["allowed/#"]'].join('\n') + '\n')
     ;[a, b, c] = await Promise.all([
       WharfProcess.start({ brokers: testBrokers(), topics, nodeName: `a-${id}`, env }),
       WharfProcess.start({ brokers: testBrokers(), topics, nodeName: `b-${id}`, env }),
@@ -242,5 +249,70 @@ describe('MQTT 5 on a cluster of edges', () => {
     } finally {
       await producer.disconnect()
     }
+  })
+  it('$share from v5 clients on two nodes and a 3.1.1 member: each message once; SUBACK codes per filter (granted, 0x8F)', async () => {
+    const group = `g-${id}`
+    const topic = `jobs/${id}`
+    const m1 = keep(await v5(a.mqttPort, { clientId: `sh1-${id}` }))
+    const m2 = keep(await v5(b.mqttPort, { clientId: `sh2-${id}` }))
+    // mqtt.js refuses invalid filters itself: a raw MQTT 5 SUBSCRIBE
+    const raw = await RawMqtt.open(a.mqttPort, 5)
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: `sh-raw-${id}`, clean: true, keepalive: 60 })
+    await raw.next(p => p.cmd === 'connack')
+    raw.send({ cmd: 'subscribe', messageId: 5, subscriptions: [`$share/${group}/other/#`, '$share/no-filter', 'a/#/b', `plain/${id}/+`].map(t => ({ topic: t, qos: 1 as const })) })
+    const suback = await raw.next(p => p.cmd === 'suback')
+    assert.deepEqual(suback.cmd === 'suback' && suback.granted, [1, 0x8F, 0x8F, 1])
+    raw.drop()
+    assert.equal((await m1.client.subscribeAsync(`$share/${group}/${topic}/#`, { qos: 1 }))[0]?.qos, 1, 'not 0x9E')
+    assert.equal((await m2.client.subscribeAsync(`$share/${group}/${topic}/#`, { qos: 1 }))[0]?.qos, 1, 'not 0x9E')
+    const m3 = await mqtt.connectAsync(a.url, { protocolVersion: 4, reconnectPeriod: 0, clientId: `sh3-${id}` })
+    clients.push(m3)
+    const got3 = collect(m3)
+    await m3.subscribeAsync(`$share/${group}/${topic}/#`, { qos: 1 })
+    await groupSettled([a, b], group)
+    const pub = keep(await v5(b.mqttPort, { clientId: `sh-pub-${id}` }))
+    const n = 30
+    for (let i = 0; i < n; i++) await pub.client.publishAsync(`${topic}/${i}`, `m${i}`, { qos: 1 })
+    const all = (): string[] => [...m1.got.map(m => m.payload.toString()), ...m2.got.map(m => m.payload.toString()), ...got3.map(m => m.payload)]
+    await until(() => all().length >= n, 30000, 'every shared message').catch(err => { throw new Error(`${String(err)}: got ${all().length} (${m1.got.length}/${m2.got.length}/${got3.length})`) })
+    assert.deepEqual(all().sort(), Array.from({ length: n }, (_, i) => `m${i}`).sort(), 'each message exactly once across the group')
+    await m1.client.unsubscribeAsync(`$share/${group}/${topic}/#`)
+  })
+
+  it('PUBACK 0x87 for a PUBLISH the ACL denies (the connection stays); SUBACK 0x87 for a filter it denies', async () => {
+    const cl = keep(await v5(c.mqttPort, { clientId: `acl-${id}`, username: `u-${id}`, password: 'right-password' }))
+    const denied = await new Promise<number | undefined>((resolve, reject) => {
+      cl.client.publish(`secret/${id}`, 'no', { qos: 1 }, (err, packet) => {
+        if (err !== undefined && err !== null && (err as { code?: number }).code === undefined) { reject(err); return }
+        resolve((err as { code?: number } | undefined)?.code ?? (packet as { reasonCode?: number } | undefined)?.reasonCode)
+      })
+    })
+    assert.equal(denied, 0x87)
+    const ok = await cl.client.publishAsync(`allowed/${id}`, 'yes', { qos: 1 }) as { reasonCode?: number } | undefined
+    assert.equal(ok?.reasonCode ?? 0, 0, 'the connection stays and an allowed PUBLISH is acknowledged')
+    // mqtt.js rejects a SUBACK with any refusal in it, and hands over the packet
+    const refused = await cl.client.subscribeAsync([`secret/${id}`, `allowed/${id}`], { qos: 1 }).then(() => undefined, (err: { packet?: { granted?: number[] } }) => err.packet?.granted)
+    assert.deepEqual(refused, [0x87, 1])
+  })
+
+  it('takeover: the old v5 connection gets DISCONNECT 0x8E, from another node and from the same node', async () => {
+    const clientId = `take-${id}`
+    const disconnectOf = (cl: MqttClient): Promise<number | undefined> => new Promise(resolve => cl.once('disconnect', packet => resolve(packet.reasonCode)))
+    const first = keep(await v5(a.mqttPort, { clientId }))
+    const firstTold = disconnectOf(first.client)
+    const second = keep(await v5(b.mqttPort, { clientId }))
+    assert.equal(await firstTold, 0x8E, 'taken over from node B')
+    const secondTold = disconnectOf(second.client)
+    keep(await v5(b.mqttPort, { clientId }))
+    assert.equal(await secondTold, 0x8E, 'taken over on the same node')
+  })
+
+  it('keep-alive timeout: DISCONNECT 0x8D before the connection is closed', async () => {
+    const raw = await RawMqtt.open(a.mqttPort, 5)
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: `ka-${id}`, clean: true, keepalive: 1 })
+    await raw.next(p => p.cmd === 'connack')
+    const disconnect = await raw.next(p => p.cmd === 'disconnect', 10000)
+    assert.equal(disconnect.cmd === 'disconnect' && disconnect.reasonCode, 0x8D)
+    await raw.closed
   })
 })

@@ -5,22 +5,8 @@ import type { MqttClient } from 'mqtt'
 import { collect, connect, end, until, untilAsync, type Received } from '../support/mqtt-client.js'
 import { lossReport, Qos1Stream } from '../support/qos1-stream.js'
 import { RawMqtt } from '../support/raw-mqtt.js'
+import { groupSettled } from '../support/shared-group.js'
 import { testBrokers, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
-
-const JOINED = 'joined the shared-subscription group'
-
-/** Wait until every node that has members of `group` holds a part of its Kafka group (the rebalance is over). */
-async function groupSettled (nodes: WharfProcess[], group: string, partitions = 3): Promise<void> {
-  await until(() => {
-    const latest = nodes.map(n => [...n.lines].reverse().find(l => l.includes(JOINED) && l.includes(`.${group}.`)))
-    if (latest.some(l => l === undefined)) return false
-    const assigned = latest.map(l => {
-      const list = /\[([\d,]*)\]/.exec((JSON.parse(l as string) as { assigned: string }).assigned)?.[1] ?? ''
-      return list === '' ? 0 : list.split(',').length
-    })
-    return assigned.reduce((a, b) => a + b, 0) === partitions && assigned.every(n => n > 0)
-  }, 30000, `the Kafka group of ${group} to settle on ${nodes.length} node(s)`)
-}
 
 const isMarker = (m: Received): boolean => m.payload.startsWith('marker-')
 
