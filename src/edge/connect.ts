@@ -53,10 +53,15 @@ const CONNACK: Record<RefusalReason, ConnackRefusal> = {
 /** aedes' "never expires" Session Expiry Interval (0xFFFFFFFF); Wharf says 0. */
 const NEVER_EXPIRES = 0xFFFFFFFF
 
-/** An MQTT 5 client's Clean Start and Session Expiry Interval (aedes caps it at `mqtt.session_expiry_interval`). */
-function v5Session (client: Client): { cleanStart: boolean; expiryS: number } {
+/** An MQTT 5 client's Session Expiry Interval as Wharf keeps it (0 = never; aedes caps it at `mqtt.session_expiry_interval`). */
+export function sessionExpiryS (client: Client): number {
   const interval = client.sessionExpiryInterval
-  return { cleanStart: cleanStartOf(client), expiryS: interval >= NEVER_EXPIRES ? 0 : interval }
+  return interval >= NEVER_EXPIRES ? 0 : interval
+}
+
+/** An MQTT 5 client's Clean Start and Session Expiry Interval. */
+function v5Session (client: Client): { cleanStart: boolean; expiryS: number } {
+  return { cleanStart: cleanStartOf(client), expiryS: sessionExpiryS(client) }
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Client, PublishPacket } from 'aedes'
 import type { Logger } from '../observability/logger.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
-import type { ConnectFlow } from './connect.js'
+import { sessionExpiryS, type ConnectFlow } from './connect.js'
 
 export interface DisconnectOptions {
   node: string
@@ -52,7 +52,10 @@ export class DisconnectFlow {
       .then(() => wills.release(client.id, connected.claim.conn))
       .catch(err => this.opts.logger.warn({ err, clientId: client.id }, 'will record not removed'))
     const session = connected.session
-    const ended = (session === undefined ? willDone : sessions.close(session, willDone))
+    // MQTT 5: the DISCONNECT may have changed the Session Expiry Interval (aedes applied and capped it)
+    const endNow = session !== undefined && client.version === 5 && client.sessionExpiryInterval === 0
+    if (session !== undefined && client.version === 5 && !endNow) session.expiryS = sessionExpiryS(client)
+    const ended = (session === undefined ? willDone : sessions.close(session, willDone, endNow))
       .finally(() => this.ending.delete(ended))
     this.ending.add(ended)
   }

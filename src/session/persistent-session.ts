@@ -44,7 +44,8 @@ export class PersistentSession {
   constructor (
     readonly clientId: string,
     public owner: Owner,
-    readonly expiryS: number
+    /** seconds the session outlives its client (0 = never); an MQTT 5 DISCONNECT may change it */
+    public expiryS: number
   ) {}
 
   static fromRecord (record: SessionRecord, owner: Owner, expiryS: number): PersistentSession {

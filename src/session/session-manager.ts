@@ -146,11 +146,12 @@ export class SessionManager {
    * The client went away: write the final state, after `before` settles (its will goes first);
    * resolves when Kafka has it. A CONNECT of the same client id on this node waits for it.
    */
-  close (session: PersistentSession, before: Promise<unknown> = Promise.resolve()): Promise<void> {
+  close (session: PersistentSession, before: Promise<unknown> = Promise.resolve(), endNow = false): Promise<void> {
     if (session.state === 'closed') return this.closing.get(session.clientId) ?? Promise.resolve()
     session.state = 'closed'
     session.disconnectedAt = Date.now()
-    const done: Promise<void> = before.catch(() => undefined).then(() => this.write(session, false))
+    // endNow: the session ends with its connection (an MQTT 5 DISCONNECT set its expiry to 0)
+    const done: Promise<void> = before.catch(() => undefined).then(() => endNow ? this.send(session.clientId, null) : this.write(session, false))
       .catch(err => this.log.warn({ err, clientId: session.clientId }, 'final session state not written to Kafka'))
       .finally(() => {
         if (this.local.get(session.clientId) === session) this.local.delete(session.clientId)

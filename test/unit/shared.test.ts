@@ -4,7 +4,7 @@ import type { KafkaMessage } from 'kafkajs'
 import type { MapResult, RecordDecoder } from '../../src/mapping/mapping.js'
 import type { MqttMessage } from '../../src/protocol/message.js'
 import { createLogger } from '../../src/observability/logger.js'
-import { parseShareFilter, QUEUE_GROUP } from '../../src/protocol/share-filter.js'
+import { isShareFilter, parseShareFilter, QUEUE_GROUP, SHARE_ALIAS } from '../../src/protocol/share-filter.js'
 import { SharedGroup, type SharedMember } from '../../src/shared/shared-group.js'
 import { chooser } from '../../src/shared/strategies.js'
 
@@ -20,6 +20,11 @@ describe('shared subscription filters', () => {
     for (const bad of ['$share/', '$share/g1', '$share//a', '$share/g+/a', '$share/g#/a', '$share/g1/a/#/b', '$queue/', 'a/b']) {
       assert.equal(parseShareFilter(bad), undefined, bad)
     }
+  })
+  it('reads the alias an MQTT 5 client\'s $share/ reaches aedes as (edge/v5-filters.ts)', () => {
+    assert.ok(isShareFilter(`${SHARE_ALIAS}g1/a/#`))
+    assert.deepEqual(parseShareFilter(`${SHARE_ALIAS}g1/a/#`), { group: 'g1', filter: 'a/#' })
+    assert.equal(parseShareFilter(`${SHARE_ALIAS}invalid-0`), undefined, 'the malformed alias the edge refuses with 0x8F')
   })
 })
 
