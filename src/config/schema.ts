@@ -7,6 +7,7 @@ import { isValidTopicFilter } from '../protocol/topic-filter.js'
 import { STRATEGIES } from '../shared/strategies.js'
 import { authenticationSchema, authorizationSchema, flappingDetectSchema } from './auth-schema.js'
 import { isHost, tryParseHostPort } from './bind.js'
+import { outboundLimitsShape } from './outbound-schema.js'
 
 /*
  * The configuration schema. Custom messages are "expected ..." phrases (the words after
@@ -107,7 +108,8 @@ const mqtt = section(z.strictObject({
   session_expiry_interval: int(0).default(7200),
   /** QoS 1/2 messages a resuming session gets from its backlog at most; 0 = no limit */
   max_offline_messages: int(0).default(100000),
-  session_checkpoint_interval_ms: int(100, 60000).default(1000)
+  session_checkpoint_interval_ms: int(100, 60000).default(1000),
+  ...outboundLimitsShape
 }))
 
 const tls = section(z.strictObject({

@@ -38,7 +38,7 @@ const DEFAULTS: WharfConfig = {
   log: { level: 'info', pretty: false },
   http: { bind: '0.0.0.0', port: 18083 },
   listeners: { tcp: { default: { bind: '0.0.0.0:1883', enabled: true, max_connections: 1000000 } } },
-  mqtt: { max_client_id_length: 256, max_username_length: 1024, connect_timeout_ms: 30000, max_inflight_inbound: 1000, session_expiry_interval: 7200, max_offline_messages: 100000, session_checkpoint_interval_ms: 1000 },
+  mqtt: { max_client_id_length: 256, max_username_length: 1024, connect_timeout_ms: 30000, max_inflight_inbound: 1000, session_expiry_interval: 7200, max_offline_messages: 100000, session_checkpoint_interval_ms: 1000, max_inflight: 32, max_mqueue_len: 1000, max_client_buffer_bytes: 1048576, slow_client_timeout: 60000 },
   kafka: {
     client_id: 'wharf',
     connection_timeout_ms: 3000,
