@@ -47,6 +47,8 @@ export class ClientOutbound {
   private accepting = 0
   /** bytes accepted in the previous turn: reaching the stream now */
   private landing = 0
+  /** a delivery did not fit its bytes, and the buffer has not emptied since */
+  private blocked = false
 
   constructor (private readonly limits: OutboundLimits, private readonly streamBytes: () => number) {}
 
@@ -60,11 +62,25 @@ export class ClientOutbound {
     return this.queue.length
   }
 
-  /** Can a delivery of `bytes` at `qos` be written now? */
+  /**
+   * Can a delivery of `bytes` at `qos` be written now? When its bytes do not fit, the client is
+   * blocked (over its bound: the slow-client clock runs) until its buffer empties.
+   */
   hasRoom (bytes: number, qos: number): boolean {
     if (qos > 0 && this.inflight.size >= this.limits.maxInflight) return false
     const buffered = this.buffered
-    return buffered === 0 || buffered + bytes <= this.limits.maxBufferBytes
+    if (buffered === 0) {
+      this.blocked = false
+      return true
+    }
+    if (buffered + bytes <= this.limits.maxBufferBytes) return true
+    this.blocked = true
+    return false
+  }
+
+  /** The stream emptied (its `drain`), or may have: no longer blocked once nothing is buffered. */
+  drained (): void {
+    if (this.buffered === 0) this.blocked = false
   }
 
   /**
@@ -122,9 +138,9 @@ export class ClientOutbound {
     return this.inflight.delete(packetId)
   }
 
-  /** Over a bound: the window is full or the bytes reached the bound (the slow-client clock runs). */
+  /** Over a bound: the window is full, or a delivery found no room for its bytes and the buffer has not emptied since (the slow-client clock runs). */
   get over (): boolean {
-    return this.inflight.size >= this.limits.maxInflight || this.buffered >= this.limits.maxBufferBytes
+    return this.inflight.size >= this.limits.maxInflight || this.blocked
   }
 
   /**

@@ -65,6 +65,14 @@ export interface DeliveryOptions {
 
 interface Held { packet: AedesPacket; origin: Origin }
 
+/**
+ * How long a replay round waits for its client to have room (an acknowledgement, a drained socket)
+ * before it stops and leaves the rest for a later round. The node's replays of one Kafka topic wait
+ * with it (they share one reader), so it is short; a client whose acknowledgements take longer is
+ * caught up in rounds of its window's size.
+ */
+const ROOM_WAIT_MS = 1000
+
 /** A packet as aedes hands it to its authorizeForward hook. */
 type ForwardPacket = Parameters<AuthorizeForwardHandler>[1]
 
@@ -153,8 +161,26 @@ export class Delivery implements LocalSink {
     if (highest > 0) continuePacketIdsAfter(client, highest)
   }
 
-  /** Hand one replayed record to the client; false (nothing sent) when it has no room or is gone. */
-  replay (client: Client, item: ReplayItem): boolean {
+  /**
+   * Hand one replayed record to the client: true when it went out; without room, a promise that
+   * waits up to `ROOM_WAIT_MS` for an acknowledgement or a drained socket (a client that reads
+   * goes on at its window's pace), false after that or when the client is gone (the round stops).
+   */
+  replay (client: Client, item: ReplayItem): boolean | Promise<boolean> {
+    if (this.sendReplayed(client, item)) return true
+    if (client.closed) return false
+    return this.replayWhenRoom(client, item, Date.now() + ROOM_WAIT_MS)
+  }
+
+  private async replayWhenRoom (client: Client, item: ReplayItem, deadline: number): Promise<boolean> {
+    for (;;) {
+      const left = deadline - Date.now()
+      if (client.closed || left <= 0 || !await this.opts.outbound.whenRoom(client, left)) return false
+      if (this.sendReplayed(client, item)) return true
+    }
+  }
+
+  private sendReplayed (client: Client, item: ReplayItem): boolean {
     if (client.closed) return false
     if (!this.opts.outbound.room(client, publishBytes(item.message.topic, item.message.payload, item.qos), item.qos)) return false
     const packet = directPacket(this.opts.aedes(), item.message, item.qos, item.dup, item.messageId)

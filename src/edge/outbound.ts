@@ -21,6 +21,8 @@ export interface OutboundOptions {
 
 interface Tracked {
   state: ClientOutbound
+  /** `whenRoom` callers, told at the next acknowledgement or drain (true) or at their deadline (false) */
+  waiters: Array<(room: boolean) => void>
   /** the slow-client clock, while the client is over its bounds */
   timer: NodeJS.Timeout | undefined
   /** a turn is scheduled to move accepted bytes into `landing` */
@@ -114,6 +116,26 @@ export class Outbound {
     return this.track(client).state.hasRoom(bytes, qos)
   }
 
+  /**
+   * Resolves true at the client's next acknowledgement or drained socket (it may have room then),
+   * false after `timeoutMs` or when it is gone.
+   */
+  whenRoom (client: Client, timeoutMs: number): Promise<boolean> {
+    if (client.closed) return Promise.resolve(false)
+    const t = this.track(client)
+    return new Promise(resolve => {
+      const timer = setTimeout(() => {
+        t.waiters = t.waiters.filter(w => w !== wake)
+        resolve(false)
+      }, timeoutMs)
+      const wake = (room: boolean): void => {
+        clearTimeout(timer)
+        resolve(room)
+      }
+      t.waiters.push(wake)
+    })
+  }
+
   /** Room for a persistent session behind to catch up from Kafka. */
   roomToCatchUp (client: Client): boolean {
     return !client.closed && this.track(client).state.roomToCatchUp
@@ -155,13 +177,14 @@ export class Outbound {
     if (t === undefined) return
     clearTimeout(t.timer)
     this.clients.delete(client)
+    for (const wake of t.waiters.splice(0)) wake(false)
   }
 
   private track (client: Client): Tracked {
     let t = this.clients.get(client)
     if (t === undefined) {
       const conn = client.conn as unknown as NodeJS.WritableStream & { writableLength?: number }
-      const tracked: Tracked = { state: new ClientOutbound(this.opts.limits, () => conn.writableLength ?? 0), timer: undefined, turning: false }
+      const tracked: Tracked = { state: new ClientOutbound(this.opts.limits, () => conn.writableLength ?? 0), waiters: [], timer: undefined, turning: false }
       conn.on('drain', () => this.changed(client, tracked))
       this.clients.set(client, t = tracked)
     }
@@ -185,6 +208,7 @@ export class Outbound {
   /** The client may have room again: send what its queue holds, stop its clock, tell the listeners. */
   private changed (client: Client, t: Tracked): void {
     if (client.closed || this.clients.get(client) !== t) return
+    t.state.drained()
     for (let next = t.state.nextQueued(); next !== undefined; next = t.state.nextQueued()) {
       deliverTo(client, directPacket(this.opts.aedes(), next, next.qos, false), noop)
     }
@@ -194,6 +218,7 @@ export class Outbound {
     } else if (t.state.over && t.timer === undefined) {
       this.startClock(client, t)
     }
+    for (const wake of t.waiters.splice(0)) wake(true)
     for (const listener of this.roomListeners) listener(client)
   }
 

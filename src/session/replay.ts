@@ -17,6 +17,12 @@ export interface ReplayItem {
   dup: boolean
 }
 
+/**
+ * Hands one record to the client: true when it went out, false when the client has no room (the
+ * round stops), or a promise of either (the client may get room soon: the round waits for it).
+ */
+export type ReplayDeliver = (item: ReplayItem) => boolean | Promise<boolean>
+
 export interface ReplayOutcome {
   /** messages handed to the client (new and resent) */
   replayed: number
@@ -52,12 +58,13 @@ export interface ReplayDeps {
  * every record from its cursors (and unacknowledged deliveries) up to the node's delivered positions
  * of now (or further, up to what it owes), in partition order, through `deliver`, which hands one
  * record to the client and returns false when the client has no room: the round then stops there
- * (`complete: false`) and what it did not deliver is owed to the next round. A cursor below the
+ * (`complete: false`) and what it did not deliver is owed to the next round; while it waits for room
+(a promise), the shared range reader waits too. A cursor below the
  * partition's low watermark resumes at the earliest record (the gap is counted); past
  * `maxOfflineMessages` new messages the rest of the backlog is skipped, as a full queue drops newer
  * messages. Live deliveries that arrive meanwhile are the caller's to hold back.
  */
-export async function replay (session: PersistentSession, deliver: (item: ReplayItem) => boolean, deps: ReplayDeps): Promise<ReplayOutcome> {
+export async function replay (session: PersistentSession, deliver: ReplayDeliver, deps: ReplayDeps): Promise<ReplayOutcome> {
   const target = session.roundTarget(deps.deliveredPositions())
   session.startAt(target)
   const starts = session.replayStarts()
@@ -90,29 +97,43 @@ export async function replay (session: PersistentSession, deliver: (item: Replay
       ranges,
       onRecords: async (topic, partition, records) => {
         const tp = tpKey(topic, partition)
+        // what this batch holds for the session, decided first; then handed over one by one
+        const items: ReplayItem[] = []
+        let fresh = 0
+        let limitHere = false
         await deps.decoder.decodeEach(topic, partition, records, (decoded, record) => {
-          if (stopped || !decoded.ok) return
+          if (!decoded.ok) return
           const pos = { tp, offset: BigInt(record.offset) }
           const d = session.replay(pos, decoded.message.topic, decoded.message.qos)
           if (!d.send) return
-          if (!d.dup && limit > 0 && session.replayedNew >= limit) {
-            if (!limited) {
+          if (!d.dup) {
+            if (limited || (limit > 0 && session.replayedNew + fresh >= limit)) {
+              limitHere = !limited
               limited = true
-              session.skipTo(target)
-              deps.metrics.offlineLimitHits.inc()
-              deps.logger.warn({ clientId: session.clientId, limit }, 'offline message limit reached: the rest of the backlog is skipped (newer messages are dropped, as when a queue is full)')
+              return
             }
-            return
+            fresh++
           }
-          if (!deliver({ pos, message: decoded.message, qos: d.qos, ...(d.messageId === undefined ? {} : { messageId: d.messageId }), dup: d.dup })) {
-            stopped = true
-            if (d.messageId !== undefined) session.notResent(pos, d.messageId)
-            return
-          }
-          if (!d.dup) session.replayedNew++
-          replayed++
+          items.push({ pos, message: decoded.message, qos: d.qos, ...(d.messageId === undefined ? {} : { messageId: d.messageId }), dup: d.dup })
         })
-        if (stopped) throw new RoundStopped()
+        for (let i = 0; i < items.length; i++) {
+          const item = items[i] as ReplayItem
+          let taken = deliver(item)
+          if (typeof taken !== 'boolean') taken = await taken
+          if (!taken) {
+            stopped = true
+            // resends decided on and not sent go out in the next round
+            for (const rest of items.slice(i)) if (rest.messageId !== undefined) session.notResent(rest.pos, rest.messageId)
+            throw new RoundStopped()
+          }
+          if (!item.dup) session.replayedNew++
+          replayed++
+        }
+        if (limitHere) {
+          session.skipTo(target)
+          deps.metrics.offlineLimitHits.inc()
+          deps.logger.warn({ clientId: session.clientId, limit }, 'offline message limit reached: the rest of the backlog is skipped (newer messages are dropped, as when a queue is full)')
+        }
       }
     })
   } catch (err) {

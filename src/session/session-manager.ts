@@ -5,7 +5,7 @@ import type { RecordDecoder } from '../mapping/mapping.js'
 import type { Logger } from '../observability/logger.js'
 import type { Metrics } from '../observability/metrics.js'
 import { PersistentSession } from './persistent-session.js'
-import { replay, type ReplayItem, type ReplayOutcome } from './replay.js'
+import { replay, type ReplayDeliver, type ReplayItem, type ReplayOutcome } from './replay.js'
 import { encodeSessionRecord, sessionKey, type Owner, type SessionRecord } from './session-record.js'
 import type { SessionView } from './session-view.js'
 
@@ -133,10 +133,11 @@ export class SessionManager {
   /**
    * One replay round of a session (after its CONNACK, or to catch up after it fell behind): every
    * record from its cursors (and unacknowledged deliveries) up to the delivered positions of now
-   * and what it owes, in partition order, through `deliver` (false = no room: the round stops). Live
+   * and what it owes, in partition order, through `deliver` (false = no room: the round stops; a
+   * promise: the round waits for room). Live
    * deliveries that arrive meanwhile are the caller's to hold back until this resolves.
    */
-  resume (session: PersistentSession, deliver: (item: ReplayItem) => boolean): Promise<ReplayOutcome> {
+  resume (session: PersistentSession, deliver: ReplayDeliver): Promise<ReplayOutcome> {
     return replay(session, deliver, { ...this.deps, maxOfflineMessages: this.opts.maxOfflineMessages, logger: this.log })
   }
 

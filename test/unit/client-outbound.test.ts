@@ -43,8 +43,25 @@ describe('client outbound accounting (ClientOutbound)', () => {
     const { out } = client()
     assert.equal(out.hasRoom(5000, 0), true)
     out.accepted(5000, undefined)
+    assert.equal(out.over, false, 'nothing refused yet')
     assert.equal(out.hasRoom(1, 0), false)
     assert.equal(out.over, true)
+  })
+
+  it('over its byte bound from the first delivery that did not fit until the buffer empties (the slow-client clock runs meanwhile)', () => {
+    const { out, stream } = client()
+    stream.bytes = 950
+    assert.equal(out.hasRoom(50, 0), true)
+    assert.equal(out.over, false)
+    assert.equal(out.hasRoom(51, 0), false)
+    assert.equal(out.over, true)
+    stream.bytes = 10 // the client reads, but not all
+    out.drained()
+    assert.equal(out.over, true, 'still blocked: the buffer has not emptied')
+    assert.equal(out.hasRoom(51, 0), true, 'a delivery that fits goes out meanwhile')
+    stream.bytes = 0
+    out.drained()
+    assert.equal(out.over, false)
   })
 
   it('QoS 1/2 need a free slot in the window; an acknowledgement frees it, an unknown id changes nothing', () => {
