@@ -1,3 +1,5 @@
+// A little over ~300 lines: one listener of any kind (tcp, ssl, ws, wss) with its accept path (limits,
+// PROXY protocol, TLS, HTTP upgrade) in order, as a connection goes through it.
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'

@@ -235,7 +235,8 @@ describe('authentication and authorization on a cluster of three edges', () => {
     await bob.publishAsync('users/bob/marker', `bob-marker-${id}`, { qos: 1 })
     await until(() => sub.lines().includes(`users/bob/marker bob-marker-${id}`), 20000, 'bob\'s marker at mosquitto_sub')
     sub.stop()
-    assert.deepEqual(opsGot.map(m => m.payload).filter(p => p.endsWith(id)), [`allowed-${id}`, `marker-${id}`, `bob-marker-${id}`])
+    // three topics, so no order among them (Kafka orders a partition, and the key is the topic)
+    assert.deepEqual(opsGot.map(m => m.payload).filter(p => p.endsWith(id)).sort(), [`allowed-${id}`, `bob-marker-${id}`, `marker-${id}`])
     assert.ok(!sub.lines().some(l => l.includes('denied')), 'no denied message at bob')
     assert.ok(alice.connected, 'deny_action ignore keeps the connection')
     const inKafka = await kafkaPayloads()
@@ -291,7 +292,10 @@ describe('authentication and authorization on a cluster of three edges', () => {
       // a live message published after the SUBSCRIBE comes after the retained ones
       await ops.publishAsync('board/marker', `board-marker-${i}-${id}`, { qos: 1 })
       await until(() => got.some(m => m.payload === `board-marker-${i}-${id}`), 20000, 'the marker')
-      assert.ok(!got.some(m => m.payload === `secret-${id}`), `no retained message of board/secret on node ${i + 1}`)
+      // (a node that reads board/# for another client may still hand the live copy of the PUBLISH made
+      // just before this SUBSCRIBE to it: a filter alice may hold, as in EMQX, where the ACL is checked
+      // on the filter at SUBSCRIBE; the retained copy is the one checked per topic)
+      assert.ok(!got.some(m => m.payload === `secret-${id}` && m.retain), `no retained message of board/secret on node ${i + 1}`)
       await end(alice)
     }
     const superuser = await as(2, 'ops')
