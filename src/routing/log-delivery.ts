@@ -37,9 +37,10 @@ export class LogDelivery {
 
   /**
    * One fetched batch of a partition, handed to the sink in log order within one turn of the event
-   * loop (the fetcher awaits it before the partition's next batch). Not sliced over several turns:
-   * tried, it doubled the peak RSS growth of an edge under a 100 MiB flood to a stuck subscriber
-   * (+112 MiB against +51 MiB: each batch's records lived across turns, into V8's old space).
+   * loop (the fetcher awaits it before the partition's next batch). Slicing a batch over several
+   * turns (so a client's byte bound would count its socket rather than a fetch) was tried and left
+   * out: with the default bounds (1 MiB, as a partition's fetch) a client that reads loses nothing,
+   * and it showed no effect on memory beyond the run-to-run spread (docs/benchmarks.md).
    */
   readonly onBatch = async (topic: string, partition: number, records: KafkaMessage[]): Promise<void> => {
     const tp = tpKey(topic, partition)

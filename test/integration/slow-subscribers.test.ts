@@ -21,14 +21,15 @@ const FLOOD_MESSAGES = 102_400
 const FLOOD_SIZE = 1024
 /**
  * The bound on the subscriber edge's peak RSS growth during the 100 MiB flood, one stuck subscriber,
- * default bounds: 80 MiB. Why this number: it is below the flood itself, so the edge cannot have
- * held the flood for the stuck client (before the bounds, the issue measured +236 MB for this); what
- * the edge needs to deliver a flood at full speed is ~42 MiB (measured with a subscriber that reads),
- * and what the stuck client may add is its `max_client_buffer_bytes` (1 MiB) plus per-packet objects
- * and V8's heap slack: measured +47 to +57 MiB, the same with a 200 MiB flood (docs/benchmarks.md,
- * "Slow subscribers"); the rest is headroom for GC timing on a loaded machine.
+ * default bounds: 150 MiB. Why: without the bounds the edge holds the flood for the stuck client (the
+ * issue measured +236 MB); with them, what the stuck client may hold is its
+ * `max_client_buffer_bytes` (1 MiB), and the rest of the growth is the edge delivering a flood at full
+ * speed (kafkajs and fetch buffers, per-record objects, V8's heap slack). Measured: +45 to +57 MiB on
+ * a machine at load 4-9, +84 to +113 MiB at load 9-12 (docs/benchmarks.md, "Slow subscribers"); the
+ * bound leaves room for that spread. That the flood was not held is asserted exactly below: what
+ * reached the client after it read again plus the dropped count is the flood, and most was dropped.
  */
-const RSS_GROWTH_BOUND = 80 * MiB
+const RSS_GROWTH_BOUND = 150 * MiB
 
 describe('slow and stuck subscribers', () => {
   const topics = uniqueTopics('slow')
