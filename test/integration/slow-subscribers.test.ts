@@ -24,7 +24,7 @@ const FLOOD_SIZE = 1024
  * default bounds: 150 MiB. Why: without the bounds the edge holds the flood for the stuck client (the
  * issue measured +236 MB); with them, what the stuck client may hold is its
  * `max_client_buffer_bytes` (1 MiB), and the rest of the growth is the edge delivering a flood at full
- * speed (kafkajs and fetch buffers, per-record objects, V8's heap slack). Measured: +45 to +57 MiB on
+ * speed (kafkajs and fetch buffers, per-record objects, V8's heap slack). Measured: +38 to +57 MiB on
  * a machine at load 4-9, +84 to +113 MiB at load 9-12 (docs/benchmarks.md, "Slow subscribers"); the
  * bound leaves room for that spread. That the flood was not held is asserted exactly below: what
  * reached the client after it read again plus the dropped count is the flood, and most was dropped.
