@@ -8,6 +8,7 @@ import { STRATEGIES } from '../shared/strategies.js'
 import { authenticationSchema, authorizationSchema, flappingDetectSchema } from './auth-schema.js'
 import { isHost, tryParseHostPort } from './bind.js'
 import { listenersSchema, peerCertAs } from './listeners-schema.js'
+import { outboundLimitsShape } from './outbound-schema.js'
 import { bool, int, nonEmptyString, oneOf, section } from './schema-parts.js'
 
 /*
@@ -59,7 +60,8 @@ const mqtt = section(z.strictObject({
   session_checkpoint_interval_ms: int(100, 60000).default(1000),
   /** a verified client certificate's cn, dn or md5 as the user name / client id (EMQX's keys; mutual TLS) */
   peer_cert_as_username: peerCertAs,
-  peer_cert_as_clientid: peerCertAs
+  peer_cert_as_clientid: peerCertAs,
+  ...outboundLimitsShape
 }))
 
 const tls = section(z.strictObject({

@@ -7,15 +7,18 @@ import { Listeners, type Connection, type ListenerDescription, type ListenerStat
 import type { Logger } from '../observability/logger.js'
 import type { RetainedView } from '../retained/retained-view.js'
 import type { LogPublisher } from '../routing/log-publisher.js'
+import type { PersistentSession } from '../session/persistent-session.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import { checkAedes, incomingPersistence } from './aedes-internals.js'
+import { CatchUp } from './catch-up.js'
 import { ConnectFlow } from './connect.js'
 import { ConnectRules } from './connect-rules.js'
 import { Delivery } from './delivery.js'
 import { DisconnectFlow } from './disconnect.js'
 import { createLocalEmitter } from './local-emitter.js'
+import { Outbound, type OutboundLimitReason } from './outbound.js'
 import { withPeerIdentity, type PeerCertAsOptions } from './peer-identity.js'
 import { createPersistence } from './persistence.js'
 import { createPublishHook } from './publish-hook.js'
@@ -30,8 +33,19 @@ export interface MqttEdgeOptions {
   inc: string
   /** where clients connect (src/listeners) */
   listeners: ListenersConfig
-  /** aedes' own CONNECT checks and bounds */
-  mqtt: { maxClientIdLength: number; maxUsernameLength: number; connectTimeoutMs: number; maxInflightInbound: number }
+  /** aedes' own CONNECT checks and bounds, and what a client may have waiting (edge/outbound.ts) */
+  mqtt: {
+    maxClientIdLength: number
+    maxUsernameLength: number
+    connectTimeoutMs: number
+    maxInflightInbound: number
+    maxInflight: number
+    maxQueueLen: number
+    maxClientBufferBytes: number
+    slowClientTimeoutMs: number
+  }
+  /** a limit took effect `n` times (wharf_limit_events_total) */
+  onLimit: (reason: OutboundLimitReason, n: number) => void
   /** `mqtt.peer_cert_as_username` / `peer_cert_as_clientid`: a verified client certificate names the client */
   peerCertAs: PeerCertAsOptions
   authenticate: Authenticate
@@ -67,10 +81,19 @@ export class MqttEdge {
   constructor (private readonly opts: MqttEdgeOptions) {
     this.log = opts.logger.child({ component: 'mqtt' })
     const { sessions, wills } = opts
-    const mq = createLocalEmitter(100)
+    const mq = createLocalEmitter()
     const aedes = (): Aedes => this.aedes
     const subscriptions = new ClientSubscriptions(opts.interest)
-    this.delivery = new Delivery({ aedes, mq: () => mq, sessionOf: c => this.connections.sessionOf(c) })
+    const { maxInflight, maxQueueLen, maxClientBufferBytes, slowClientTimeoutMs } = opts.mqtt
+    const outbound = new Outbound({
+      limits: { maxInflight, maxQueueLen, maxBufferBytes: maxClientBufferBytes, slowClientTimeoutMs },
+      aedes,
+      onLimit: opts.onLimit,
+      logger: this.log
+    })
+    const sessionOf = (c: Client): PersistentSession | undefined => this.connections.sessionOf(c)
+    this.delivery = new Delivery({ aedes, mq: () => mq, sessionOf, outbound, maxHeld: Math.max(1, maxQueueLen) })
+    const catchUp = new CatchUp({ sessions, delivery: this.delivery, outbound, subscriptions, logger: this.log })
     const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength })
     this.connections = new ConnectFlow({
       aedes,
@@ -80,6 +103,7 @@ export class MqttEdge {
       sessions,
       wills,
       delivery: this.delivery,
+      catchUp,
       subscriptions,
       connectionOf: c => this.connectionOf(c),
       rules,
@@ -100,6 +124,8 @@ export class MqttEdge {
       maxClientsIdLength: opts.mqtt.maxClientIdLength,
       connectTimeout: opts.mqtt.connectTimeoutMs,
       maxInflightInbound: opts.mqtt.maxInflightInbound,
+      // a backstop behind mqtt.slow_client_timeout: aedes closes a socket that took no bytes this long
+      drainTimeout: 2 * slowClientTimeoutMs,
       preConnect: withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, rules.preConnect),
       authenticate: this.connections.authenticate,
       authorizePublish: createPublishHook({
@@ -112,7 +138,12 @@ export class MqttEdge {
         logger: this.log
       }),
       authorizeSubscribe: (client, sub, done) => subscribeHook(client, sub, done),
-      authorizeForward: guardRetained(this.delivery.authorizeForward, { authorize: opts.authorize, subjectOf })
+      authorizeForward: outbound.wrap(guardRetained(this.delivery.authorizeForward, { authorize: opts.authorize, subjectOf }))
+    })
+    outbound.attach(this.aedes)
+    outbound.onRoom(client => {
+      const session = sessionOf(client)
+      if (session !== undefined) catchUp.roomFor(client, session)
     })
     const sharedMembers = new SharedMembers(this.aedes, opts.shared)
     const subscribeHook = createSubscribeHook({
@@ -136,6 +167,7 @@ export class MqttEdge {
       this.log.debug({ clientId: client.id }, 'client disconnected')
       sharedMembers.clientGone(client)
       subscriptions.clientGone(client)
+      outbound.gone(client)
       this.disconnects.ended(client)
     })
   }

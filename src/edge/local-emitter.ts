@@ -9,9 +9,14 @@ export type LocalEmitter = mqemitter.MQEmitter
  * and is dropped here. It reaches subscribers — on this node and every other — when the log tail
  * reads it back, so every delivery goes through the log and has the same order everywhere.
  * Packets without a client (the tail's deliveries, aedes' own `$SYS` notices) are delivered locally.
+ *
+ * No concurrency limit: every emit is dispatched to the matching subscribers at once, within the
+ * call (edge/delivery.ts relies on it). A limit would make a slow subscriber, whose writes complete
+ * late, hold back the deliveries to everyone else, and queue them here without bound; what waits
+ * for a client is bounded per client instead (edge/outbound.ts).
  */
-export function createLocalEmitter (concurrency: number): LocalEmitter {
-  const mq = mqemitter({ concurrency, matchEmptyLevels: true })
+export function createLocalEmitter (): LocalEmitter {
+  const mq = mqemitter({ concurrency: 0, matchEmptyLevels: true })
   const deliverLocally = mq.emit.bind(mq)
   mq.emit = function emit (packet, cb) {
     if (packet.clientId !== undefined) {

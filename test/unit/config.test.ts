@@ -47,7 +47,11 @@ const DEFAULTS: WharfConfig = {
     max_offline_messages: 100000,
     session_checkpoint_interval_ms: 1000,
     peer_cert_as_username: 'disabled',
-    peer_cert_as_clientid: 'disabled'
+    peer_cert_as_clientid: 'disabled',
+    max_inflight: 32,
+    max_mqueue_len: 1000,
+    max_client_buffer_bytes: 1048576,
+    slow_client_timeout: 60000
   },
   kafka: {
     client_id: 'wharf',
