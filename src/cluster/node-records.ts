@@ -32,6 +32,23 @@ export interface TakeoverRecord {
 }
 
 /**
+ * An operator asks the node that owns a connection to close it (REST API, `wharf clients kick`):
+ * key `takeover:<clientId>` like the takeover records, so it is read in order with them. Only the
+ * connection `conn` on `node` is closed; a later connection of the same client id is left alone.
+ */
+export interface KickRecord {
+  v: 1
+  type: 'kick'
+  clientId: string
+  /** the owning node and connection */
+  node: string
+  conn: string
+  /** who asked (an API key's name) */
+  by: string
+  at: number
+}
+
+/**
  * A survivor offers to publish the wills of a dead node's clients (one incarnation of it). The first
  * claim for that incarnation in the log wins; key `wills:<dead node>`.
  */
@@ -49,7 +66,7 @@ export interface WillsClaimRecord {
   at: number
 }
 
-export type NodeRecord = HeartbeatRecord | LeaveRecord | TakeoverRecord | WillsClaimRecord
+export type NodeRecord = HeartbeatRecord | LeaveRecord | TakeoverRecord | KickRecord | WillsClaimRecord
 
 export function willsClaimKey (node: string): string {
   return `wills:${node}`
@@ -86,6 +103,9 @@ export function decodeNodeRecord (value: Buffer | null): NodeRecord | undefined 
     case 'takeover':
       if (typeof v.clientId !== 'string' || typeof v.conn !== 'string') return undefined
       return v as unknown as TakeoverRecord
+    case 'kick':
+      if (typeof v.clientId !== 'string' || typeof v.conn !== 'string' || typeof v.by !== 'string') return undefined
+      return v as unknown as KickRecord
     case 'wills':
       if (typeof v.inc !== 'string' || typeof v.by !== 'string' || typeof v.byInc !== 'string') return undefined
       return v as unknown as WillsClaimRecord

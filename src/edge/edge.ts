@@ -3,12 +3,15 @@ import type { Socket } from 'node:net'
 import type { Authenticate, Authorize, AuthzSubject } from '../auth/hooks.js'
 import type { Claim, LocalConnection } from '../cluster/takeover.js'
 import type { Logger } from '../observability/logger.js'
+import type { TrafficCounters } from '../observability/traffic.js'
+import type { ClientEvents } from '../presence/client-events.js'
 import type { RetainedView } from '../retained/retained-view.js'
 import type { LogPublisher } from '../routing/log-publisher.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import { checkAedes, incomingPersistence } from './aedes-internals.js'
+import { watchClients } from './client-watch.js'
 import { ConnectFlow } from './connect.js'
 import { ConnectRules } from './connect-rules.js'
 import { Delivery } from './delivery.js'
@@ -40,6 +43,9 @@ export interface MqttEdgeOptions {
   sessions: SessionManager
   wills: WillStore
   shared: SharedSubscriptions
+  /** told when clients connect, subscribe and go (presence, $SYS), and what their connections carry */
+  clientEvents?: ClientEvents
+  traffic?: TrafficCounters
   logger: Logger
 }
 
@@ -132,6 +138,18 @@ export class MqttEdge {
       subscriptions.clientGone(client)
       this.disconnects.ended(client)
     })
+    watchClients(this.aedes, {
+      connOf: c => this.connections.connected(c)?.claim.conn,
+      usernameOf: c => this.connections.connected(c)?.subject.username,
+      connectionOf: c => this.connectionOf(c),
+      events: opts.clientEvents,
+      traffic: opts.traffic
+    })
+  }
+
+  /** Deliver a message to this node's subscribers only, never through Kafka (`$SYS`). */
+  publishLocal (topic: string, payload: Buffer): void {
+    this.aedes.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, () => undefined)
   }
 
   get connectedClients (): number { return this.aedes.connectedClients }
