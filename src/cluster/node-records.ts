@@ -6,6 +6,24 @@
 
 export interface ListenerInfo { name: string; host: string; port: number }
 
+/**
+ * A node's running totals in its heartbeats (absent in older records): readers compute rates from
+ * two heartbeats. `ackMs`: the mean wait for Kafka's acknowledgement over the last interval.
+ */
+export interface NodeCounters {
+  /** PUBLISH packets received from clients, sent to clients */
+  received: number
+  sent: number
+  /** messages dropped (refused PUBLISHes, records that cannot be delivered) */
+  dropped: number
+  /** MQTT bytes */
+  bytesIn: number
+  bytesOut: number
+  /** bytes waiting for Kafka's acknowledgement now */
+  pendingBytes: number
+  ackMs: number | null
+}
+
 export interface HeartbeatRecord {
   v: 1
   type: 'heartbeat'
@@ -16,6 +34,7 @@ export interface HeartbeatRecord {
   inc?: string
   connections: number
   version: string
+  counters?: NodeCounters
   at: number
 }
 

@@ -48,6 +48,8 @@ export class Presence implements ClientEvents {
   private readonly perListener = new Map<string, ListenerConnections>()
   private readonly log: Logger
   private readonly debounceMs: number
+  /** the most clients connected here at once */
+  peak = 0
 
   constructor (private readonly opts: PresenceOptions, private readonly deps: PresenceDeps, logger: Logger) {
     this.log = logger.child({ component: 'presence' })
@@ -106,6 +108,7 @@ export class Presence implements ClientEvents {
     const previous = this.local.get(c.clientId)
     if (previous !== undefined) clearTimeout(previous.timer)
     this.local.set(c.clientId, { record, subs })
+    this.peak = Math.max(this.peak, this.local.size)
     const counts = this.perListener.get(c.listener) ?? { current: 0, max: 0 }
     counts.current++
     counts.max = Math.max(counts.max, counts.current)
