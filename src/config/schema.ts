@@ -6,7 +6,7 @@ import { keyTemplateError, mqttTopicTemplateError } from '../mapping/template.js
 import { isValidTopicFilter } from '../protocol/topic-filter.js'
 import { STRATEGIES } from '../shared/strategies.js'
 import { authenticationSchema, authorizationSchema, flappingDetectSchema } from './auth-schema.js'
-import { isHost, tryParseHostPort } from './bind.js'
+import { tryParseHostPort } from './bind.js'
 import { apiKeySchema, httpSchema, logFormat, prometheusSchema, sysTopicsSchema } from './ops-schema.js'
 
 /*
