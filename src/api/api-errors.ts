@@ -41,7 +41,12 @@ export function errorHandler (log: Logger) {
     if (issues !== undefined && issues.length > 0) {
       const issue = issues[0] as ValidationIssue
       const field = fieldOf(issue) || ((err as { validationContext?: string }).validationContext ?? 'body')
-      const what = issue.params.additionalProperty !== undefined ? 'is not a known field' : issue.params.missingProperty !== undefined ? 'is required' : issue.message ?? 'is not valid'
+      const allowed = issue.params.allowedValues
+      const what = issue.params.additionalProperty !== undefined
+        ? 'is not a known field'
+        : issue.params.missingProperty !== undefined
+          ? 'is required'
+          : Array.isArray(allowed) ? `must be one of ${allowed.join(', ')}` : issue.message ?? 'is not valid'
       void reply.code(400).send(body('BAD_REQUEST', `${field}: ${what}`, field))
       return
     }

@@ -1,5 +1,5 @@
 import type { Logger } from '../observability/logger.js'
-import { PACKET_TYPES, type TrafficCounters } from '../observability/traffic.js'
+import type { TrafficCounters } from '../observability/traffic.js'
 import type { ClientEvents, ConnectedClient, DisconnectReason, Subscription } from '../presence/client-events.js'
 
 export interface SysTopicsOptions {
@@ -104,10 +104,6 @@ export class SysTopics implements ClientEvents {
     ]
     for (let qos = 0; qos <= 2; qos++) {
       values.push([`metrics/messages/qos${qos}/received`, t.publishIn[qos] ?? 0], [`metrics/messages/qos${qos}/sent`, t.publishOut[qos] ?? 0])
-    }
-    for (const [code, type] of PACKET_TYPES.entries()) {
-      if (code === 0) continue
-      values.push([`metrics/packets/${type}/received`, t.packetsIn[code] ?? 0], [`metrics/packets/${type}/sent`, t.packetsOut[code] ?? 0])
     }
     for (const [name, value] of values) this.put(name, String(value))
   }
