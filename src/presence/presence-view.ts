@@ -81,11 +81,18 @@ export class PresenceView {
   }
 
   /** The clients matching `q`, sorted by client id; page is 1-based. */
-  list (q: ClientQuery, page: number, limit: number, live: Liveness): ClientPage {
+  list (q: ClientQuery, page: number, limit: number, liveness: Liveness): ClientPage {
+    const live = q.connected === undefined ? liveness : memoLiveness(liveness)
     const ids = this.sortedIds()
-    let i = 0
-    if (q.clientIdPrefix !== undefined && q.clientIdPrefix !== '') i = lowerBound(ids, q.clientIdPrefix)
+    const prefix = q.clientIdPrefix ?? ''
+    let i = prefix === '' ? 0 : lowerBound(ids, prefix)
     const skip = (page - 1) * limit
+    if (q.node === undefined && q.username === undefined && q.connected === undefined) {
+      // every id in the prefix' range matches: the page is a slice, nothing else is looked at
+      const end = prefix === '' ? ids.length : prefixEnd(ids, prefix, i)
+      const items = ids.slice(Math.min(i + skip, end), Math.min(i + skip + limit, end)).map(id => this.byId.get(id) as ClientRecord)
+      return { items, total: end - i }
+    }
     const items: ClientRecord[] = []
     let total = 0
     for (; i < ids.length; i++) {
@@ -125,6 +132,27 @@ export class PresenceView {
   }
 }
 
+/**
+ * `live` asked once per node incarnation: a listing filtered by `connected` looks at every record,
+ * and 10,000 clients live on a handful of incarnations.
+ */
+export function memoLiveness (live: Liveness): Liveness {
+  const seen = new Map<string, Map<string, boolean>>()
+  return (node, inc) => {
+    let byInc = seen.get(node)
+    if (byInc === undefined) {
+      byInc = new Map()
+      seen.set(node, byInc)
+    }
+    let v = byInc.get(inc)
+    if (v === undefined) {
+      v = live(node, inc)
+      byInc.set(inc, v)
+    }
+    return v
+  }
+}
+
 /** The first index whose id is >= `key` (ids sorted). */
 function lowerBound (ids: string[], key: string): number {
   let lo = 0
@@ -132,6 +160,18 @@ function lowerBound (ids: string[], key: string): number {
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
     if ((ids[mid] as string) < key) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+/** The first index from `from` (the prefix' lower bound) whose id does not start with `prefix`. */
+function prefixEnd (ids: string[], prefix: string, from: number): number {
+  let lo = from
+  let hi = ids.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if ((ids[mid] as string).startsWith(prefix)) lo = mid + 1
     else hi = mid
   }
   return lo

@@ -86,6 +86,22 @@ describe('PresenceView', () => {
     assert.deepEqual(ids(view.list({ node: 'n1', username: 'u1' }, 1, 10, live)), ['b2', 'c'])
     assert.deepEqual(ids(view.list({ connected: false }, 1, 10, live)), ['d'], 'n3 is not live')
     assert.deepEqual(ids(view.list({ clientIdPrefix: 'zz' }, 1, 10, live)), [])
+    // prefix without other filters: a slice of the prefix' range
+    assert.deepEqual(ids(view.list({ clientIdPrefix: 'b' }, 2, 1, live)), ['b2'])
+    assert.equal(view.list({ clientIdPrefix: 'b' }, 2, 1, live).total, 2)
+    assert.deepEqual(ids(view.list({ clientIdPrefix: 'b' }, 3, 1, live)), [])
+    assert.deepEqual(ids(view.list({}, 3, 2, live)), ['d'])
+    assert.deepEqual(ids(view.list({}, 4, 2, live)), [])
+    assert.deepEqual(ids(view.list({ clientIdPrefix: 'b', connected: true }, 1, 10, live)), ['b1', 'b2'])
+  })
+
+  it('a listing by connected asks the membership once per node incarnation', () => {
+    const view = new PresenceView()
+    for (let i = 0; i < 50; i++) view.apply(`c${i}`, enc(record(`c${i}`, { node: `n${i % 2}`, inc: 'i1' })))
+    const asked: string[] = []
+    const live = (node: string, inc: string): boolean => { asked.push(`${node}/${inc}`); return node === 'n0' }
+    assert.equal(view.list({ connected: true }, 1, 100, live).total, 25)
+    assert.deepEqual(asked.sort(), ['n0/i1', 'n1/i1'])
   })
 
   it('waitFor resolves when the record changes, false after the time', async () => {
