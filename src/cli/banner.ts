@@ -6,6 +6,9 @@ function reachable (host: string): string {
   return host.includes(':') ? `[${host}]` : host
 }
 
+/** The URL scheme clients use for each kind of listener. */
+const SCHEMES = { tcp: 'mqtt', ssl: 'mqtts', ws: 'ws', wss: 'wss' } as const
+
 /**
  * The lines `wharf start` prints when its log lines are for people (a terminal): node, MQTT
  * listeners, the dashboard / API / metrics URLs and the Kafka brokers. With JSON logs the
@@ -18,7 +21,7 @@ export function banner (s: NodeSummary, startupMs: number, localKafka: boolean):
     '',
     `  Wharf ${s.version} · node ${s.node} · ready in ${(startupMs / 1000).toFixed(1)} s`,
     '',
-    ...s.listeners.map((l, i) => `  ${i === 0 ? 'MQTT     ' : '         '} ${l.name.padEnd(width)}  mqtt://${reachable(l.host)}:${l.port}`),
+    ...s.listeners.map((l, i) => `  ${i === 0 ? 'MQTT     ' : '         '} ${l.name.padEnd(width)}  ${SCHEMES[l.kind]}://${reachable(l.host)}:${l.port}${l.path ?? ''}`),
     ...(s.http.dashboard ? [`  Dashboard  ${base}/`] : []),
     `  REST API   ${base}/api/v1   (OpenAPI: ${base}/api/v1/openapi.json; keys: wharf api-keys add <name>)`,
     `  Metrics    ${base}/metrics   Health: ${base}/health, ${base}/ready`,

@@ -6,7 +6,7 @@ import { UserView } from '../auth/users/user-view.js'
 import { Membership } from '../cluster/membership.js'
 import { nodesLogHandler } from '../cluster/nodes-log.js'
 import { TakeoverCoordinator } from '../cluster/takeover.js'
-import { parseBind, type WharfConfig } from '../config/index.js'
+import type { WharfConfig } from '../config/index.js'
 import { MqttEdge } from '../edge/edge.js'
 import { BatchingProducer } from '../kafka/batching-producer.js'
 import { createKafka } from '../kafka/client.js'
@@ -30,6 +30,7 @@ import type { Owner } from '../session/session-record.js'
 import { SessionView } from '../session/session-view.js'
 import { WillStore } from '../session/will-store.js'
 import { SharedSubscriptions } from '../shared/shared-subscriptions.js'
+import { registerListenerMetrics } from './listener-metrics.js'
 import { buildOps, type OpsParts } from './ops-parts.js'
 import { registerOpsMetrics } from './ops-metrics.js'
 import { sysNumbers } from './node-stats.js'
@@ -166,15 +167,14 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   const edge = new MqttEdge({
     node,
     inc,
-    listeners: Object.entries(config.listeners.tcp)
-      .filter(([, l]) => l.enabled)
-      .map(([name, l]) => ({ name, ...parseBind(l.bind), maxConnections: l.max_connections })),
+    listeners: config.listeners,
     mqtt: {
       maxClientIdLength: config.mqtt.max_client_id_length,
       maxUsernameLength: config.mqtt.max_username_length,
       connectTimeoutMs: config.mqtt.connect_timeout_ms,
       maxInflightInbound: config.mqtt.max_inflight_inbound
     },
+    peerCertAs: { username: config.mqtt.peer_cert_as_username, clientid: config.mqtt.peer_cert_as_clientid },
     authenticate: auth.authenticator,
     authorize: auth.authorizer,
     interest: live,
@@ -209,6 +209,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   registerCounts(parts)
   registerAuthMetrics(metrics, auth.authenticator, auth.authorizer)
   registerOpsMetrics(metrics, parts)
+  registerListenerMetrics(metrics, () => edge.listenerStats())
   return parts
 }
 

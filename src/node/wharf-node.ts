@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { Heartbeat } from '../cluster/heartbeat.js'
 import type { WharfConfig } from '../config/index.js'
+import type { ListenerKind } from '../config/listeners-schema.js'
 import type { HttpServer, ReadinessReport } from '../api/http-server.js'
 import type { Logger } from '../observability/logger.js'
 import type { Metrics } from '../observability/metrics.js'
@@ -16,7 +17,8 @@ export interface NodeSummary {
   node: string
   version: string
   brokers: string[]
-  listeners: Array<{ name: string; host: string; port: number }>
+  /** `name` is `<kind>:<name>`; `path` is a WebSocket listener's `mqtt_path` */
+  listeners: Array<{ name: string; kind: ListenerKind; host: string; port: number; path?: string }>
   http: { host: string; port: number; tls: boolean; dashboard: boolean }
 }
 
@@ -55,7 +57,10 @@ export class WharfNode {
       node: this.config.node.name,
       version: VERSION,
       brokers: this.brokers,
-      listeners: this.parts.edge.boundListeners.map(l => ({ name: l.name, host: l.host, port: l.port })),
+      listeners: this.parts.edge.describeListeners().map(l => {
+        const ws = l.kind === 'ws' || l.kind === 'wss' ? this.config.listeners[l.kind][l.name]?.websocket.mqtt_path : undefined
+        return { name: l.listener, kind: l.kind, host: l.host, port: l.port, ...(ws === undefined ? {} : { path: ws }) }
+      }),
       http: { host: h.bind, port: this.health.port, tls: h.ssl_options !== undefined, dashboard: h.dashboard }
     }
   }
@@ -91,7 +96,7 @@ export class WharfNode {
       version: VERSION,
       startedAt: this.startedAt,
       inc: this.inc,
-      status: () => ({ listeners: p.edge.boundListeners.map(l => ({ name: l.name, host: l.host, port: l.port })), connections: p.edge.connectedClients })
+      status: () => ({ listeners: p.edge.describeListeners().map(l => ({ name: l.name, kind: l.kind, host: l.host, port: l.port })), connections: p.edge.connectedClients })
     }, this.log)
     await this.heartbeat.start()
     p.sessions.start()
@@ -105,7 +110,7 @@ export class WharfNode {
       sessions: p.sessionView.sessions.size,
       users: p.users.size,
       banned: p.banned.list().length,
-      listeners: p.edge.boundListeners.map(l => `${l.name}=${l.host}:${l.port}`),
+      listeners: p.edge.describeListeners().map(l => `${l.listener}=${l.host}:${l.port}`),
       http: this.health.port
     }, 'Wharf node ready')
   }
@@ -113,6 +118,14 @@ export class WharfNode {
   /** SIGHUP: read the ACL files again (a bad file keeps the rules in force); whether the new rules took effect. */
   reload (): boolean {
     return this.parts.auth.reload()
+  }
+
+  /**
+   * SIGHUP: the TLS listeners read their certificate files again (a bad set keeps the certificate
+   * in use, logged with the key at fault); whether none failed.
+   */
+  reloadCertificates (): boolean {
+    return this.parts.edge.reloadCertificates()
   }
 
   /**
@@ -160,6 +173,15 @@ export class WharfNode {
     }
   }
 
+  /** Each listener as /ready shows it: where it is bound, connections open, accepted, and closed by the listener by reason. */
+  private listenerReport (): Array<Record<string, unknown>> {
+    const stats = this.parts.edge.listenerStats()
+    return this.parts.edge.describeListeners().map(l => {
+      const s = stats[l.listener]
+      return { ...l, connections_total: s?.total ?? 0, closed: s?.closed ?? {} }
+    })
+  }
+
   private readiness (): ReadinessReport {
     const p = this.parts
     return {
@@ -174,7 +196,8 @@ export class WharfNode {
       kafkaPendingBytes: p.producer.pending,
       livePartitions: p.fetchers.messages.assignments().length,
       uptimeMs: this.startedAt === 0 ? 0 : Date.now() - this.startedAt,
-      cluster: p.membership.summary()
+      cluster: p.membership.summary(),
+      listeners: this.listenerReport()
     }
   }
 }
