@@ -52,8 +52,8 @@ export const TLS_VERSIONS = ['tlsv1.2', 'tlsv1.3'] as const
 const VERIFY_PEER_NEEDS_CA = 'the CA that signs client certificates, when verify is verify_peer'
 const FAIL_NEEDS_VERIFY = 'verify: verify_peer, when fail_if_no_peer_cert is true'
 
-/** `ssl_options` of an ssl or wss listener (EMQX's names). */
-const sslOptions = z.strictObject({
+/** `ssl_options` of an ssl or wss listener (EMQX's names); the HTTP port takes the same. */
+export const sslOptions = z.strictObject({
   /** PEM: the server certificate (and its chain) */
   certfile: file,
   /** PEM: the server's private key */

@@ -6,9 +6,10 @@ import { keyTemplateError, mqttTopicTemplateError } from '../mapping/template.js
 import { isValidTopicFilter } from '../protocol/topic-filter.js'
 import { STRATEGIES } from '../shared/strategies.js'
 import { authenticationSchema, authorizationSchema, flappingDetectSchema } from './auth-schema.js'
-import { isHost, tryParseHostPort } from './bind.js'
+import { tryParseHostPort } from './bind.js'
 import { listenersSchema, peerCertAs } from './listeners-schema.js'
 import { outboundLimitsShape } from './outbound-schema.js'
+import { apiKeySchema, httpSchema, logFormat, prometheusSchema, sysTopicsSchema } from './ops-schema.js'
 import { bool, int, nonEmptyString, oneOf, section } from './schema-parts.js'
 
 /*
@@ -38,14 +39,12 @@ const allowAnonymous = bool.default(true)
 
 const log = section(z.strictObject({
   level: oneOf(LOG_LEVELS).default('info'),
-  pretty: bool.default(false)
+  /** older name: no effect since `format` (auto = human lines on a terminal) */
+  pretty: bool.default(false),
+  format: logFormat
 }))
 
-const HOST = 'a host name or IP address'
-const http = section(z.strictObject({
-  bind: z.string({ error: HOST }).refine(isHost, { error: HOST }).default('0.0.0.0'),
-  port: int(0, 65535).default(18083)
-}))
+const http = httpSchema
 
 const mqtt = section(z.strictObject({
   max_client_id_length: int(1, 65535).default(256),
@@ -146,14 +145,18 @@ function topic<R extends z.ZodType> (name: string, partitions: number, retention
   }))
 }
 
-const TOPIC_KEYS = ['messages', 'retained', 'sessions', 'nodes', 'users', 'banned'] as const
+const TOPIC_KEYS = ['messages', 'retained', 'sessions', 'nodes', 'users', 'banned', 'clients', 'api_keys'] as const
 const topics = section(z.strictObject({
   messages: topic('mqtt.messages', 6, retentionMs.optional()),
   retained: topic('wharf.retained', 3, retentionMs.optional()),
   sessions: topic('wharf.sessions', 3, retentionMs.optional()),
   nodes: topic('wharf.nodes', 1, retentionMs.default(3600000)),
   users: topic('wharf.users', 1, retentionMs.optional()),
-  banned: topic('wharf.banned', 1, retentionMs.optional())
+  banned: topic('wharf.banned', 1, retentionMs.optional()),
+  /** presence: one record per client id (compacted) */
+  clients: topic('wharf.clients', 3, retentionMs.optional()),
+  /** the REST API's keys, hashed (compacted) */
+  api_keys: topic('wharf.api-keys', 1, retentionMs.optional())
 }).superRefine((t, ctx) => {
   const seen = new Map<string, string>()
   for (const key of TOPIC_KEYS) {
@@ -224,9 +227,12 @@ export const configSchema = z.strictObject({
   mapping,
   authentication: authenticationSchema,
   authorization: authorizationSchema,
-  flapping_detect: flappingDetectSchema
+  flapping_detect: flappingDetectSchema,
+  api_key: apiKeySchema,
+  prometheus: prometheusSchema,
+  sys_topics: sysTopicsSchema
 }).superRefine((c, ctx) => {
-  const internal = [c.topics.retained.name, c.topics.sessions.name, c.topics.nodes.name, c.topics.users.name, c.topics.banned.name]
+  const internal = [c.topics.retained.name, c.topics.sessions.name, c.topics.nodes.name, c.topics.users.name, c.topics.banned.name, c.topics.clients.name, c.topics.api_keys.name]
   for (const issue of crossRuleIssues(c.mapping.rules, c.topics.messages.name, internal)) {
     ctx.addIssue({ code: 'custom', path: ['mapping', 'rules', issue.index, issue.field], message: issue.message, params: { expected: 'one format per Kafka topic, not one of Wharf\'s own topics' } })
   }

@@ -41,6 +41,12 @@ interface ClientInternals {
   subscriptions: Record<string, { qos: number }>
   /** the will aedes publishes when the connection ends abnormally (null after a DISCONNECT) */
   will: PublishPacket | null
+  /** mqtt-packet's parser of the connection: emits 'packet' for every packet read */
+  _parser: { on (event: 'packet', listener: (packet: { cmd: string; length: number; qos?: number }) => void): unknown }
+  /** set when the client sent DISCONNECT */
+  _disconnected: boolean
+  /** 1.5 x the CONNECT's keepalive in ms, plus 1 (-1: none) */
+  _keepaliveInterval: number
 }
 
 interface BrokerInternals {
@@ -87,6 +93,9 @@ export function checkAedes (aedes: Aedes): string | undefined {
     if (typeof client._nextId !== 'number') missing.push('Client._nextId')
     if (typeof client.subscriptions !== 'object') missing.push('Client.subscriptions')
     if (!('will' in client)) missing.push('Client.will')
+    if (typeof client._parser?.on !== 'function') missing.push('Client._parser')
+    if (typeof client._disconnected !== 'boolean') missing.push('Client._disconnected')
+    if (typeof client._keepaliveInterval !== 'number') missing.push('Client._keepaliveInterval')
   }
   probe.destroy()
   const packet = new Packet({ cmd: 'publish', topic: 't', payload: Buffer.alloc(0), qos: 0, retain: false }, aedes)
@@ -106,6 +115,22 @@ export function connectedClient (aedes: Aedes, id: string): Client | undefined {
 /** The client's granted subscriptions (filter -> QoS), as aedes keeps them. */
 export function grantedSubscriptions (client: Client): Readonly<Record<string, { qos: number }>> {
   return internals(client).subscriptions
+}
+
+/** Calls `listener` with every packet the client sends (after aedes' own handling was queued). */
+export function onIncomingPacket (client: Client, listener: (packet: { cmd: string; length: number; qos?: number }) => void): void {
+  internals(client)._parser.on('packet', listener)
+}
+
+/** Did the client end its connection with DISCONNECT? */
+export function disconnectedCleanly (client: Client): boolean {
+  return internals(client)._disconnected
+}
+
+/** The keepalive the client asked for in CONNECT, in seconds (0 = none). */
+export function keepaliveOf (client: Client): number {
+  const ms = internals(client)._keepaliveInterval
+  return ms > 0 ? Math.round((ms - 1) / 1500) : 0
 }
 
 /** Is `packet` the will aedes is publishing for `client` (the connection is ending abnormally)? */

@@ -5,6 +5,8 @@ import type { Claim, LocalConnection } from '../cluster/takeover.js'
 import type { ListenersConfig } from '../config/listeners-schema.js'
 import { Listeners, type Connection, type ListenerDescription, type ListenerStats } from '../listeners/index.js'
 import type { Logger } from '../observability/logger.js'
+import type { TrafficCounters } from '../observability/traffic.js'
+import type { ClientEvents } from '../presence/client-events.js'
 import type { RetainedView } from '../retained/retained-view.js'
 import type { LogPublisher } from '../routing/log-publisher.js'
 import type { PersistentSession } from '../session/persistent-session.js'
@@ -13,6 +15,7 @@ import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import { checkAedes, incomingPersistence } from './aedes-internals.js'
 import { CatchUp } from './catch-up.js'
+import { watchClients } from './client-watch.js'
 import { ConnectFlow } from './connect.js'
 import { ConnectRules } from './connect-rules.js'
 import { Delivery } from './delivery.js'
@@ -59,6 +62,9 @@ export interface MqttEdgeOptions {
   sessions: SessionManager
   wills: WillStore
   shared: SharedSubscriptions
+  /** told when clients connect, subscribe and go (presence, $SYS), and what their connections carry */
+  clientEvents?: ClientEvents
+  traffic?: TrafficCounters
   logger: Logger
 }
 
@@ -170,6 +176,18 @@ export class MqttEdge {
       outbound.gone(client)
       this.disconnects.ended(client)
     })
+    watchClients(this.aedes, {
+      connOf: c => this.connections.connected(c)?.claim.conn,
+      usernameOf: c => this.connections.connected(c)?.subject.username,
+      connectionOf: c => this.connectionOf(c),
+      events: opts.clientEvents,
+      traffic: opts.traffic
+    })
+  }
+
+  /** Deliver a message to this node's subscribers only, never through Kafka (`$SYS`). */
+  publishLocal (topic: string, payload: Buffer): void {
+    this.aedes.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, () => undefined)
   }
 
   get connectedClients (): number { return this.aedes.connectedClients }

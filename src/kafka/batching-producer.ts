@@ -28,6 +28,9 @@ interface Pending {
   reject: (err: Error) => void
 }
 
+/** One batch Kafka acknowledged: its records, the oldest record's wait until the ack, and the send's round trip (retries included), in ms. */
+export interface BatchAck { records: number; oldestWaitMs: number; sendMs: number }
+
 /** The producer has been closed; the record was not sent. */
 export class ProducerClosedError extends Error {
   constructor () { super('the Kafka producer is closed') }
@@ -79,7 +82,7 @@ export class BatchingProducer {
   /** Counters for metrics and tests. */
   readonly stats = { records: 0, batches: 0, retries: 0 }
 
-  constructor (kafka: Kafka, private readonly opts: BatchingProducerOptions, logger: Logger) {
+  constructor (kafka: Kafka, private readonly opts: BatchingProducerOptions, logger: Logger, private readonly onAcked?: (ack: BatchAck) => void) {
     this.producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
@@ -177,6 +180,7 @@ export class BatchingProducer {
     this.inFlight = true
     const batch = this.takeBatch()
     this.inFlightBatch = batch
+    const sentAt = performance.now()
     const acked = await this.sendWithRetry(batch)
     this.inFlight = false
     this.inFlightBatch = []
@@ -190,6 +194,8 @@ export class BatchingProducer {
     this.pendingBytes -= freed
     this.stats.records += batch.length
     this.stats.batches++
+    const now = performance.now()
+    this.onAcked?.({ records: batch.length, oldestWaitMs: now - (batch[0] as Pending).at, sendMs: now - sentAt })
     this.releaseRoom()
     if (this.queue.length > 0) this.schedule()
     else this.notifyIdle()

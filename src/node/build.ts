@@ -18,6 +18,7 @@ import { Mapping } from '../mapping/mapping.js'
 import { registrySchemasFor } from '../mapping/registry-schemas.js'
 import type { Logger } from '../observability/logger.js'
 import { createMetrics, type Metrics } from '../observability/metrics.js'
+import { ProduceLatency } from '../observability/produce-latency.js'
 import { RetainedStore } from '../retained/retained-store.js'
 import { InterestPlan } from '../routing/interest.js'
 import { LiveReader } from '../routing/live-reader.js'
@@ -30,6 +31,9 @@ import { SessionView } from '../session/session-view.js'
 import { WillStore } from '../session/will-store.js'
 import { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import { registerListenerMetrics } from './listener-metrics.js'
+import { buildOps, type OpsParts } from './ops-parts.js'
+import { registerOpsMetrics } from './ops-metrics.js'
+import { sysNumbers } from './node-stats.js'
 import { topicSpecs } from './topic-specs.js'
 
 /** Everything one node is made of, wired together; `WharfNode` starts and stops it in order. */
@@ -59,6 +63,8 @@ export interface NodeParts {
   nodesTail: LogTail
   usersTail: LogTail
   bannedTail: LogTail
+  /** presence, API keys, $SYS, traffic counts (node/ops-parts.ts) */
+  ops: OpsParts
   /** creates the topics that are missing; the partition count of each (the live reader reads them from here) */
   ensureTopics: () => Promise<Map<string, number>>
 }
@@ -70,13 +76,15 @@ export interface NodeParts {
  */
 export function buildNode (config: WharfConfig, brokers: string[], inc: string, logger: Logger): NodeParts {
   const node = config.node.name
+  const builtAt = Date.now()
   const metrics = createMetrics(node)
   const kafka = createKafka({ ...config.kafka, brokers }, logger)
-  const producer = new BatchingProducer(kafka, config.kafka.producer, logger)
+  const produceLatency = new ProduceLatency(metrics.registry)
+  const producer = new BatchingProducer(kafka, config.kafka.producer, logger, produceLatency.observe)
   const mapping = new Mapping(config.mapping.rules, config.topics.messages.name, registrySchemasFor(config.mapping.schema_registry, logger))
   const retained = new RetainedStore(producer, config.topics.retained.name)
   const membership = new Membership(config.cluster.node_timeout_ms)
-  const takeover = new TakeoverCoordinator(producer, { node, topic: config.topics.nodes.name }, logger)
+  const takeover = new TakeoverCoordinator(producer, { node, topic: config.topics.nodes.name, onClose: (_id, conn, reason) => ops.presence.noteClosing(conn, reason) }, logger)
   const publisher = new LogPublisher(producer, mapping, retained)
   const sessionView = new SessionView()
   const wills = new WillStore(producer, config.topics.sessions.name, sessionView)
@@ -87,6 +95,13 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     messages: new PartitionFetcher(kafka, { purpose: 'messages' }, logger),
     replay: new PartitionFetcher(kafka, { purpose: 'replay' }, logger)
   }
+  const ops = buildOps(config, {
+    node, inc, producer, membership, takeover, views: fetchers.views, produceLatency,
+    publish: (m) => publisher.publish(m),
+    publishLocal: (topic, payload) => edge.publishLocal(topic, payload),
+    sysNumbers: () => sysNumbers(parts),
+    startedAt: () => builtAt
+  }, logger)
   const rangeReader = new RangeReader(fetchers.replay, mapping.kafkaTopics)
   const partitionCounts = new Map<string, number>()
   const partitionCount = (topic: string): number => {
@@ -134,6 +149,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     concurrency: 16,
     decoder: mapping,
     onDispatch: (what) => (what === 'delivered' ? metrics.sharedDelivered : metrics.sharedRedelivered).inc(),
+    onRebalance: ops.rebalances.add,
     logger
   })
   const users = new UserView()
@@ -173,6 +189,8 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     sessions,
     wills,
     shared,
+    clientEvents: ops.clientEvents,
+    traffic: ops.traffic,
     logger
   })
   const delivery = new LogDelivery(edge.delivery, mapping, logger)
@@ -185,7 +203,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   const bannedTail = view(config.topics.banned.name, banned.onBatch)
   const parts: NodeParts = {
     metrics, producer, mapping, retained, membership, sessionView, sessions, deadNodeWills, rangeReader, shared, edge, auth, users, banned,
-    delivery, fetchers, live, retainedTail, sessionsTail, nodesTail, usersTail, bannedTail,
+    delivery, fetchers, live, retainedTail, sessionsTail, nodesTail, usersTail, bannedTail, ops,
     ensureTopics: async () => {
       const counts = await ensureTopics(kafka, topicSpecs(config.topics, mapping.kafkaTopics), logger)
       for (const [topic, n] of counts) partitionCounts.set(topic, n)
@@ -195,6 +213,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   }
   registerCounts(parts)
   registerAuthMetrics(metrics, auth.authenticator, auth.authorizer)
+  registerOpsMetrics(metrics, parts)
   registerListenerMetrics(metrics, () => edge.listenerStats())
   return parts
 }

@@ -3,7 +3,7 @@ import type { TopicSpec } from '../kafka/topic-admin.js'
 
 /**
  * The topics of the design, as configured: the data topic, the nodes topic and the compacted ones
- * (retained, sessions, users, banned); plus the Kafka topics of mapping rules, created when missing
+ * (retained, sessions, users, banned, clients, API keys); plus the Kafka topics of mapping rules, created when missing
  * with the data topic's settings.
  */
 export function topicSpecs (topics: WharfConfig['topics'], mappedTopics: readonly string[] = []): TopicSpec[] {
@@ -15,6 +15,8 @@ export function topicSpecs (topics: WharfConfig['topics'], mappedTopics: readonl
     { ...topics.sessions, compacted: true },
     { ...topics.nodes, compacted: false },
     { ...topics.users, compacted: true },
-    { ...topics.banned, compacted: true }
+    { ...topics.banned, compacted: true },
+    { ...topics.clients, compacted: true },
+    { ...topics.api_keys, compacted: true }
   ]
 }

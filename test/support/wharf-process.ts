@@ -12,6 +12,8 @@ export interface WharfTopics {
   nodes: string
   users: string
   banned: string
+  clients: string
+  apiKeys: string
 }
 
 /** Fresh topic names, so tests sharing one Kafka never see each other's records. */
@@ -23,7 +25,9 @@ export function uniqueTopics (label = 't'): WharfTopics {
     sessions: `wharf.sessions.${id}`,
     nodes: `wharf.nodes.${id}`,
     users: `wharf.users.${id}`,
-    banned: `wharf.banned.${id}`
+    banned: `wharf.banned.${id}`,
+    clients: `wharf.clients.${id}`,
+    apiKeys: `wharf.api-keys.${id}`
   }
 }
 
@@ -35,7 +39,9 @@ export function topicsEnv (topics: WharfTopics): Record<string, string> {
     WHARF_TOPICS__SESSIONS__NAME: topics.sessions,
     WHARF_TOPICS__NODES__NAME: topics.nodes,
     WHARF_TOPICS__USERS__NAME: topics.users,
-    WHARF_TOPICS__BANNED__NAME: topics.banned
+    WHARF_TOPICS__BANNED__NAME: topics.banned,
+    WHARF_TOPICS__CLIENTS__NAME: topics.clients,
+    WHARF_TOPICS__API_KEYS__NAME: topics.apiKeys
   }
 }
 

@@ -35,8 +35,8 @@ function configError (load: () => unknown): ConfigError {
 const DEFAULTS: WharfConfig = {
   node: { name: `wharf@${hostname()}` },
   allow_anonymous: true,
-  log: { level: 'info', pretty: false },
-  http: { bind: '0.0.0.0', port: 18083 },
+  log: { level: 'info', pretty: false, format: 'auto' },
+  http: { bind: '0.0.0.0', port: 18083, dashboard: true },
   listeners: { tcp: { default: { bind: '0.0.0.0:1883', enable: true, max_connections: 1000000, proxy_protocol: false, proxy_protocol_timeout: 3000 } }, ssl: {}, ws: {}, wss: {} },
   mqtt: {
     max_client_id_length: 256,
@@ -67,7 +67,9 @@ const DEFAULTS: WharfConfig = {
     sessions: { name: 'wharf.sessions', partitions: 3, replication_factor: -1 },
     nodes: { name: 'wharf.nodes', partitions: 1, replication_factor: -1, retention_ms: 3600000 },
     users: { name: 'wharf.users', partitions: 1, replication_factor: -1 },
-    banned: { name: 'wharf.banned', partitions: 1, replication_factor: -1 }
+    banned: { name: 'wharf.banned', partitions: 1, replication_factor: -1 },
+    clients: { name: 'wharf.clients', partitions: 3, replication_factor: -1 },
+    api_keys: { name: 'wharf.api-keys', partitions: 1, replication_factor: -1 }
   },
   cluster: { heartbeat_interval_ms: 2000, node_timeout_ms: 10000, takeover_timeout_ms: 5000 },
   shared_subscription: { strategy: 'round_robin', group_strategy: {}, member_timeout_ms: 10000 },
@@ -79,7 +81,15 @@ const DEFAULTS: WharfConfig = {
     http: { headers: {}, request_timeout: 5000, cache: { enable: true, ttl: 60000, max_size: 100000 } }
   },
   authorization: { no_match: 'allow', deny_action: 'ignore', cache: { enable: true, max_size: 32, ttl: 60000 } },
-  flapping_detect: { enable: true, max_count: 15, window_time: 60000, ban_time: 300000 }
+  flapping_detect: { enable: true, max_count: 15, window_time: 60000, ban_time: 300000 },
+  api_key: {},
+  prometheus: { enable_basic_auth: false },
+  sys_topics: {
+    enable: true,
+    sys_msg_interval: 60000,
+    sys_heartbeat_interval: 30000,
+    sys_event_messages: { client_connected: true, client_disconnected: true, client_subscribed: false, client_unsubscribed: false }
+  }
 }
 
 /** Every leaf key path (lists are leaves). */
@@ -157,7 +167,7 @@ describe('loadConfig', () => {
   it('lets env win over the file, key by key', () => {
     const file = yamlFile('both.yaml', 'log: { level: debug, pretty: true }\nkafka: { brokers: "a:1" }\n')
     const config = loadConfig({ file, env: { WHARF_LOG__LEVEL: 'warn', WHARF_KAFKA__BROKERS: 'b:2,c:3' } })
-    assert.deepEqual(config.log, { level: 'warn', pretty: true })
+    assert.deepEqual(config.log, { level: 'warn', pretty: true, format: 'auto' })
     assert.deepEqual(config.kafka.brokers, ['b:2', 'c:3'])
   })
 
