@@ -49,7 +49,7 @@ export function formatTable (states: NodeState[], now: number): string {
       s.status,
       hb === undefined ? '-' : `${age(now - hb.at)} ago`,
       hb === undefined ? '-' : String(hb.connections),
-      hb === undefined ? '-' : hb.listeners.map(l => `${l.name}=${l.host}:${l.port}`).join(',') || '-',
+      hb === undefined ? '-' : hb.listeners.map(l => `${l.kind ?? 'tcp'}:${l.name}=${l.host}:${l.port}`).join(',') || '-',
       hb === undefined ? '-' : hb.version
     ])
   }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { ConfigError, loadConfig, type WharfConfig } from '../config/index.js'
+import { checkCertificates } from '../listeners/index.js'
 import { LocalKafka } from '../local-kafka/local-kafka.js'
 import { createLogger, type Logger } from '../observability/logger.js'
 import { WharfNode } from '../node/wharf-node.js'
@@ -14,16 +15,23 @@ export function registerStartCommand (program: Command): void {
     .description('run one edge node (starts a local Kafka when kafka.brokers is not configured)')
     .option('-c, --config <file>', 'YAML configuration file (default: $WHARF_CONFIG, else built-in defaults)')
     .action(async (opts: { config?: string }) => {
-      const config = loadOrExit(opts.config)
+      const config = loadOrExit(opts.config, { certificates: true })
       const logger = createLogger({ level: config.log.level, node: config.node.name, pretty: config.log.pretty })
       await runNode(config, logger)
     })
 }
 
-/** Load the configuration or exit 2 with the one-line message that names the key. */
-export function loadOrExit (file: string | undefined): WharfConfig {
+/**
+ * Load the configuration or exit 2 with the one-line message that names the key. With
+ * `certificates` (wharf start) the TLS listeners' certificate, key and CA files are read too, so
+ * a bad one stops the start before a local Kafka or anything else starts; the other commands
+ * never open a listener and may run where those files are not.
+ */
+export function loadOrExit (file: string | undefined, check: { certificates?: boolean } = {}): WharfConfig {
   try {
-    return loadConfig({ file, env: process.env })
+    const config = loadConfig({ file, env: process.env })
+    if (check.certificates === true) checkCertificates(config.listeners)
+    return config
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`wharf: ${err.message}\n`)
@@ -82,10 +90,12 @@ async function runNode (config: WharfConfig, logger: Logger): Promise<void> {
   }
   process.on('SIGTERM', () => shutdown('SIGTERM'))
   process.on('SIGINT', () => shutdown('SIGINT'))
-  // SIGHUP reads the ACL files again (as a change of the files does); the node keeps running
+  // SIGHUP reads the ACL files and the TLS listeners' certificates again (as a change of the
+  // files does); the node keeps running
   process.on('SIGHUP', () => {
-    logger.info({ signal: 'SIGHUP' }, 'reloading the ACL files')
+    logger.info({ signal: 'SIGHUP' }, 'reloading the ACL files and the TLS certificates')
     node.reload()
+    node.reloadCertificates()
   })
 
   try {

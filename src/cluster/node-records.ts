@@ -4,7 +4,8 @@
  * partition, in log order. Values are JSON with a version field; unknown records are skipped.
  */
 
-export interface ListenerInfo { name: string; host: string; port: number }
+/** A listener in a heartbeat; `kind` (tcp, ssl, ws, wss) is absent in records of older versions (tcp only). */
+export interface ListenerInfo { name: string; kind?: string; host: string; port: number }
 
 export interface HeartbeatRecord {
   v: 1

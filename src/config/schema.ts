@@ -7,41 +7,14 @@ import { isValidTopicFilter } from '../protocol/topic-filter.js'
 import { STRATEGIES } from '../shared/strategies.js'
 import { authenticationSchema, authorizationSchema, flappingDetectSchema } from './auth-schema.js'
 import { isHost, tryParseHostPort } from './bind.js'
+import { listenersSchema, peerCertAs } from './listeners-schema.js'
+import { bool, int, nonEmptyString, oneOf, section } from './schema-parts.js'
 
 /*
  * The configuration schema. Custom messages are "expected ..." phrases (the words after
  * "expected"); rule violations carry `params.expected` and read as a whole sentence.
  * Every section has defaults, so `{}` is a valid configuration.
  */
-
-/** An integer in [min, max] (or >= min), with one readable message for every failure. */
-function int (min: number, max?: number) {
-  const error = max === undefined ? `an integer >= ${min}` : `an integer from ${min} to ${max}`
-  const atLeast = z.int({ error }).min(min, { error })
-  return max === undefined ? atLeast : atLeast.max(max, { error })
-}
-
-function oneOf<const T extends readonly [string, ...string[]]> (values: T) {
-  return z.enum(values, { error: `one of ${values.join(', ')}` })
-}
-
-/**
- * A section: a mapping whose keys all have defaults. Absent or empty (YAML `node:` with every
- * child commented out is null) means all defaults.
- */
-function section<T extends z.ZodType<unknown, object>> (schema: T) {
-  return z.preprocess((v) => (v === null ? undefined : v), schema.prefault({} as z.input<T>))
-}
-
-const bool = z.boolean({ error: 'true or false' })
-const nonEmptyString = z.string({ error: 'a non-empty string' }).min(1, { error: 'a non-empty string' })
-
-const BIND = 'host:port, [ipv6]:port or port, with port 0 to 65535'
-/** A listener address, kept as text (use `parseBind`); a bare YAML number is a port. */
-const bindAddress = z.preprocess(
-  (v) => (typeof v === 'number' && Number.isInteger(v) ? String(v) : v),
-  z.string({ error: BIND }).refine((s) => tryParseHostPort(s, true) !== undefined, { error: BIND })
-)
 
 const BROKER = 'a Kafka broker address host:port'
 const broker = z.string({ error: BROKER }).refine((s) => tryParseHostPort(s, false) !== undefined, { error: BROKER })
@@ -73,30 +46,6 @@ const http = section(z.strictObject({
   port: int(0, 65535).default(18083)
 }))
 
-/** The listener that gets a bind address when none is given. */
-export const DEFAULT_LISTENER = 'default'
-export const DEFAULT_LISTENER_BIND = '0.0.0.0:1883'
-
-const LISTENER_NAME = 'a listener name of lowercase letters, digits, "_" and "-"'
-const tcpListener = z.strictObject({
-  bind: bindAddress.optional(),
-  enabled: bool.default(true),
-  max_connections: int(1).default(1_000_000)
-})
-/** Named TCP listeners; a given map replaces the default one. Only `default` may omit `bind`. */
-const tcpListeners = z.record(z.string().regex(/^[a-z0-9_-]+$/, { error: LISTENER_NAME }), tcpListener)
-  .superRefine((listeners, ctx) => {
-    for (const [name, l] of Object.entries(listeners)) {
-      if (l.bind === undefined && name !== DEFAULT_LISTENER) ctx.addIssue({ code: 'custom', path: [name, 'bind'], message: BIND, input: undefined })
-    }
-  })
-  .transform((listeners) => Object.fromEntries(Object.entries(listeners).map(
-    ([name, l]) => [name, { bind: l.bind ?? DEFAULT_LISTENER_BIND, enabled: l.enabled, max_connections: l.max_connections }]
-  )))
-  .prefault({ [DEFAULT_LISTENER]: {} })
-
-const listeners = section(z.strictObject({ tcp: tcpListeners }))
-
 const mqtt = section(z.strictObject({
   max_client_id_length: int(1, 65535).default(256),
   /** longest user name accepted in CONNECT, in characters (a JWT in the user name field must fit) */
@@ -107,7 +56,10 @@ const mqtt = section(z.strictObject({
   session_expiry_interval: int(0).default(7200),
   /** QoS 1/2 messages a resuming session gets from its backlog at most; 0 = no limit */
   max_offline_messages: int(0).default(100000),
-  session_checkpoint_interval_ms: int(100, 60000).default(1000)
+  session_checkpoint_interval_ms: int(100, 60000).default(1000),
+  /** a verified client certificate's cn, dn or md5 as the user name / client id (EMQX's keys; mutual TLS) */
+  peer_cert_as_username: peerCertAs,
+  peer_cert_as_clientid: peerCertAs
 }))
 
 const tls = section(z.strictObject({
@@ -261,7 +213,7 @@ export const configSchema = z.strictObject({
   allow_anonymous: allowAnonymous,
   log,
   http,
-  listeners,
+  listeners: listenersSchema,
   mqtt,
   kafka,
   topics,
@@ -280,5 +232,5 @@ export const configSchema = z.strictObject({
 
 /** The validated configuration, defaults applied. */
 export type WharfConfig = z.infer<typeof configSchema>
-export type TcpListenerConfig = WharfConfig['listeners']['tcp'][string]
+export type { TcpListenerConfig } from './listeners-schema.js'
 export type TopicSpec = WharfConfig['topics']['messages']

@@ -1,7 +1,9 @@
 import { Aedes, type Client } from 'aedes'
-import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { Authenticate, Authorize, AuthzSubject } from '../auth/hooks.js'
 import type { Claim, LocalConnection } from '../cluster/takeover.js'
+import type { ListenersConfig } from '../config/listeners-schema.js'
+import { Listeners, type Connection, type ListenerDescription, type ListenerStats } from '../listeners/index.js'
 import type { Logger } from '../observability/logger.js'
 import type { RetainedView } from '../retained/retained-view.js'
 import type { LogPublisher } from '../routing/log-publisher.js'
@@ -14,21 +16,24 @@ import { ConnectRules } from './connect-rules.js'
 import { Delivery } from './delivery.js'
 import { DisconnectFlow } from './disconnect.js'
 import { createLocalEmitter } from './local-emitter.js'
+import { withPeerIdentity, type PeerCertAsOptions } from './peer-identity.js'
 import { createPersistence } from './persistence.js'
 import { createPublishHook } from './publish-hook.js'
 import { guardRetained } from './retained-guard.js'
 import { SharedMembers } from './shared-members.js'
 import { createSubscribeHook } from './subscribe-hook.js'
 import { ClientSubscriptions, type InterestSink } from './subscriptions.js'
-import { closeTcpListeners, openTcpListeners, type BoundListener, type TcpListenerSpec } from './tcp-listeners.js'
 
 export interface MqttEdgeOptions {
   node: string
   /** this node process' incarnation id (session and will records name it) */
   inc: string
-  listeners: TcpListenerSpec[]
+  /** where clients connect (src/listeners) */
+  listeners: ListenersConfig
   /** aedes' own CONNECT checks and bounds */
   mqtt: { maxClientIdLength: number; maxUsernameLength: number; connectTimeoutMs: number; maxInflightInbound: number }
+  /** `mqtt.peer_cert_as_username` / `peer_cert_as_clientid`: a verified client certificate names the client */
+  peerCertAs: PeerCertAsOptions
   authenticate: Authenticate
   authorize: Authorize
   /** what the node reads for its clients' subscriptions (held before SUBACK and CONNACK) */
@@ -52,8 +57,9 @@ export interface MqttEdgeOptions {
 export class MqttEdge {
   private readonly aedes: Aedes
   private readonly log: Logger
-  private listeners: BoundListener[] = []
-  private readonly sockets = new Map<Socket, string>()
+  private listeners: Listeners | undefined
+  /** what the listener knew of each connection (peer from a PROXY header, TLS), by its stream (aedes' client.conn) */
+  private readonly connectionsByStream = new WeakMap<Duplex, Connection>()
   readonly delivery: Delivery
   private readonly connections: ConnectFlow
   private readonly disconnects: DisconnectFlow
@@ -94,7 +100,7 @@ export class MqttEdge {
       maxClientsIdLength: opts.mqtt.maxClientIdLength,
       connectTimeout: opts.mqtt.connectTimeoutMs,
       maxInflightInbound: opts.mqtt.maxInflightInbound,
-      preConnect: rules.preConnect,
+      preConnect: withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, rules.preConnect),
       authenticate: this.connections.authenticate,
       authorizePublish: createPublishHook({
         publisher: opts.publisher,
@@ -136,38 +142,50 @@ export class MqttEdge {
 
   get connectedClients (): number { return this.aedes.connectedClients }
 
-  /** The bound listeners (name, host, actual port). */
-  get boundListeners (): ReadonlyArray<Pick<BoundListener, 'name' | 'host' | 'port'>> { return this.listeners }
+  /** The open listeners: kind, name, bind, port bound, connections (empty before start). */
+  describeListeners (): ListenerDescription[] { return this.listeners?.describe() ?? [] }
+
+  /** Each listener's counters by `<kind>:<name>` (empty before start). */
+  listenerStats (): Record<string, ListenerStats> { return this.listeners?.stats() ?? {} }
+
+  /**
+   * SIGHUP: the TLS listeners read their certificate files again (new connections get what
+   * loaded; open ones keep theirs). Whether every listener that tried loaded or kept a valid set.
+   */
+  reloadCertificates (): boolean {
+    return (this.listeners?.reloadCertificates() ?? []).every(r => r.outcome !== 'failed')
+  }
 
   async start (): Promise<void> {
     await this.aedes.listen()
     // aedes sets its persistence up in listen(): check its internals now, before any client
     const warning = checkAedes(this.aedes)
     if (warning !== undefined) this.log.warn({ aedes: warning }, 'aedes version not verified')
-    this.listeners = await openTcpListeners(this.opts.listeners, (socket, listener) => {
-      this.sockets.set(socket, listener)
-      socket.once('close', () => this.sockets.delete(socket))
-      this.aedes.handle(socket)
-    }, this.log)
+    this.listeners = await Listeners.open(this.opts.listeners, c => {
+      this.connectionsByStream.set(c.stream, c)
+      this.aedes.handle(c.stream)
+    }, this.opts.logger)
   }
 
   /** Stop accepting connections (existing ones keep working). */
   async stopAccepting (): Promise<void> {
-    const closing = closeTcpListeners(this.listeners)
-    this.listeners = []
-    // server.close() waits for open sockets; do not wait for that here
-    void closing
+    this.listeners?.stopAccepting()
   }
 
   /** Close every client connection and aedes itself; resolves when their wills and final session states are written. */
   async close (): Promise<void> {
     await new Promise<void>(resolve => this.aedes.close(() => resolve()))
-    for (const s of this.sockets.keys()) s.destroy()
+    // connections still in a TLS or WebSocket handshake, which aedes never saw
+    this.listeners?.close()
     await this.disconnects.drain()
   }
 
+  /**
+   * The listener (`ssl:default`) and the client's address: the listener's `peer`, which is the
+   * PROXY header's or a trusted WebSocket proxy's client, never the proxy's socket address.
+   */
   private connectionOf (client: Client): { listener: string; peerhost: string } {
-    const socket = client.conn as Socket
-    return { listener: this.sockets.get(socket) ?? '', peerhost: socket.remoteAddress ?? '' }
+    const c = this.connectionsByStream.get(client.conn)
+    return { listener: c?.listener ?? '', peerhost: c?.peer.address ?? '' }
   }
 }

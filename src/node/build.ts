@@ -6,7 +6,7 @@ import { UserView } from '../auth/users/user-view.js'
 import { Membership } from '../cluster/membership.js'
 import { nodesLogHandler } from '../cluster/nodes-log.js'
 import { TakeoverCoordinator } from '../cluster/takeover.js'
-import { parseBind, type WharfConfig } from '../config/index.js'
+import type { WharfConfig } from '../config/index.js'
 import { MqttEdge } from '../edge/edge.js'
 import { BatchingProducer } from '../kafka/batching-producer.js'
 import { createKafka } from '../kafka/client.js'
@@ -29,6 +29,7 @@ import type { Owner } from '../session/session-record.js'
 import { SessionView } from '../session/session-view.js'
 import { WillStore } from '../session/will-store.js'
 import { SharedSubscriptions } from '../shared/shared-subscriptions.js'
+import { registerListenerMetrics } from './listener-metrics.js'
 import { topicSpecs } from './topic-specs.js'
 
 /** Everything one node is made of, wired together; `WharfNode` starts and stops it in order. */
@@ -150,15 +151,14 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   const edge = new MqttEdge({
     node,
     inc,
-    listeners: Object.entries(config.listeners.tcp)
-      .filter(([, l]) => l.enabled)
-      .map(([name, l]) => ({ name, ...parseBind(l.bind), maxConnections: l.max_connections })),
+    listeners: config.listeners,
     mqtt: {
       maxClientIdLength: config.mqtt.max_client_id_length,
       maxUsernameLength: config.mqtt.max_username_length,
       connectTimeoutMs: config.mqtt.connect_timeout_ms,
       maxInflightInbound: config.mqtt.max_inflight_inbound
     },
+    peerCertAs: { username: config.mqtt.peer_cert_as_username, clientid: config.mqtt.peer_cert_as_clientid },
     authenticate: auth.authenticator,
     authorize: auth.authorizer,
     interest: live,
@@ -190,6 +190,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   }
   registerCounts(parts)
   registerAuthMetrics(metrics, auth.authenticator, auth.authorizer)
+  registerListenerMetrics(metrics, () => edge.listenerStats())
   return parts
 }
 

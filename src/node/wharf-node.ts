@@ -71,7 +71,7 @@ export class WharfNode {
       version: VERSION,
       startedAt: this.startedAt,
       inc: this.inc,
-      status: () => ({ listeners: p.edge.boundListeners.map(l => ({ name: l.name, host: l.host, port: l.port })), connections: p.edge.connectedClients })
+      status: () => ({ listeners: p.edge.describeListeners().map(l => ({ name: l.name, kind: l.kind, host: l.host, port: l.port })), connections: p.edge.connectedClients })
     }, this.log)
     await this.heartbeat.start()
     p.sessions.start()
@@ -83,7 +83,7 @@ export class WharfNode {
       sessions: p.sessionView.sessions.size,
       users: p.users.size,
       banned: p.banned.list().length,
-      listeners: p.edge.boundListeners.map(l => `${l.name}=${l.host}:${l.port}`),
+      listeners: p.edge.describeListeners().map(l => `${l.listener}=${l.host}:${l.port}`),
       http: this.health.port
     }, 'Wharf node ready')
   }
@@ -91,6 +91,14 @@ export class WharfNode {
   /** SIGHUP: read the ACL files again (a bad file keeps the rules in force); whether the new rules took effect. */
   reload (): boolean {
     return this.parts.auth.reload()
+  }
+
+  /**
+   * SIGHUP: the TLS listeners read their certificate files again (a bad set keeps the certificate
+   * in use, logged with the key at fault); whether none failed.
+   */
+  reloadCertificates (): boolean {
+    return this.parts.edge.reloadCertificates()
   }
 
   /**
@@ -150,7 +158,8 @@ export class WharfNode {
       kafkaPendingBytes: p.producer.pending,
       livePartitions: p.fetchers.messages.assignments().length,
       uptimeMs: this.startedAt === 0 ? 0 : Date.now() - this.startedAt,
-      cluster: p.membership.summary()
+      cluster: p.membership.summary(),
+      listeners: p.edge.describeListeners()
     }
   }
 }

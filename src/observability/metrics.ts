@@ -41,6 +41,20 @@ export function createMetrics (node: string) {
       new Gauge({ name, help, registers: [registry], collect () { this.set(read()) } })
     },
 
+    /** A labelled gauge whose values a component keeps; read at every scrape. */
+    gaugeByLabelsFrom (name: string, help: string, labelNames: string[], read: LabelledCountSource): void {
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers: [registry],
+        collect () {
+          this.reset()
+          for (const [labels, value] of read()) this.set(labels, value)
+        }
+      })
+    },
+
     /** A labelled counter whose values a component keeps; read at every scrape. */
     countByLabelsFrom (name: string, help: string, labelNames: string[], read: LabelledCountSource): void {
       new Counter({

@@ -37,8 +37,18 @@ const DEFAULTS: WharfConfig = {
   allow_anonymous: true,
   log: { level: 'info', pretty: false },
   http: { bind: '0.0.0.0', port: 18083 },
-  listeners: { tcp: { default: { bind: '0.0.0.0:1883', enabled: true, max_connections: 1000000 } } },
-  mqtt: { max_client_id_length: 256, max_username_length: 1024, connect_timeout_ms: 30000, max_inflight_inbound: 1000, session_expiry_interval: 7200, max_offline_messages: 100000, session_checkpoint_interval_ms: 1000 },
+  listeners: { tcp: { default: { bind: '0.0.0.0:1883', enable: true, max_connections: 1000000, proxy_protocol: false, proxy_protocol_timeout: 3000 } }, ssl: {}, ws: {}, wss: {} },
+  mqtt: {
+    max_client_id_length: 256,
+    max_username_length: 1024,
+    connect_timeout_ms: 30000,
+    max_inflight_inbound: 1000,
+    session_expiry_interval: 7200,
+    max_offline_messages: 100000,
+    session_checkpoint_interval_ms: 1000,
+    peer_cert_as_username: 'disabled',
+    peer_cert_as_clientid: 'disabled'
+  },
   kafka: {
     client_id: 'wharf',
     connection_timeout_ms: 3000,
@@ -98,7 +108,7 @@ describe('loadConfig', () => {
     assert.deepEqual(config.topics.messages, { name: 'mqtt.messages', partitions: 12, replication_factor: -1 })
     assert.deepEqual(config.topics.nodes, DEFAULTS.topics.nodes)
     // a given map replaces the default listeners; a bare number is a port
-    assert.deepEqual(config.listeners.tcp, { public: { bind: '8883', enabled: true, max_connections: 10 } })
+    assert.deepEqual(config.listeners.tcp, { public: { bind: '8883', enable: true, max_connections: 10, proxy_protocol: false, proxy_protocol_timeout: 3000 } })
   })
 
   it('takes the file from WHARF_CONFIG; an empty file or empty section means defaults', () => {
@@ -123,7 +133,7 @@ describe('loadConfig', () => {
     assert.equal(config.http.port, 0)
     assert.equal(config.kafka.producer.linger_ms, 5)
     assert.deepEqual(config.kafka.brokers, ['kafka-1:9092', 'kafka-2:9092'])
-    assert.deepEqual(config.listeners.tcp, { default: { bind: '127.0.0.1:1884', enabled: true, max_connections: 1000000 } })
+    assert.deepEqual(config.listeners.tcp, { default: { bind: '127.0.0.1:1884', enable: true, max_connections: 1000000, proxy_protocol: false, proxy_protocol_timeout: 3000 } })
     assert.deepEqual(config.topics.nodes, { ...DEFAULTS.topics.nodes, partitions: 2 })
   })
 

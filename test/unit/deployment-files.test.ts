@@ -16,6 +16,8 @@ import { PINNED_KAFKA_VERSION } from '../../src/local-kafka/kafka-jars.js'
 
 const DOCKER_DIR = fileURLToPath(new URL('../../docker/', import.meta.url))
 const EDGES = ['wharf1', 'wharf2', 'wharf3']
+/** MQTT over TCP, TLS, WebSocket and secure WebSocket. */
+const MQTT_PORTS = [1883, 8883, 8083, 8084]
 
 type Doc = Record<string, unknown>
 
@@ -87,9 +89,36 @@ describe('docker/compose.yaml', () => {
   const service = (name: string): Doc => mapping(services[name], `service ${name}`)
   const env = (name: string): Doc => mapping(service(name).environment, `${name}.environment`)
 
-  it('has kafka, three edges and the load balancer', () => {
-    assert.deepEqual(Object.keys(services).sort(), ['haproxy', 'kafka', ...EDGES].sort())
+  it('has kafka, three edges, the load balancer and the test certificates\' maker', () => {
+    assert.deepEqual(Object.keys(services).sort(), ['certs', 'haproxy', 'kafka', ...EDGES].sort())
   })
+
+  it('makes a test CA and server certificate once into ./certs, which the edges mount', () => {
+    const certs = service('certs')
+    assert.ok((certs.volumes as unknown[]).map(String).includes('./certs:/certs'))
+    const script = (certs.command as unknown[]).map(String).join('\n')
+    assert.match(script, /if \[ -s server\.pem \] && \[ -s server\.key \]; then exit 0; fi/)
+    assert.match(script, /subjectAltName=DNS:localhost,IP:127\.0\.0\.1,DNS:wharf1,DNS:wharf2,DNS:wharf3/)
+    for (const edge of EDGES) {
+      assert.ok((service(edge).volumes as unknown[]).map(String).includes('./certs:/etc/wharf/certs:ro'), `${edge} mounts the certificates`)
+      assert.deepEqual(mapping(service(edge).depends_on, `${edge}.depends_on`).certs, { condition: 'service_completed_successfully' })
+    }
+  })
+
+  for (const edge of EDGES) {
+    it(`${edge}'s environment is a valid configuration: every listener behind HAProxy's PROXY protocol, TLS from ./certs`, () => {
+      const vars = Object.fromEntries(Object.entries(env(edge)).map(([k, v]) => [k, String(v)]))
+      const config = loadConfig({ env: vars })
+      const listeners = config.listeners as unknown as Record<string, Record<string, { bind: string, proxy_protocol: boolean, ssl_options?: { certfile: string, keyfile: string } }>>
+      const expected: Record<string, string> = { tcp: '0.0.0.0:1883', ssl: '0.0.0.0:8883', ws: '0.0.0.0:8083', wss: '0.0.0.0:8084' }
+      for (const [kind, bind] of Object.entries(expected)) {
+        const l = listeners[kind]?.default
+        assert.equal(l?.bind, bind, `${kind}.default.bind`)
+        assert.equal(l?.proxy_protocol, true, `${kind}.default.proxy_protocol`)
+        if (kind === 'ssl' || kind === 'wss') assert.match(`${l?.ssl_options?.certfile} ${l?.ssl_options?.keyfile}`, /^\/etc\/wharf\/certs\/server\.pem \/etc\/wharf\/certs\/server\.key$/)
+      }
+    })
+  }
 
   it(`runs a single-node KRaft Apache Kafka ${PINNED_KAFKA_VERSION} (the version the tests run on) with a healthcheck`, () => {
     const kafka = service('kafka')
@@ -121,16 +150,17 @@ describe('docker/compose.yaml', () => {
     assert.equal(new Set(hostPorts).size, hostPorts.length, `duplicate host ports: ${hostPorts.join(', ')}`)
   })
 
-  it('puts HAProxy on host port 1883 in front of the edges', () => {
+  it('puts HAProxy on host ports 1883, 8883, 8083 and 8084 in front of the edges', () => {
     const lb = service('haproxy')
     assert.match(String(lb.image), /^haproxy:3\.0/)
-    assert.ok((lb.ports as unknown[]).map(String).includes('1883:1883'), 'the load balancer publishes 1883')
+    for (const port of MQTT_PORTS) assert.ok((lb.ports as unknown[]).map(String).includes(`${port}:${port}`), `the load balancer publishes ${port}`)
     assert.ok((lb.volumes as unknown[]).map(String).some((v) => v.startsWith('./haproxy.cfg:')), 'haproxy.cfg is mounted')
     const deps = lb.depends_on
     const depNames = Array.isArray(deps) ? deps.map(String) : Object.keys(mapping(deps, 'haproxy.depends_on'))
     assert.deepEqual(depNames.sort(), [...EDGES].sort())
     for (const edge of EDGES) {
-      assert.ok(!(service(edge).ports as unknown[] | undefined ?? []).map(String).some((p) => p.split(':')[0] === '1883'), `${edge} must not take host port 1883`)
+      const taken = (service(edge).ports as unknown[] | undefined ?? []).map((p) => Number(String(p).split(':')[0]))
+      assert.ok(!taken.some((p) => MQTT_PORTS.includes(p)), `${edge} must not take a host port of HAProxy's`)
     }
   })
 })
@@ -158,6 +188,16 @@ describe('docker/haproxy.cfg', () => {
     for (const edge of EDGES) {
       assert.ok(lines.some((l) => new RegExp(`^server ${edge} ${edge}:1883 .*\\bcheck port 18083\\b`).test(l)), `no checked server line for ${edge}`)
     }
+  })
+
+  it('passes each MQTT port through to the same port of every edge, with a PROXY protocol v2 header', () => {
+    for (const port of MQTT_PORTS) {
+      assert.ok(lines.some((l) => new RegExp(`^bind\\s+\\S*:${port}$`).test(l)), `a frontend binds ${port}`)
+      for (const edge of EDGES) {
+        assert.ok(lines.some((l) => new RegExp(`^server ${edge} ${edge}:${port} send-proxy-v2 check port 18083\\b`).test(l)), `no server line for ${edge}:${port} with send-proxy-v2`)
+      }
+    }
+    assert.ok(!lines.some((l) => /\bcheck-send-proxy\b/.test(l)), 'health checks go to the HTTP port without a PROXY header')
   })
 })
 
@@ -197,6 +237,9 @@ describe('docker/k8s manifests', () => {
 
     const ports = new Map((container.ports as Doc[]).map((p) => [p.name, p.containerPort]))
     assert.equal(ports.get('mqtt'), 1883)
+    assert.equal(ports.get('mqtt-ssl'), 8883)
+    assert.equal(ports.get('mqtt-ws'), 8083)
+    assert.equal(ports.get('mqtt-wss'), 8084)
     assert.equal(ports.get('http'), 18083)
     const probePath = (probe: unknown): [unknown, unknown] => {
       const httpGet = mapping(mapping(probe, 'probe').httpGet, 'httpGet')
@@ -220,7 +263,7 @@ describe('docker/k8s manifests', () => {
     assert.equal(configFile, `${String(mount.mountPath)}/${String(key)}`, 'WHARF_CONFIG points at the mounted file')
   })
 
-  it('the Services expose MQTT 1883 and HTTP 18083 of the Deployment\'s pods', () => {
+  it('the Services expose MQTT 1883, 8883, 8083, 8084 and HTTP 18083 of the Deployment\'s pods', () => {
     const deployment = only(ofKind('Deployment'), 'Deployment')
     const podLabels = mapping(mapping(mapping(mapping(deployment.spec, 'spec').template, 'template').metadata, 'metadata').labels, 'labels')
     const exposed = new Set<unknown>()
@@ -229,7 +272,7 @@ describe('docker/k8s manifests', () => {
       for (const [k, v] of Object.entries(mapping(spec.selector, 'service selector'))) assert.equal(podLabels[k], v, `service selector ${k}`)
       for (const p of spec.ports as Doc[]) exposed.add(p.port)
     }
-    assert.ok(exposed.has(1883) && exposed.has(18083), `exposed ports: ${[...exposed].join(', ')}`)
+    for (const port of [...MQTT_PORTS, 18083]) assert.ok(exposed.has(port), `port ${port} is not exposed (exposed: ${[...exposed].join(', ')})`)
   })
 
   describe('the ConfigMap\'s wharf.yaml is a valid Wharf configuration', () => {
@@ -248,6 +291,26 @@ describe('docker/k8s manifests', () => {
       assert.ok(config.kafka.brokers !== undefined && config.kafka.brokers.length > 0, 'kafka.brokers is set (an edge in a pod must not start a local Kafka)')
       assert.equal(config.http.port, 18083)
       assert.equal(config.listeners.tcp.default?.bind, '0.0.0.0:1883')
+    })
+
+    it('takes the TLS files from the Secret the Deployment mounts', () => {
+      const configMap = only(ofKind('ConfigMap'), 'ConfigMap')
+      const file = join(dir, 'tls.yaml')
+      writeFileSync(file, String(mapping(configMap.data, 'data')['wharf.yaml']))
+      const listeners = loadConfig({ file, env: {} }).listeners as unknown as Record<string, Record<string, { bind: string, ssl_options?: { certfile: string, keyfile: string } }>>
+      const pod = mapping(mapping(mapping(only(ofKind('Deployment'), 'Deployment').spec, 'spec').template, 'template').spec, 'pod spec')
+      const volume = (pod.volumes as Doc[]).find((v) => isMapping(v.secret))
+      assert.ok(volume !== undefined && isMapping(volume.secret), 'a volume holds a Secret')
+      const mount = (only(pod.containers as Doc[], 'container').volumeMounts as Doc[]).find((m) => m.name === volume.name)
+      assert.ok(mount !== undefined, 'the container mounts the Secret')
+      for (const [kind, bind] of [['ssl', '0.0.0.0:8883'], ['ws', '0.0.0.0:8083'], ['wss', '0.0.0.0:8084']] as const) {
+        const l = listeners[kind]?.default
+        assert.equal(l?.bind, bind, `${kind}.default.bind`)
+        if (kind === 'ws') continue
+        for (const f of [l?.ssl_options?.certfile, l?.ssl_options?.keyfile]) {
+          assert.ok(String(f).startsWith(`${String(mount.mountPath)}/`), `${kind}: ${String(f)} is not in the Secret's folder ${String(mount.mountPath)}`)
+        }
+      }
     })
   })
 })

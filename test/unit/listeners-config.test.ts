@@ -9,11 +9,11 @@ import { listenersSchema, type ListenersConfig } from '../../src/config/listener
 
 /*
  * The `listeners` section on its own (src/config/listeners-schema.ts): defaults, EMQX's names and
- * the aliases, the rules between keys, environment overrides, and docs/listeners-config.example.yaml
- * (the block config.example.yaml takes) documenting every key.
+ * the aliases, the rules between keys, environment overrides, and the listeners block of
+ * config.example.yaml documenting every key.
  */
 
-const EXAMPLE = fileURLToPath(new URL('../../docs/listeners-config.example.yaml', import.meta.url))
+const EXAMPLE = fileURLToPath(new URL('../../config.example.yaml', import.meta.url))
 
 /** Validates a `listeners` section as loadConfig would (same error wording, env sources named). */
 function load (section: unknown, env: NodeJS.ProcessEnv = {}): ListenersConfig {
@@ -132,7 +132,7 @@ describe('listeners from environment variables', () => {
   })
 })
 
-describe('docs/listeners-config.example.yaml', () => {
+describe('the listeners block of config.example.yaml', () => {
   const text = readFileSync(EXAMPLE, 'utf8')
   const listeners = (yaml: string): unknown => (parseYaml(yaml) as { listeners: unknown }).listeners
 
