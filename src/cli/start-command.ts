@@ -102,8 +102,14 @@ async function runNode (config: WharfConfig, logger: Logger): Promise<void> {
     await node.start()
     ready = true
   } catch (err) {
-    logger.fatal({ err }, 'Wharf node failed to start')
     if (ownsKafka) await localKafka?.stop()
+    // e.g. mqtt.max_packet_size larger than the Kafka topics accept (found once Kafka answers)
+    if (err instanceof ConfigError) {
+      logger.fatal({ key: err.key }, err.message)
+      process.stderr.write(`wharf: ${err.message}\n`)
+      process.exit(EXIT_CONFIG)
+    }
+    logger.fatal({ err }, 'Wharf node failed to start')
     process.exit(1)
   }
 }

@@ -6,12 +6,14 @@ export interface ConnectLimits {
   maxClientIdLength: number
   /** `mqtt.max_username_length`, in characters */
   maxUsernameLength: number
+  /** a refusal that does not depend on the packet (the node is overloaded: CONNACK 0x03), asked first */
+  refuse?: ((client: Client) => ConnectRuleBreach | undefined) | undefined
 }
 
 /** Why a CONNECT breaks a rule of the protocol or of the configuration, and its CONNACK code. */
 export interface ConnectRuleBreach {
   returnCode: ConnackRefusal
-  reason: 'empty_client_id_with_persistent_session' | 'empty_client_id_mqtt_3_1' | 'client_id_too_long' | 'username_too_long'
+  reason: 'empty_client_id_with_persistent_session' | 'empty_client_id_mqtt_3_1' | 'client_id_too_long' | 'username_too_long' | 'overloaded'
 }
 
 /** The rule a CONNECT breaks, if any (pure). */
@@ -41,7 +43,7 @@ export class ConnectRules {
   constructor (private readonly limits: ConnectLimits) {}
 
   readonly preConnect: PreConnectHandler = (client, packet, done) => {
-    const breach = connectRuleBreach(packet, this.limits)
+    const breach = this.limits.refuse?.(client) ?? connectRuleBreach(packet, this.limits)
     if (breach !== undefined) this.breaches.set(client, breach)
     done(null, true)
   }

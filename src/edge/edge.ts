@@ -14,6 +14,7 @@ import { checkAedes, incomingPersistence } from './aedes-internals.js'
 import { ConnectFlow } from './connect.js'
 import { ConnectRules } from './connect-rules.js'
 import { Delivery } from './delivery.js'
+import { EdgeLimits, type EdgeLimitOptions } from './edge-limits.js'
 import { DisconnectFlow } from './disconnect.js'
 import { createLocalEmitter } from './local-emitter.js'
 import { withPeerIdentity, type PeerCertAsOptions } from './peer-identity.js'
@@ -34,6 +35,8 @@ export interface MqttEdgeOptions {
   mqtt: { maxClientIdLength: number; maxUsernameLength: number; connectTimeoutMs: number; maxInflightInbound: number }
   /** `mqtt.peer_cert_as_username` / `peer_cert_as_clientid`: a verified client certificate names the client */
   peerCertAs: PeerCertAsOptions
+  /** what clients may send: packet size, rates, topic levels, QoS, subscriptions, overload (edge-limits.ts) */
+  limits: EdgeLimitOptions
   authenticate: Authenticate
   authorize: Authorize
   /** what the node reads for its clients' subscriptions (held before SUBACK and CONNACK) */
@@ -61,6 +64,7 @@ export class MqttEdge {
   /** what the listener knew of each connection (peer from a PROXY header, TLS), by its stream (aedes' client.conn) */
   private readonly connectionsByStream = new WeakMap<Duplex, Connection>()
   readonly delivery: Delivery
+  readonly limits: EdgeLimits
   private readonly connections: ConnectFlow
   private readonly disconnects: DisconnectFlow
 
@@ -71,7 +75,8 @@ export class MqttEdge {
     const aedes = (): Aedes => this.aedes
     const subscriptions = new ClientSubscriptions(opts.interest)
     this.delivery = new Delivery({ aedes, mq: () => mq, sessionOf: c => this.connections.sessionOf(c) })
-    const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength })
+    this.limits = new EdgeLimits(aedes, opts.limits, opts.publisher)
+    const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength, refuse: this.limits.refuseConnect })
     this.connections = new ConnectFlow({
       aedes,
       authenticate: opts.authenticate,
@@ -102,7 +107,7 @@ export class MqttEdge {
       maxInflightInbound: opts.mqtt.maxInflightInbound,
       preConnect: withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, rules.preConnect),
       authenticate: this.connections.authenticate,
-      authorizePublish: createPublishHook({
+      authorizePublish: this.limits.publishHook(createPublishHook({
         publisher: opts.publisher,
         node: opts.node,
         persistence: () => incomingPersistence(this.aedes),
@@ -110,10 +115,11 @@ export class MqttEdge {
         subjectOf,
         willPublishing: (client, written) => this.disconnects.willPublishing(client, written),
         logger: this.log
-      }),
-      authorizeSubscribe: (client, sub, done) => subscribeHook(client, sub, done),
+      })),
+      authorizeSubscribe: this.limits.subscribeHook((client, sub, done) => subscribeHook(client, sub, done)),
       authorizeForward: guardRetained(this.delivery.authorizeForward, { authorize: opts.authorize, subjectOf })
     })
+    this.limits.watch(this.aedes)
     const sharedMembers = new SharedMembers(this.aedes, opts.shared)
     const subscribeHook = createSubscribeHook({
       authorize: opts.authorize,
@@ -163,8 +169,9 @@ export class MqttEdge {
     if (warning !== undefined) this.log.warn({ aedes: warning }, 'aedes version not verified')
     this.listeners = await Listeners.open(this.opts.listeners, c => {
       this.connectionsByStream.set(c.stream, c)
-      this.aedes.handle(c.stream)
+      this.limits.attach(this.aedes.handle(c.stream), c.listener, c.peer.address)
     }, this.opts.logger)
+    this.limits.watchListeners(this.listeners)
   }
 
   /** Stop accepting connections (existing ones keep working). */
@@ -175,6 +182,7 @@ export class MqttEdge {
   /** Close every client connection and aedes itself; resolves when their wills and final session states are written. */
   async close (): Promise<void> {
     await new Promise<void>(resolve => this.aedes.close(() => resolve()))
+    this.limits.close()
     // connections still in a TLS or WebSocket handshake, which aedes never saw
     this.listeners?.close()
     await this.disconnects.drain()

@@ -184,7 +184,7 @@ describe('BatchingProducer', () => {
     assert.equal(fake.calls[0]?.acks, -1)
     assert.equal(fake.calls[0]?.compression, CompressionTypes.None)
     await Promise.all(sent.map(t => t.promise))
-    assert.deepEqual(bp.stats, { records: 3, batches: 1, retries: 0 })
+    assert.deepEqual(bp.stats, { records: 3, batches: 1, retries: 0, refused: 0 })
   })
 
   it('sends the original record objects (key, value, headers untouched)', async () => {
@@ -332,7 +332,7 @@ describe('BatchingProducer', () => {
       [['data', ['a', 'b']]],
       [['data', ['c']]]
     ])
-    assert.deepEqual(bp.stats, { records: 3, batches: 2, retries: 2 })
+    assert.deepEqual(bp.stats, { records: 3, batches: 2, retries: 2, refused: 0 })
     assert.equal(bp.pending, 0)
   })
 
