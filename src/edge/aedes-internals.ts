@@ -58,6 +58,10 @@ interface ClientInternals {
 
 /** The private parts of mqtt-packet's parser (one per connection) that Wharf uses. */
 interface ParserInternals {
+  /** parses what is buffered plus `buf` as far as it goes (a state machine: it resumes where it stopped) */
+  parse: (buf: Buffer) => number
+  /** the bytes read but not parsed yet */
+  _list: { length: number }
   /** reads the remaining length; true once it is known (then in `packet.length`) */
   _parseLength: () => boolean
   /** fails the parse: aedes closes the connection on the parser's 'error' */
@@ -127,6 +131,7 @@ function missingReadInternals (client: Partial<ClientInternals>): string[] {
   const missing: string[] = []
   const parser = client._parser
   if (typeof parser?._parseLength !== 'function') missing.push('Client._parser._parseLength (mqtt-packet)')
+  if (typeof parser?.parse !== 'function' || typeof parser?._list?.length !== 'number') missing.push('Client._parser.parse/_list (mqtt-packet)')
   if (typeof parser?._emitError !== 'function') missing.push('Client._parser._emitError (mqtt-packet)')
   if (typeof parser?.packet !== 'object' || !('length' in (parser?.packet ?? {}))) missing.push('Client._parser.packet.length (mqtt-packet)')
   if (typeof parser?.prependListener !== 'function') missing.push('Client._parser.prependListener')
@@ -244,11 +249,18 @@ function fixedHeaderBytes (length: number): number {
  * has read it (`_parseLength`, before any byte of the body): above `maxPacketSize` the parse
  * fails with PacketTooLargeError, on which aedes closes the connection (its 'clientError' or
  * 'connectionError' event carries the error). Per-instance: other parsers are left alone.
+ *
+ * It is also where a paused client (`pauseReading`) stops: aedes parses a whole socket read at
+ * once, so a pause decided at one packet would otherwise let every packet after it in the same
+ * read through (up to 64 KiB of them). Parsing stops before the next packet's length instead, its
+ * bytes stay in the parser, and `resumeReading` parses on from there.
  */
 export function watchIncoming (client: Client, watch: IncomingWatch): void {
-  const parser = internals(client)._parser
+  const c = internals(client)
+  const parser = c._parser
   const readLength = Object.getPrototypeOf(parser)._parseLength as () => boolean
   parser._parseLength = function parseLengthWithLimit (this: ParserInternals): boolean {
+    if (c._paused === true) return false
     if (!readLength.call(this)) return false
     const { cmd, length } = this.packet
     if (length > watch.maxPacketSize) {
@@ -270,18 +282,26 @@ export function pauseReading (client: Client): void {
   internals(client).pause()
 }
 
+const NOTHING = Buffer.alloc(0)
+const pausedNow = (c: ClientInternals): boolean => c._paused === true
+
 /**
- * Reads again. Not aedes' `resume()`: aedes counts the packets of a read in `_parsingBatch` and
- * reads again when the count reaches 0, but a packet that finishes while paused does not count
- * down, so after a pause with packets in flight `resume()` would never read again (the client
- * stalls for good). The count is set so that this resume reads at once; packets still in flight
- * then count below 0, which aedes clamps, as it does after any 'readable' event.
+ * Parses and reads again: first the packets held back in the parser (`watchIncoming`), then, if
+ * that did not pause the client again, the socket. Not aedes' `resume()`: aedes counts the packets
+ * of a read in `_parsingBatch` and reads again when the count reaches 0, but a packet that
+ * finishes while paused does not count down, so after a pause with packets in flight `resume()`
+ * would never read again (the client stalls for good). The count starts over here; packets still
+ * in flight then count below 0, which aedes clamps, as it does after any 'readable' event.
  */
 export function resumeReading (client: Client): void {
   const c = internals(client)
   if (c._paused !== true) return
   c._paused = false
   if (client.closed) return
+  c._parsingBatch = 0
+  if (c._parser._list.length > 0) c._parser.parse(NOTHING)
+  // parsing may have paused the client again (a packet over its rate) or closed it
+  if (c._parsingBatch > 0 || pausedNow(c) || client.closed) return
   c._parsingBatch = 1
   c._nextBatch()
 }

@@ -135,6 +135,11 @@ export class EdgeLimits {
     return { returnCode: 3, reason: 'overloaded' }
   }
 
+  /** Counts a CONNECT refused for a configured limit (`client_id_too_long`, `username_too_long`). */
+  readonly connectBreach = (client: Client, breach: ConnectRuleBreach): void => {
+    this.record(breach.reason, client, { refused: 'CONNECT', returnCode: breach.returnCode })
+  }
+
   /** aedes' authorizePublish with the publish limits checked first. */
   publishHook (inner: AuthorizePublishHandler): AuthorizePublishHandler {
     return (client, packet, done) => {

@@ -76,7 +76,7 @@ export class MqttEdge {
     const subscriptions = new ClientSubscriptions(opts.interest)
     this.delivery = new Delivery({ aedes, mq: () => mq, sessionOf: c => this.connections.sessionOf(c) })
     this.limits = new EdgeLimits(aedes, opts.limits, opts.publisher)
-    const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength, refuse: this.limits.refuseConnect })
+    const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength, refuse: this.limits.refuseConnect, onLimitBreach: this.limits.connectBreach })
     this.connections = new ConnectFlow({
       aedes,
       authenticate: opts.authenticate,

@@ -72,13 +72,19 @@ function recordBytes (r: OutgoingRecord): number {
  * retried with Wharf's backoff, again as the same batch.
  *
  * A batch Kafka refuses for good (produce-errors.ts: too large, invalid, corrupt, not authorized)
- * is split until the refused records are alone: split by Kafka topic, then in halves, each part
- * sent in order (the records of one key keep their order); a refused record's `send()` rejects
- * with KafkaRecordRefused, the others are acknowledged, and the records behind the batch follow.
- * Nothing is written twice on a single broker (a refused partition is rolled back whole by Kafka
- * and kafkajs). With several brokers, when one broker refuses and another had already written its
- * partitions of the batch, kafkajs cannot tell which: the parts sent again write those records a
- * second time (at-least-once, as MQTT QoS 1 allows; a record is never lost or written before one
+ * is split until the refused records are alone: first by partition, then in halves, each part sent
+ * in order (the records of one key keep their order); a refused record's `send()` rejects with
+ * KafkaRecordRefused, the others are acknowledged, and the records behind the batch follow. Kafka
+ * refuses per partition: the other partitions of the request were written, but kafkajs, which
+ * reads the first error of the response, hands the sequence numbers of every partition back. So
+ * each record keeps the partition it was first given (`assigned`, also across kafkajs' retries of
+ * records without a key) and the parts sent again are whole partitions first: a partition that was
+ * written goes again with the same records and sequence numbers, which Kafka takes for the
+ * duplicate it is (acknowledged, not written twice); halves of a partition Kafka refused were not
+ * written at all. (Halves of a written partition would be out of sequence: refused for ever.)
+ * With several brokers, when one broker refuses and another had already written its partitions of
+ * the batch, kafkajs keeps the latter's sequence numbers: the parts sent again write those records
+ * a second time (at-least-once, as MQTT QoS 1 allows; a record is never lost or written before one
  * queued earlier).
  */
 export class BatchingProducer {
@@ -101,6 +107,8 @@ export class BatchingProducer {
   private lastProgressAt = 0
   /** `${topic}\0${error}` -> records refused, and when that pair was last logged */
   private readonly refusals = new Map<string, { count: number; loggedAt: number; unlogged: number }>()
+  /** the partition each record in flight was first given (see the class comment) */
+  private readonly assigned = new WeakMap<object, number>()
   /** Counters for metrics and tests. */
   readonly stats = { records: 0, batches: 0, retries: 0, refused: 0 }
 
@@ -109,7 +117,16 @@ export class BatchingProducer {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: () => {
+        const partitioner = Partitioners.DefaultPartitioner()
+        return (args) => {
+          const known = this.assigned.get(args.message)
+          if (known !== undefined) return known
+          const partition = partitioner(args)
+          this.assigned.set(args.message, partition)
+          return partition
+        }
+      },
       // a few quick retries inside kafkajs (it keeps the batch's sequence numbers, so a request that
       // was written after all is de-duplicated by Kafka); then sendBatch rejects and sendPart() retries
       // with its own backoff, log and count, or isolates the records Kafka refuses for good
@@ -247,12 +264,24 @@ export class BatchingProducer {
       const refusal = await this.sendPart(part)
       if (refusal === 'closed') return false
       if (refusal === undefined) { this.settle(part, undefined); continue }
-      const byTopic = splitByTopic(part)
-      if (byTopic.length > 1) parts.unshift(...byTopic)
+      const byPartition = this.splitByPartition(part)
+      if (byPartition.length > 1) parts.unshift(...byPartition)
       else if (part.length === 1 || refusal.scope === 'topic') this.settle(part, refusal)
       else parts.unshift(part.slice(0, part.length >> 1), part.slice(part.length >> 1))
     }
     return true
+  }
+
+  /** The part's records per Kafka topic and partition, each group in the part's order (one group: the part itself). */
+  private splitByPartition (part: Pending[]): Pending[][] {
+    const groups = new Map<string, Pending[]>()
+    for (const p of part) {
+      const key = `${p.record.topic}\0${this.assigned.get(p.record) ?? ''}`
+      const list = groups.get(key)
+      if (list === undefined) groups.set(key, [p])
+      else list.push(p)
+    }
+    return groups.size === 1 ? [part] : [...groups.values()]
   }
 
   /** Acknowledged (no refusal) or refused for good: settle each record and free its bytes. */
@@ -330,18 +359,6 @@ export class BatchingProducer {
   }
 }
 
-/** The part's records per Kafka topic, each group in the part's order (one group: the part itself). */
-function splitByTopic (part: Pending[]): Pending[][] {
-  const first = part[0]
-  if (first === undefined || part.every(p => p.record.topic === first.record.topic)) return [part]
-  const byTopic = new Map<string, Pending[]>()
-  for (const p of part) {
-    const list = byTopic.get(p.record.topic)
-    if (list === undefined) byTopic.set(p.record.topic, [p])
-    else list.push(p)
-  }
-  return [...byTopic.values()]
-}
 
 function groupByTopic (batch: Pending[]): Array<{ topic: string; messages: OutgoingRecord[] }> {
   const first = batch[0]
