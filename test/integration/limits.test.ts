@@ -10,6 +10,7 @@ import type { MqttClient } from 'mqtt'
 import { collect, connect, end, until, untilAsync } from '../support/mqtt-client.js'
 import { loginCode } from '../support/mqtt-login.js'
 import { limitEvents, listenerPort, metricValue, ready } from '../support/node-http.js'
+import { startPrivateLocalKafka } from '../support/kafka.js'
 import { testBrokers, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
 
 /*
@@ -354,44 +355,39 @@ describe('overload protection', () => {
     }
   })
 
+  // stops and restarts Kafka, so it runs a Kafka of its own whatever KAFKA_BROKERS says
   it('Kafka acknowledging nothing makes the node overloaded; it recovers by itself when Kafka does again', async () => {
-    const topics = uniqueTopics('overload-kafka')
-    const kafkaTopic = `lim.stall.${topics.messages.slice(-8)}`
-    const wharf = await WharfProcess.start({
-      brokers: testBrokers(),
-      topics,
-      env: {
-        WHARF_OVERLOAD_PROTECTION__KAFKA_ACK_TIMEOUT: '1s',
-        WHARF_OVERLOAD_PROTECTION__CHECK_INTERVAL: '100ms'
-      },
-      args: rulesConfig('stall', [{ filter: 'stall/#', kafka_topic: kafkaTopic }])
-    })
-    const admin = new Kafka({ clientId: 'limits-test', brokers: testBrokers(), logLevel: logLevel.NOTHING }).admin()
-    await admin.connect()
-    const minIsr = (n: number): Promise<unknown> => admin.alterConfigs({ validateOnly: false, resources: [{ type: TOPIC, name: kafkaTopic, configEntries: [{ name: 'min.insync.replicas', value: String(n) }] }] })
+    const kafka = await startPrivateLocalKafka({ nodes: 1 })
+    let wharf: WharfProcess | undefined
     try {
-      const pub = await connect(wharf.url)
-      // a single broker cannot give 2 in-sync replicas: NOT_ENOUGH_REPLICAS, retried, nothing acknowledged
-      await minIsr(2)
+      wharf = await WharfProcess.start({
+        brokers: kafka.brokers,
+        topics: uniqueTopics('overload-kafka'),
+        env: { WHARF_OVERLOAD_PROTECTION__KAFKA_ACK_TIMEOUT: '1s', WHARF_OVERLOAD_PROTECTION__CHECK_INTERVAL: '100ms' }
+      })
+      const node = wharf
+      const pub = await connect(node.url)
+      await pub.publishAsync('stall/before', 'acknowledged', { qos: 1 })
+      await kafka.stopNode(1, 'SIGTERM')
       let acked = false
       const ack = pub.publishAsync('stall/x', 'waits', { qos: 1 }).then(() => { acked = true })
-      await untilAsync(async () => (await ready(wharf)).body.overloaded === true, 30000, '/ready overloaded')
-      const r = await ready(wharf)
+      await untilAsync(async () => (await ready(node)).body.overloaded === true, 30000, '/ready overloaded')
+      const r = await ready(node)
       assert.equal(r.status, 200)
       assert.deepEqual(r.body.reasons, ['kafka_ack_stalled'])
       assert.equal(acked, false)
-      assert.equal(await loginCode(wharf.mqttPort, { clientId: 'while-stalled' }), 3)
-      await wharf.waitForLog('Kafka did not acknowledge a batch; holding acknowledgements and retrying')
-      // Kafka can take it again: the PUBACK goes out and the node recovers by itself
-      await minIsr(1)
-      await within(ack, 30000, 'the held PUBACK')
-      await untilAsync(async () => (await ready(wharf)).body.overloaded === false, 15000, '/ready not overloaded')
-      assert.equal(await loginCode(wharf.mqttPort, { clientId: 'after-recovery' }), 0)
-      assert.ok(await metricValue(wharf, 'wharf_kafka_produce_retries_total') >= 1, 'the retries are counted')
+      assert.equal(await loginCode(node.mqttPort, { clientId: 'while-stalled' }), 3)
+      assert.ok(await limitEvents(node, 'overloaded') >= 1)
+      // Kafka is back: the PUBACK goes out and the node recovers by itself
+      await kafka.startNode(1)
+      await within(ack, 60000, 'the held PUBACK')
+      await untilAsync(async () => (await ready(node)).body.overloaded === false, 15000, '/ready not overloaded')
+      assert.equal(await loginCode(node.mqttPort, { clientId: 'after-recovery' }), 0)
+      assert.ok(await metricValue(node, 'wharf_kafka_produce_retries_total') >= 1, 'the retries are counted')
       await end(pub)
     } finally {
-      await admin.disconnect()
-      await wharf.stop()
+      await wharf?.stop()
+      await kafka.cleanup()
     }
   })
 })
