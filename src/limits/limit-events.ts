@@ -19,6 +19,8 @@ export type LimitReason =
   | 'awaiting_rel_full'
   | 'await_rel_timeout'
   | 'idle_timeout'
+  | 'client_id_too_long'
+  | 'username_too_long'
   | (string & {})
 
 /** What a log line says about the event: who (client id, else peer address) and anything useful. */
