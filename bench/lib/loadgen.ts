@@ -65,6 +65,8 @@ export interface LoadOptions {
   ready?: (base: string) => Promise<void>
   /** more mqtt.js options for every connection (e.g. `ca` for mqtts:// and wss://) */
   clientOptions?: IClientOptions
+  /** called when the measured window starts and ends (e.g. to read a process' CPU time over it) */
+  window?: { start: () => void, end: () => void }
 }
 
 const now = (): number => performance.timeOrigin + performance.now()
@@ -195,9 +197,11 @@ export async function runLoad (spec: LoadSpec, pubUrl: string, subUrl: string, o
 
     await sleep(spec.warmupS * 1000)
     measuring = true
+    opts.window?.start()
     const m0 = now()
     await sleep(spec.durationS * 1000)
     measuring = false
+    opts.window?.end()
     const elapsedS = (now() - m0) / 1000
     stopped = true
     if (rateTimer !== undefined) clearInterval(rateTimer)

@@ -1,3 +1,6 @@
+// Longer than the project's ~300 lines on purpose: one fetch loop per broker, the assignment API it
+// serves and its error handling (leaders, offsets out of range, brokers away) are one state machine,
+// read end to end; the decoding it calls lives in fetch-response.ts and record-batches.ts.
 import type { Kafka } from 'kafkajs'
 import type { Logger } from '../observability/logger.js'
 import { tpKey } from './topic-partition.js'

@@ -1,3 +1,5 @@
+// Longer than ~300 lines on purpose: Kafka's record-batch format (v2, and v0/v1 message sets), walked
+// byte by byte in one place so that its checks against kafkajs' own decoder cover all of it.
 import type { IHeaders, KafkaMessage } from 'kafkajs'
 import type { AbortedTransaction } from './fetch-response.js'
 import { kafkajsInternals } from './kafkajs-internals.js'

@@ -1,3 +1,5 @@
+// A little over ~300 lines: one listener of any kind (tcp, ssl, ws, wss) with its accept path (limits,
+// PROXY protocol, TLS, HTTP upgrade) in order, as a connection goes through it.
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
@@ -65,6 +67,16 @@ const MAPPED_V4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i
 function endpoint (address: string | undefined, port: number | undefined): Endpoint {
   const text = address ?? ''
   return { address: MAPPED_V4.exec(text)?.[1] ?? text, port: port ?? 0 }
+}
+
+/**
+ * The reason a client certificate was refused (`handshake_failed:unable_to_verify_leaf_signature`),
+ * from the socket's verify error; undefined when it has none.
+ */
+function verifyFailure (socket: TLSSocket): CloseReason | undefined {
+  const error = socket.authorizationError as unknown
+  const code = typeof error === 'string' ? error : (error as NodeJS.ErrnoException | undefined)?.code
+  return code === undefined ? undefined : handshakeFailure({ code: `ERR_SSL_${code}` })
 }
 
 const socketKey = (s: { remoteAddress?: string | undefined, remotePort?: number | undefined }): string => `${s.remoteAddress ?? ''}|${s.remotePort ?? ''}`
@@ -147,7 +159,9 @@ export class Listener {
 
   private handleProtocolErrors (server: TlsServer | HttpServer): void {
     server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-      const reason = handshakeFailure(err)
+      // a client certificate that did not verify, with fail_if_no_peer_cert: Node destroys the
+      // socket itself after the handshake and reports a reset; the reason is the verify error
+      const reason = verifyFailure(socket) ?? handshakeFailure(err)
       this.close(reason)
       this.log.debug({ reason, peer: this.accepted.get(socketKey(socket))?.peer }, 'TLS handshake failed')
     })
@@ -252,9 +266,7 @@ export class Listener {
   private onSecure (socket: TLSSocket): void {
     const ssl = (this.opts.config as { ssl_options: SslOptions }).ssl_options
     if (ssl.verify === 'verify_peer' && !socket.authorized && Object.keys(socket.getPeerCertificate()).length > 0) {
-      const error = socket.authorizationError as unknown
-      const code = typeof error === 'string' ? error : (error as NodeJS.ErrnoException | undefined)?.code
-      this.close(handshakeFailure({ code: `ERR_SSL_${code ?? 'CERTIFICATE_UNVERIFIED'}` }))
+      this.close(verifyFailure(socket) ?? handshakeFailure({ code: 'ERR_SSL_CERTIFICATE_UNVERIFIED' }))
       socket.destroy()
       return
     }

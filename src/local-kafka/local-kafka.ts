@@ -1,3 +1,5 @@
+// Longer than ~300 lines on purpose: the supervision of a local KRaft cluster (format, start in
+// parallel, readiness, stop with a kill fallback, attach from another process) as one class.
 import { existsSync, readdirSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'

@@ -147,6 +147,15 @@ export class WharfNode {
     }
   }
 
+  /** Each listener as /ready shows it: where it is bound, connections open, accepted, and closed by the listener by reason. */
+  private listenerReport (): Array<Record<string, unknown>> {
+    const stats = this.parts.edge.listenerStats()
+    return this.parts.edge.describeListeners().map(l => {
+      const s = stats[l.listener]
+      return { ...l, connections_total: s?.total ?? 0, closed: s?.closed ?? {} }
+    })
+  }
+
   private readiness (): ReadinessReport {
     const p = this.parts
     return {
@@ -164,7 +173,7 @@ export class WharfNode {
       cluster: p.membership.summary(),
       ...(p.limits.overload?.report() ?? { overloaded: false }),
       pausedClients: p.edge.limits.pausedClients,
-      listeners: p.edge.describeListeners()
+      listeners: this.listenerReport()
     }
   }
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { MqttClient } from 'mqtt'
 import { collect, end, until } from '../support/mqtt-client.js'
-import { login, loginCode, mosquitto, rawConnack } from '../support/mqtt-login.js'
+import { login, loginCode, mosquitto, mosquittoSubscriber, rawConnack, untilSubscribed, type MosquittoSubscriber } from '../support/mqtt-login.js'
 import { runWharf, wharf, wharfOnTerminal } from '../support/wharf-cli.js'
 import { testBrokers, topicsEnv, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
 
@@ -235,7 +235,9 @@ describe('authentication and authorization on a cluster of three edges', () => {
     await bob.publishAsync('users/bob/marker', `bob-marker-${id}`, { qos: 1 })
     await until(() => sub.lines().includes(`users/bob/marker bob-marker-${id}`), 20000, 'bob\'s marker at mosquitto_sub')
     sub.stop()
-    assert.deepEqual(opsGot.map(m => m.payload).filter(p => p.endsWith(id)), [`allowed-${id}`, `marker-${id}`, `bob-marker-${id}`])
+    // the three are on different topics, so different partitions: no order between them
+    await until(() => opsGot.some(m => m.payload === `bob-marker-${id}`) && opsGot.some(m => m.payload === `allowed-${id}`), 20000, 'bob\'s marker and the allowed message at the superuser')
+    assert.deepEqual(opsGot.map(m => m.payload).filter(p => p.endsWith(id)).sort(), [`allowed-${id}`, `bob-marker-${id}`, `marker-${id}`])
     assert.ok(!sub.lines().some(l => l.includes('denied')), 'no denied message at bob')
     assert.ok(alice.connected, 'deny_action ignore keeps the connection')
     const inKafka = await kafkaPayloads()
@@ -291,7 +293,10 @@ describe('authentication and authorization on a cluster of three edges', () => {
       // a live message published after the SUBSCRIBE comes after the retained ones
       await ops.publishAsync('board/marker', `board-marker-${i}-${id}`, { qos: 1 })
       await until(() => got.some(m => m.payload === `board-marker-${i}-${id}`), 20000, 'the marker')
-      assert.ok(!got.some(m => m.payload === `secret-${id}`), `no retained message of board/secret on node ${i + 1}`)
+      // (a node that reads board/# for another client may still hand the live copy of the PUBLISH made
+      // just before this SUBSCRIBE to it: a filter alice may hold, as in EMQX, where the ACL is checked
+      // on the filter at SUBSCRIBE; the retained copy is the one checked per topic)
+      assert.ok(!got.some(m => m.payload === `secret-${id}` && m.retain), `no retained message of board/secret on node ${i + 1}`)
       await end(alice)
     }
     const superuser = await as(2, 'ops')
@@ -381,21 +386,8 @@ describe('authentication and authorization on a cluster of three edges', () => {
 })
 
 /** A mosquitto_sub that prints `topic payload` lines (`-v`). */
-function mosquittoSub (port: number, username: string, password: string, filter: string): { lines: () => string[]; stop: () => void } {
-  const child = execFile('mosquitto_sub', ['-p', String(port), '-u', username, '-P', password, '-t', filter, '-q', '1', '-v'])
-  let out = ''
-  child.stdout?.on('data', (d: string) => { out += d })
-  return { lines: () => out.split('\n').filter(l => l !== ''), stop: () => { child.kill() } }
-}
-
-/** Until a mosquitto_sub prints a probe message `publisher` sends to `topic` (it has subscribed then). */
-async function untilSubscribed (sub: { lines: () => string[] }, publisher: MqttClient, topic: string): Promise<void> {
-  for (let i = 0; ; i++) {
-    await publisher.publishAsync(topic, `probe-${i}`, { qos: 1 })
-    const seen = await until(() => sub.lines().some(l => l.startsWith(`${topic} probe-`)), 300).then(() => true, () => false)
-    if (seen) return
-    if (i > 60) throw new Error('mosquitto_sub did not subscribe')
-  }
+function mosquittoSub (port: number, username: string, password: string, filter: string): MosquittoSubscriber {
+  return mosquittoSubscriber(['-p', String(port), '-u', username, '-P', password, '-t', filter, '-q', '1', '-v'])
 }
 
 /** The SUBACK return codes of one SUBSCRIBE, by filter (mqtt.js rejects the promise when one is 0x80). */

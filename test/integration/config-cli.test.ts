@@ -5,6 +5,7 @@ import { mkdtemp, writeFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { makeCa, makeCert } from '../support/test-certs.js'
 
 const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url))
 
@@ -57,5 +58,21 @@ describe('invalid configuration stops the start with exit code 2, naming the key
     const r = await start(['--config', '/nonexistent/wharf.yaml'], {})
     assert.equal(r.code, 2)
     assert.match(r.stderr, /\/nonexistent\/wharf\.yaml/)
+  })
+
+  it('a missing or mismatched TLS certificate names the key, before Kafka is asked anything', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'wharf-config-'))
+    const ca = makeCa(dir)
+    const one = makeCert(dir, 'one', ca, '/CN=one', true)
+    const two = makeCert(dir, 'two', ca, '/CN=two', true)
+    // no brokers: a local Kafka would start after the check, which stops the start before it
+    const missing = await start([], { WHARF_LISTENERS__SSL__DEFAULT__SSL_OPTIONS__CERTFILE: join(dir, 'absent.pem'), WHARF_LISTENERS__SSL__DEFAULT__SSL_OPTIONS__KEYFILE: one.key })
+    assert.equal(missing.code, 2)
+    assert.match(missing.stderr, /^wharf: invalid configuration: listeners\.ssl\.default\.ssl_options\.certfile: .*absent\.pem/)
+    const mismatched = await start([], { WHARF_LISTENERS__WSS__DEFAULT__SSL_OPTIONS__CERTFILE: one.cert, WHARF_LISTENERS__WSS__DEFAULT__SSL_OPTIONS__KEYFILE: two.key })
+    assert.equal(mismatched.code, 2)
+    assert.match(mismatched.stderr, /^wharf: invalid configuration: listeners\.wss\.default\.ssl_options\.keyfile: /)
+    assert.equal(mismatched.stderr.trim().split('\n').length, 1, 'one line')
+    await rm(dir, { recursive: true })
   })
 })

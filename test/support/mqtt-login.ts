@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
 import { connect as tcpConnect } from 'node:net'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { until } from './mqtt-client.js'
 
 /**
  * What a CONNECT gets: 0 and the connected mqtt.js client, or the CONNACK return code of a refusal
@@ -88,4 +89,25 @@ export function mosquitto (tool: 'mosquitto_pub' | 'mosquitto_sub', args: string
       resolve({ code, stdout, stderr })
     })
   })
+}
+
+/** A mosquitto_sub running in the background (`-v` gives `topic payload` lines). */
+export interface MosquittoSubscriber { lines: () => string[]; stop: () => void }
+
+/** Starts `mosquitto_sub <args>` and keeps what it prints. */
+export function mosquittoSubscriber (args: string[]): MosquittoSubscriber {
+  const child = execFile('mosquitto_sub', args)
+  let out = ''
+  child.stdout?.on('data', (d: string) => { out += d })
+  return { lines: () => out.split('\n').filter(l => l !== ''), stop: () => { child.kill() } }
+}
+
+/** Until a mosquitto_sub (`-v`) prints a probe message `publisher` sends to `topic` (it has subscribed then). */
+export async function untilSubscribed (sub: { lines: () => string[] }, publisher: MqttClient, topic: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    await publisher.publishAsync(topic, `probe-${i}`, { qos: 1 })
+    const seen = await until(() => sub.lines().some(l => l.startsWith(`${topic} probe-`)), 300).then(() => true, () => false)
+    if (seen) return
+    if (i > 60) throw new Error('mosquitto_sub did not subscribe')
+  }
 }

@@ -56,8 +56,11 @@ export interface StartOptions {
 
 /** A `wharf start` child process (the built CLI), as an operator would run it. */
 export class WharfProcess {
+  /** the port of the first listener (tcp:default, unless configured otherwise) */
   mqttPort = 0
   httpPort = 0
+  /** the bound port of each listener, by `<kind>:<name>` (from the "Wharf node ready" line) */
+  readonly ports = new Map<string, number>()
   readonly lines: string[] = []
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 
@@ -67,6 +70,13 @@ export class WharfProcess {
 
   get url (): string { return `mqtt://127.0.0.1:${this.mqttPort}` }
   get pid (): number { return this.proc.pid as number }
+
+  /** The bound port of a listener, e.g. `ssl:default`. */
+  port (listener: string): number {
+    const port = this.ports.get(listener)
+    if (port === undefined) throw new Error(`no listener ${listener} (have ${[...this.ports.keys()].join(', ')})`)
+    return port
+  }
 
   static async start (opts: StartOptions): Promise<WharfProcess> {
     const env: Record<string, string> = {
@@ -91,8 +101,9 @@ export class WharfProcess {
         if (process.env.TEST_LOGS === '1') process.stderr.write(line + '\n')
         if (!line.includes('"Wharf node ready"')) return
         const entry = JSON.parse(line) as { listeners: string[]; http: number }
-        const first = entry.listeners[0] as string
-        wp.mqttPort = Number(first.slice(first.lastIndexOf(':') + 1))
+        // each `<kind>:<name>=<host>:<port>`
+        for (const l of entry.listeners) wp.ports.set(l.slice(0, l.indexOf('=')), Number(l.slice(l.lastIndexOf(':') + 1)))
+        wp.mqttPort = [...wp.ports.values()][0] ?? 0
         wp.httpPort = entry.http
         resolve()
       }

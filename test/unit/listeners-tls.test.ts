@@ -125,8 +125,9 @@ describe('ssl listener: TLS with mosquitto clients', () => {
     assert.notEqual(withRogue.code, 0)
     assert.equal(b.connections.length, before, 'nothing reached MQTT')
     const reasons = b.closed.slice(closedBefore).map((e) => `${e.listener} ${e.reason}`)
-    assert.equal(reasons.length, 2, reasons.join(', '))
-    for (const r of reasons) assert.match(r, /^ssl:mutual handshake_failed:[a-z0-9_]+$/)
+    // OpenSSL's reason for the missing one; the verify error for the other CA's (which Node
+    // itself reports as a reset)
+    assert.deepEqual(reasons, ['ssl:mutual handshake_failed:peer_did_not_return_a_certificate', 'ssl:mutual handshake_failed:unable_to_verify_leaf_signature'])
   })
 
   it('verify_peer without fail_if_no_peer_cert: no certificate is allowed (reported absent), a bad one refused', async () => {
@@ -140,7 +141,7 @@ describe('ssl listener: TLS with mosquitto clients', () => {
     const withRogue = await mosquittoPub(b.port('ssl:optional'), 'tls/optional', 'rogue', ['--cert', rogue.cert, '--key', rogue.key])
     assert.notEqual(withRogue.code, 0)
     assert.equal(b.connections.filter((x) => x.listener === 'ssl:optional').length, 1)
-    assert.match(b.closed.slice(closedBefore).map((e) => e.reason).join(), /^handshake_failed:/)
+    assert.deepEqual(b.closed.slice(closedBefore).map((e) => e.reason), ['handshake_failed:unable_to_verify_leaf_signature'])
   })
 
   it('garbage on the TLS port closes that connection only', async () => {
