@@ -9,7 +9,7 @@ import mqttPacket, { type Packet } from 'mqtt-packet'
 import type { MqttClient } from 'mqtt'
 import { collect, connect, end, until, untilAsync } from '../support/mqtt-client.js'
 import { loginCode } from '../support/mqtt-login.js'
-import { limitEvents, listenerPort, metricValue, ready } from '../support/node-http.js'
+import { limitEvents, metricValue, ready } from '../support/node-http.js'
 import { startPrivateLocalKafka } from '../support/kafka.js'
 import { testBrokers, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
 
@@ -150,7 +150,7 @@ describe('limits on what one client sends', () => {
   })
 
   it('max_connections: the connection over the limit is closed, the others are served', async () => {
-    const port = listenerPort(wharf, 'tcp:small')
+    const port = wharf.port('tcp:small')
     const url = `mqtt://127.0.0.1:${port}`
     const clients = [await connect(url), await connect(url), await connect(url)]
     const refused = await Raw.open(port)
@@ -167,7 +167,7 @@ describe('limits on what one client sends', () => {
     const sub = await connect(wharf.url)
     const got = collect(sub)
     await sub.subscribeAsync('rate/#', { qos: 1 })
-    const pub = await connect(`mqtt://127.0.0.1:${listenerPort(wharf, 'tcp:slow')}`)
+    const pub = await connect(`mqtt://127.0.0.1:${wharf.port('tcp:slow')}`)
     const n = 200
     const t0 = Date.now()
     const acked = Array.from({ length: n }, (_v, i) => pub.publishAsync('rate/x', String(i), { qos: 1 }))
@@ -186,7 +186,7 @@ describe('limits on what one client sends', () => {
     const sub = await connect(wharf.url)
     const got = collect(sub)
     await sub.subscribeAsync('bytes/#', { qos: 1 })
-    const pub = await connect(`mqtt://127.0.0.1:${listenerPort(wharf, 'tcp:thin')}`)
+    const pub = await connect(`mqtt://127.0.0.1:${wharf.port('tcp:thin')}`)
     const t0 = Date.now()
     await Promise.all(Array.from({ length: 20 }, (_v, i) => pub.publishAsync('bytes/x', Buffer.alloc(5000, i), { qos: 1 })))
     await until(() => got.length === 20, 30000, '20 messages')
@@ -332,6 +332,35 @@ describe('a record Kafka refuses fails alone', () => {
     assert.ok(await limitEvents(wharf, 'kafka_rejected') >= 2)
     await wharf.waitForLog('Kafka refused a record for good')
     await end(sub, big, small, zero, again)
+  })
+})
+
+describe('mqtt.max_packet_size against the topics\' max.message.bytes at start', () => {
+  it('a data topic too small for the largest packet stops the start (exit 2, naming the key and the fix); a max_packet_size whose worst-case record fits (topic in key and header: about twice the packet) starts', async () => {
+    const topics = uniqueTopics('fit')
+    const admin = new Kafka({ clientId: 'limits-test', brokers: testBrokers(), logLevel: logLevel.NOTHING }).admin()
+    await admin.connect()
+    try {
+      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: topics.messages, numPartitions: 3, configEntries: [{ name: 'max.message.bytes', value: '100000' }] }] })
+    } finally {
+      await admin.disconnect()
+    }
+    const refused = await WharfProcess.start({ brokers: testBrokers(), topics, waitReady: false })
+    const { code } = await within(refused.exited, 60000, 'wharf start exited')
+    assert.equal(code, 2)
+    // the last lines may come after the exit
+    await until(() => refused.lines.some(l => l.includes('kafka-configs.sh')), 5000, 'the error line')
+    const said = refused.lines.join('\n')
+    assert.match(said, /mqtt\.max_packet_size/)
+    assert.match(said, new RegExp(`kafka-configs.sh --alter --entity-type topics --entity-name ${topics.messages.replace(/\./g, '\\.')} --add-config max\\.message\\.bytes=\\d+`))
+    const fits = await WharfProcess.start({ brokers: testBrokers(), topics, env: { WHARF_MQTT__MAX_PACKET_SIZE: '40KB', WHARF_KAFKA__PRODUCER__BATCH_MAX_BYTES: '65536' } })
+    try {
+      const c = await connect(fits.url)
+      await c.publishAsync('fit/x', Buffer.alloc(30 * 1024, 1), { qos: 1 })
+      await end(c)
+    } finally {
+      await fits.stop()
+    }
   })
 })
 

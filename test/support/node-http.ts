@@ -26,12 +26,3 @@ export async function ready (node: WharfProcess): Promise<{ status: number; body
   const res = await fetch(`http://127.0.0.1:${node.httpPort}/ready`)
   return { status: res.status, body: await res.json() as Record<string, unknown> }
 }
-
-/** The port a named listener (`tcp:default`, `tcp:slow`) of a ready node bound, from its "Wharf node ready" line. */
-export function listenerPort (node: WharfProcess, listener: string): number {
-  const line = node.lines.find(l => l.includes('"Wharf node ready"'))
-  if (line === undefined) throw new Error('the node is not ready')
-  const entry = (JSON.parse(line) as { listeners: string[] }).listeners.find(l => l.startsWith(`${listener}=`))
-  if (entry === undefined) throw new Error(`no listener ${listener}`)
-  return Number(entry.slice(entry.lastIndexOf(':') + 1))
-}
