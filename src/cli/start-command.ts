@@ -105,8 +105,14 @@ async function runNode (config: WharfConfig, logger: Logger): Promise<void> {
     ready = true
     if (humanLogs(config.log.format)) process.stdout.write(banner(node.summary(), Date.now() - t0, localKafka !== undefined))
   } catch (err) {
-    logger.fatal({ err }, 'Wharf node failed to start')
     if (ownsKafka) await localKafka?.stop()
+    // e.g. mqtt.max_packet_size larger than the Kafka topics accept (found once Kafka answers)
+    if (err instanceof ConfigError) {
+      logger.fatal({ key: err.key }, err.message)
+      process.stderr.write(`wharf: ${err.message}\n`)
+      process.exit(EXIT_CONFIG)
+    }
+    logger.fatal({ err }, 'Wharf node failed to start')
     process.exit(1)
   }
 }

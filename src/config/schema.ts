@@ -7,6 +7,7 @@ import { isValidTopicFilter } from '../protocol/topic-filter.js'
 import { STRATEGIES } from '../shared/strategies.js'
 import { authenticationSchema, authorizationSchema, flappingDetectSchema } from './auth-schema.js'
 import { tryParseHostPort } from './bind.js'
+import { mqttInputLimits, overloadProtectionSchema, withMqttLimitAliases } from './limits-schema.js'
 import { listenersSchema, peerCertAs } from './listeners-schema.js'
 import { outboundLimitsShape } from './outbound-schema.js'
 import { apiKeySchema, httpSchema, logFormat, prometheusSchema, sysTopicsSchema } from './ops-schema.js'
@@ -46,12 +47,11 @@ const log = section(z.strictObject({
 
 const http = httpSchema
 
-const mqtt = section(z.strictObject({
-  max_client_id_length: int(1, 65535).default(256),
+const mqtt = section(withMqttLimitAliases(z.strictObject({
+  /** what one client may send (packet size, topic levels, QoS, subscriptions, QoS 2 awaiting PUBREL, idle time) */
+  ...mqttInputLimits,
   /** longest user name accepted in CONNECT, in characters (a JWT in the user name field must fit) */
   max_username_length: int(1, 65535).default(1024),
-  connect_timeout_ms: int(1000).default(30000),
-  max_inflight_inbound: int(1).default(1000),
   /** seconds a persistent session outlives its client's disconnect; 0 = never expires */
   session_expiry_interval: int(0).default(7200),
   /** QoS 1/2 messages a resuming session gets from its backlog at most; 0 = no limit */
@@ -61,7 +61,7 @@ const mqtt = section(z.strictObject({
   peer_cert_as_username: peerCertAs,
   peer_cert_as_clientid: peerCertAs,
   ...outboundLimitsShape
-}))
+})))
 
 const tls = section(z.strictObject({
   enabled: bool.default(false),
@@ -230,7 +230,8 @@ export const configSchema = z.strictObject({
   flapping_detect: flappingDetectSchema,
   api_key: apiKeySchema,
   prometheus: prometheusSchema,
-  sys_topics: sysTopicsSchema
+  sys_topics: sysTopicsSchema,
+  overload_protection: overloadProtectionSchema
 }).superRefine((c, ctx) => {
   const internal = [c.topics.retained.name, c.topics.sessions.name, c.topics.nodes.name, c.topics.users.name, c.topics.banned.name, c.topics.clients.name, c.topics.api_keys.name]
   for (const issue of crossRuleIssues(c.mapping.rules, c.topics.messages.name, internal)) {

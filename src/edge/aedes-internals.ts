@@ -41,12 +41,38 @@ interface ClientInternals {
   subscriptions: Record<string, { qos: number }>
   /** the will aedes publishes when the connection ends abnormally (null after a DISCONNECT) */
   will: PublishPacket | null
-  /** mqtt-packet's parser of the connection: emits 'packet' for every packet read */
-  _parser: { on (event: 'packet', listener: (packet: { cmd: string; length: number; qos?: number }) => void): unknown }
+  /** mqtt-packet's parser of this connection's bytes (emits 'packet' for every packet read) */
+  _parser: ParserInternals
   /** set when the client sent DISCONNECT */
   _disconnected: boolean
   /** 1.5 x the CONNECT's keepalive in ms, plus 1 (-1: none) */
   _keepaliveInterval: number
+  /** aedes reads the next chunk only while false (`pause()` / `resume()`) */
+  _paused?: boolean
+  /** packets of the current read still being handled; aedes reads again when it reaches 0 */
+  _parsingBatch: number
+  /** reads the next chunk when nothing is being handled (aedes' `nextBatch`) */
+  _nextBatch: (err?: Error) => void
+  /** message ids of inbound QoS 2 PUBLISHes stored until their PUBREL (bounded by maxInflightInbound) */
+  _inboundInflight: Set<number>
+  /** the keep-alive timer (null until CONNECT, or with keep-alive 0) */
+  _keepaliveTimer: NodeJS.Timeout | null
+  pause: () => void
+}
+
+/** The private parts of mqtt-packet's parser (one per connection) that Wharf uses. */
+interface ParserInternals {
+  /** parses what is buffered plus `buf` as far as it goes (a state machine: it resumes where it stopped) */
+  parse: (buf: Buffer) => number
+  /** the bytes read but not parsed yet */
+  _list: { length: number }
+  /** reads the remaining length; true once it is known (then in `packet.length`) */
+  _parseLength: () => boolean
+  /** fails the parse: aedes closes the connection on the parser's 'error' */
+  _emitError: (err: Error) => void
+  packet: { cmd: string; length: number }
+  prependListener: (event: 'packet', fn: (packet: unknown) => void) => unknown
+  on: (event: 'packet', listener: (packet: { cmd: string; length: number; qos?: number }) => void) => unknown
 }
 
 interface BrokerInternals {
@@ -59,6 +85,7 @@ interface BrokerInternals {
 /** aedes' in-memory persistence, as aedes calls it (promise style). */
 export interface IncomingPersistence {
   incomingGetPacket (client: Client, packet: { messageId?: number }): Promise<unknown>
+  incomingDelPacket (client: Client, packet: { messageId?: number }): Promise<unknown>
 }
 
 type PacketConstructor = new (original: object, broker: Aedes) => AedesPacket
@@ -83,6 +110,7 @@ export function checkAedes (aedes: Aedes): string | undefined {
   const broker = aedes as unknown as Partial<BrokerInternals>
   if (typeof broker.clients !== 'object' || broker.clients === null) missing.push('Aedes.clients')
   if (typeof broker.persistence?.incomingGetPacket !== 'function') missing.push('Aedes.persistence.incomingGetPacket')
+  if (typeof broker.persistence?.incomingDelPacket !== 'function') missing.push('Aedes.persistence.incomingDelPacket')
   const probe = new PassThrough()
   const client = aedes.handle(probe) as unknown as Partial<ClientInternals> & { close?: () => void } | undefined
   if (client === undefined) {
@@ -96,6 +124,7 @@ export function checkAedes (aedes: Aedes): string | undefined {
     if (typeof client._parser?.on !== 'function') missing.push('Client._parser')
     if (typeof client._disconnected !== 'boolean') missing.push('Client._disconnected')
     if (typeof client._keepaliveInterval !== 'number') missing.push('Client._keepaliveInterval')
+    missing.push(...missingReadInternals(client))
   }
   probe.destroy()
   const packet = new Packet({ cmd: 'publish', topic: 't', payload: Buffer.alloc(0), qos: 0, retain: false }, aedes)
@@ -103,6 +132,23 @@ export function checkAedes (aedes: Aedes): string | undefined {
   if (missing.length > 0) throw new AedesShapeError(missing)
   if (!AEDES_VERSION.startsWith(`${VERIFIED_AEDES}.`)) return `aedes ${AEDES_VERSION} is not the verified ${VERIFIED_AEDES}.x; the internals Wharf uses are present`
   return undefined
+}
+
+/** What `watchIncoming`, `pauseReading` / `resumeReading` and the QoS 2 expiry need of a client and its parser. */
+function missingReadInternals (client: Partial<ClientInternals>): string[] {
+  const missing: string[] = []
+  const parser = client._parser
+  if (typeof parser?._parseLength !== 'function') missing.push('Client._parser._parseLength (mqtt-packet)')
+  if (typeof parser?.parse !== 'function' || typeof parser?._list?.length !== 'number') missing.push('Client._parser.parse/_list (mqtt-packet)')
+  if (typeof parser?._emitError !== 'function') missing.push('Client._parser._emitError (mqtt-packet)')
+  if (typeof parser?.packet !== 'object' || !('length' in (parser?.packet ?? {}))) missing.push('Client._parser.packet.length (mqtt-packet)')
+  if (typeof parser?.prependListener !== 'function') missing.push('Client._parser.prependListener')
+  if (typeof client._parsingBatch !== 'number') missing.push('Client._parsingBatch')
+  if (typeof client._nextBatch !== 'function') missing.push('Client._nextBatch')
+  if (typeof client.pause !== 'function') missing.push('Client.pause')
+  if (!(client._inboundInflight instanceof Set)) missing.push('Client._inboundInflight')
+  if (!('_keepaliveTimer' in client)) missing.push('Client._keepaliveTimer')
+  return missing
 }
 
 const internals = (client: Client): ClientInternals => client as unknown as ClientInternals
@@ -195,4 +241,123 @@ export type ConnackRefusal = 2 | 3 | 4 | 5
 /** The error aedes' authenticate callback takes to refuse a CONNECT with `returnCode`. */
 export function connectRefusal (returnCode: ConnackRefusal, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as unknown as AuthenticateError
+}
+
+/** A packet's remaining length is above `mqtt.max_packet_size`: refused before its body is read. */
+export class PacketTooLargeError extends Error {
+  constructor (readonly cmd: string, readonly length: number, readonly max: number) {
+    super(`${cmd} packet of ${length} bytes is larger than mqtt.max_packet_size (${max})`)
+    this.name = 'PacketTooLargeError'
+  }
+}
+
+/** What Wharf watches in a connection's incoming bytes, packet by packet. */
+export interface IncomingWatch {
+  /** a remaining length above this closes the connection before the body is buffered */
+  maxPacketSize: number
+  /** the fixed header of a packet was read: its type and whole size (fixed header included) */
+  onHeader: (cmd: string, bytes: number) => void
+  /** a whole packet was parsed, before aedes handles it (may change it, e.g. a SUBSCRIBE's QoS) */
+  onPacket?: ((packet: { cmd: string }) => void) | undefined
+}
+
+/** The size of a fixed header whose remaining length is `length`. */
+function fixedHeaderBytes (length: number): number {
+  return 1 + (length < 128 ? 1 : length < 16_384 ? 2 : length < 2_097_152 ? 3 : 4)
+}
+
+/**
+ * Watches a connection's packets as mqtt-packet parses them. mqtt-packet 9 has no maximum packet
+ * size and buffers a packet whole before it parses it, so a PUBLISH announcing 200 MB would be
+ * held in memory as its bytes arrive. Here the remaining length is checked the moment the parser
+ * has read it (`_parseLength`, before any byte of the body): above `maxPacketSize` the parse
+ * fails with PacketTooLargeError, on which aedes closes the connection (its 'clientError' or
+ * 'connectionError' event carries the error). Per-instance: other parsers are left alone.
+ *
+ * It is also where a paused client (`pauseReading`) stops: aedes parses a whole socket read at
+ * once, so a pause decided at one packet would otherwise let every packet after it in the same
+ * read through (up to 64 KiB of them). Parsing stops before the next packet's length instead, its
+ * bytes stay in the parser, and `resumeReading` parses on from there.
+ */
+export function watchIncoming (client: Client, watch: IncomingWatch): void {
+  const c = internals(client)
+  const parser = c._parser
+  const readLength = Object.getPrototypeOf(parser)._parseLength as () => boolean
+  parser._parseLength = function parseLengthWithLimit (this: ParserInternals): boolean {
+    if (c._paused === true) return false
+    if (!readLength.call(this)) return false
+    const { cmd, length } = this.packet
+    if (length > watch.maxPacketSize) {
+      this._emitError(new PacketTooLargeError(cmd, length, watch.maxPacketSize))
+      return false
+    }
+    watch.onHeader(cmd, length + fixedHeaderBytes(length))
+    return true
+  }
+  const onPacket = watch.onPacket
+  if (onPacket !== undefined) parser.prependListener('packet', packet => onPacket(packet as { cmd: string }))
+}
+
+/**
+ * Stops aedes reading the client's socket (aedes' own `pause()`: its read loop returns early).
+ * What was already read is still handled; the socket's buffer fills and TCP pushes back.
+ */
+export function pauseReading (client: Client): void {
+  internals(client).pause()
+}
+
+const NOTHING = Buffer.alloc(0)
+const pausedNow = (c: ClientInternals): boolean => c._paused === true
+
+/**
+ * Parses and reads again: first the packets held back in the parser (`watchIncoming`), then, if
+ * that did not pause the client again, the socket. Not aedes' `resume()`: aedes counts the packets
+ * of a read in `_parsingBatch` and reads again when the count reaches 0, but a packet that
+ * finishes while paused does not count down, so after a pause with packets in flight `resume()`
+ * would never read again (the client stalls for good). The count starts over here; packets still
+ * in flight then count below 0, which aedes clamps, as it does after any 'readable' event.
+ */
+export function resumeReading (client: Client): void {
+  const c = internals(client)
+  if (c._paused !== true) return
+  c._paused = false
+  if (client.closed) return
+  c._parsingBatch = 0
+  if (c._parser._list.length > 0) c._parser.parse(NOTHING)
+  // parsing may have paused the client again (a packet over its rate) or closed it
+  if (c._parsingBatch > 0 || pausedNow(c) || client.closed) return
+  c._parsingBatch = 1
+  c._nextBatch()
+}
+
+/** A paused client sends nothing aedes reads, PINGREQ included: keep its keep-alive timer from firing. */
+export function refreshKeepalive (client: Client): void {
+  internals(client)._keepaliveTimer?.refresh()
+}
+
+/** Message ids of the client's inbound QoS 2 PUBLISHes that wait for their PUBREL. */
+export function awaitingRel (client: Client): ReadonlySet<number> {
+  return internals(client)._inboundInflight
+}
+
+/**
+ * Forgets an inbound QoS 2 PUBLISH whose PUBREL did not come (`mqtt.await_rel_timeout`): its slot
+ * of `max_awaiting_rel` is free again. The message is in Kafka already; a PUBREL that comes later
+ * still gets its PUBCOMP, a retransmission is taken as a new message.
+ */
+export async function expireAwaitingRel (aedes: Aedes, client: Client, messageId: number): Promise<void> {
+  await incomingPersistence(aedes).incomingDelPacket(client, { messageId }).catch(() => undefined)
+  internals(client)._inboundInflight.delete(messageId)
+}
+
+/** The limits aedes applies itself, by the text of the error it closes the connection with. */
+const AEDES_REFUSALS: Array<[RegExp, 'idle_timeout' | 'topic_levels' | 'awaiting_rel_full']> = [
+  [/^connect did not arrive in time$/, 'idle_timeout'],
+  [/^topic has too many levels$/, 'topic_levels'],
+  [/^maxInflightInbound exceeded/, 'awaiting_rel_full']
+]
+
+/** Which of aedes' own limits closed a connection with `err` (aedes 1.2's messages), if any. */
+export function aedesRefusal (err: Error): 'idle_timeout' | 'topic_levels' | 'awaiting_rel_full' | undefined {
+  return AEDES_REFUSALS.find(([re]) => re.test(err.message))?.[1]
 }

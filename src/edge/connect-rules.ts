@@ -6,12 +6,16 @@ export interface ConnectLimits {
   maxClientIdLength: number
   /** `mqtt.max_username_length`, in characters */
   maxUsernameLength: number
+  /** a refusal that does not depend on the packet (the node is overloaded: CONNACK 0x03), asked first */
+  refuse?: ((client: Client) => ConnectRuleBreach | undefined) | undefined
+  /** told of every breach of a configured limit (client id or user name too long), to count it */
+  onLimitBreach?: ((client: Client, breach: ConnectRuleBreach) => void) | undefined
 }
 
 /** Why a CONNECT breaks a rule of the protocol or of the configuration, and its CONNACK code. */
 export interface ConnectRuleBreach {
   returnCode: ConnackRefusal
-  reason: 'empty_client_id_with_persistent_session' | 'empty_client_id_mqtt_3_1' | 'client_id_too_long' | 'username_too_long'
+  reason: 'empty_client_id_with_persistent_session' | 'empty_client_id_mqtt_3_1' | 'client_id_too_long' | 'username_too_long' | 'overloaded'
 }
 
 /** The rule a CONNECT breaks, if any (pure). */
@@ -28,6 +32,9 @@ export function connectRuleBreach (packet: Pick<ConnectPacket, 'clientId' | 'cle
   return undefined
 }
 
+/** The breaches of a configured limit (`mqtt.max_clientid_len`, `mqtt.max_username_length`), not of the protocol. */
+const CONFIGURED = new Set<ConnectRuleBreach['reason']>(['client_id_too_long', 'username_too_long'])
+
 /**
  * The CONNECT rules aedes 1.2 does not apply itself: it gives every zero-length client id an id of
  * its own (also with clean session = 0, which MQTT 3.1.1 refuses) and checks the client id's length
@@ -41,8 +48,10 @@ export class ConnectRules {
   constructor (private readonly limits: ConnectLimits) {}
 
   readonly preConnect: PreConnectHandler = (client, packet, done) => {
-    const breach = connectRuleBreach(packet, this.limits)
+    const refusal = this.limits.refuse?.(client)
+    const breach = refusal ?? connectRuleBreach(packet, this.limits)
     if (breach !== undefined) this.breaches.set(client, breach)
+    if (refusal === undefined && breach !== undefined && CONFIGURED.has(breach.reason)) this.limits.onLimitBreach?.(client, breach)
     done(null, true)
   }
 

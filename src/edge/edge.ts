@@ -19,6 +19,7 @@ import { watchClients } from './client-watch.js'
 import { ConnectFlow } from './connect.js'
 import { ConnectRules } from './connect-rules.js'
 import { Delivery } from './delivery.js'
+import { EdgeLimits, type EdgeLimitOptions } from './edge-limits.js'
 import { DisconnectFlow } from './disconnect.js'
 import { createLocalEmitter } from './local-emitter.js'
 import { Outbound, type OutboundLimitReason } from './outbound.js'
@@ -51,6 +52,8 @@ export interface MqttEdgeOptions {
   onLimit: (reason: OutboundLimitReason, n: number) => void
   /** `mqtt.peer_cert_as_username` / `peer_cert_as_clientid`: a verified client certificate names the client */
   peerCertAs: PeerCertAsOptions
+  /** what clients may send: packet size, rates, topic levels, QoS, subscriptions, overload (edge-limits.ts) */
+  limits: EdgeLimitOptions
   authenticate: Authenticate
   authorize: Authorize
   /** what the node reads for its clients' subscriptions (held before SUBACK and CONNACK) */
@@ -81,6 +84,7 @@ export class MqttEdge {
   /** what the listener knew of each connection (peer from a PROXY header, TLS), by its stream (aedes' client.conn) */
   private readonly connectionsByStream = new WeakMap<Duplex, Connection>()
   readonly delivery: Delivery
+  readonly limits: EdgeLimits
   private readonly connections: ConnectFlow
   private readonly disconnects: DisconnectFlow
 
@@ -100,7 +104,8 @@ export class MqttEdge {
     const sessionOf = (c: Client): PersistentSession | undefined => this.connections.sessionOf(c)
     this.delivery = new Delivery({ aedes, mq: () => mq, sessionOf, outbound, maxHeld: Math.max(1, maxQueueLen) })
     const catchUp = new CatchUp({ sessions, delivery: this.delivery, outbound, subscriptions, logger: this.log })
-    const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength })
+    this.limits = new EdgeLimits(aedes, opts.limits, opts.publisher)
+    const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength, refuse: this.limits.refuseConnect, onLimitBreach: this.limits.connectBreach })
     this.connections = new ConnectFlow({
       aedes,
       authenticate: opts.authenticate,
@@ -134,7 +139,7 @@ export class MqttEdge {
       drainTimeout: 2 * slowClientTimeoutMs,
       preConnect: withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, rules.preConnect),
       authenticate: this.connections.authenticate,
-      authorizePublish: createPublishHook({
+      authorizePublish: this.limits.publishHook(createPublishHook({
         publisher: opts.publisher,
         node: opts.node,
         persistence: () => incomingPersistence(this.aedes),
@@ -142,8 +147,8 @@ export class MqttEdge {
         subjectOf,
         willPublishing: (client, written) => this.disconnects.willPublishing(client, written),
         logger: this.log
-      }),
-      authorizeSubscribe: (client, sub, done) => subscribeHook(client, sub, done),
+      })),
+      authorizeSubscribe: this.limits.subscribeHook((client, sub, done) => subscribeHook(client, sub, done)),
       authorizeForward: outbound.wrap(guardRetained(this.delivery.authorizeForward, { authorize: opts.authorize, subjectOf }))
     })
     outbound.attach(this.aedes)
@@ -151,6 +156,7 @@ export class MqttEdge {
       const session = sessionOf(client)
       if (session !== undefined) catchUp.roomFor(client, session)
     })
+    this.limits.watch(this.aedes)
     const sharedMembers = new SharedMembers(this.aedes, opts.shared)
     const subscribeHook = createSubscribeHook({
       authorize: opts.authorize,
@@ -213,8 +219,9 @@ export class MqttEdge {
     if (warning !== undefined) this.log.warn({ aedes: warning }, 'aedes version not verified')
     this.listeners = await Listeners.open(this.opts.listeners, c => {
       this.connectionsByStream.set(c.stream, c)
-      this.aedes.handle(c.stream)
+      this.limits.attach(this.aedes.handle(c.stream), c.listener, c.peer.address)
     }, this.opts.logger)
+    this.limits.watchListeners(this.listeners)
   }
 
   /** Stop accepting connections (existing ones keep working). */
@@ -225,6 +232,7 @@ export class MqttEdge {
   /** Close every client connection and aedes itself; resolves when their wills and final session states are written. */
   async close (): Promise<void> {
     await new Promise<void>(resolve => this.aedes.close(() => resolve()))
+    this.limits.close()
     // connections still in a TLS or WebSocket handshake, which aedes never saw
     this.listeners?.close()
     await this.disconnects.drain()

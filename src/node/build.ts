@@ -34,6 +34,7 @@ import { registerListenerMetrics } from './listener-metrics.js'
 import { buildOps, type OpsParts } from './ops-parts.js'
 import { registerOpsMetrics } from './ops-metrics.js'
 import { sysNumbers } from './node-stats.js'
+import { buildLimits, checkTopicFit, createdMaxMessageBytes, topicNeeds, type NodeLimits } from './limits-wiring.js'
 import { topicSpecs } from './topic-specs.js'
 
 /** Everything one node is made of, wired together; `WharfNode` starts and stops it in order. */
@@ -51,6 +52,8 @@ export interface NodeParts {
   edge: MqttEdge
   /** the authentication chain and the ACL the edge asks; reload() on SIGHUP, close() at stop */
   auth: Auth
+  /** limit events (wharf_limit_events_total) and the overload monitor */
+  limits: NodeLimits
   /** this node's views of the users and banned topics */
   users: UserView
   banned: BannedView
@@ -80,7 +83,9 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   const metrics = createMetrics(node)
   const kafka = createKafka({ ...config.kafka, brokers }, logger)
   const produceLatency = new ProduceLatency(metrics.registry)
-  const producer = new BatchingProducer(kafka, config.kafka.producer, logger, produceLatency.observe)
+  // a record Kafka refuses for good fails alone: counted as a limit event (the producer logs it)
+  const producer = new BatchingProducer(kafka, config.kafka.producer, logger, { onAcked: produceLatency.observe, onRefused: () => limits.events.count('kafka_rejected') })
+  const limits = buildLimits(config, producer, metrics, logger)
   const mapping = new Mapping(config.mapping.rules, config.topics.messages.name, registrySchemasFor(config.mapping.schema_registry, logger))
   const retained = new RetainedStore(producer, config.topics.retained.name)
   const membership = new Membership(config.cluster.node_timeout_ms)
@@ -169,16 +174,19 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     inc,
     listeners: config.listeners,
     mqtt: {
-      maxClientIdLength: config.mqtt.max_client_id_length,
+      maxClientIdLength: config.mqtt.max_clientid_len,
       maxUsernameLength: config.mqtt.max_username_length,
-      connectTimeoutMs: config.mqtt.connect_timeout_ms,
-      maxInflightInbound: config.mqtt.max_inflight_inbound,
+      connectTimeoutMs: config.mqtt.idle_timeout,
+      // aedes' bound on inbound QoS 2 awaiting PUBREL; 0 = none
+      maxInflightInbound: Number.isFinite(config.mqtt.max_awaiting_rel) ? config.mqtt.max_awaiting_rel : 0,
       maxInflight: config.mqtt.max_inflight,
       maxQueueLen: config.mqtt.max_mqueue_len,
       maxClientBufferBytes: config.mqtt.max_client_buffer_bytes,
       slowClientTimeoutMs: config.mqtt.slow_client_timeout
     },
-    onLimit: (reason, n) => metrics.limitEvents.inc({ reason }, n),
+    // the outbound side's limits (queue_full, inflight_full, slow_client) log their own lines
+    onLimit: (reason, n) => limits.events.count(reason, n),
+    limits: limits.edge,
     peerCertAs: { username: config.mqtt.peer_cert_as_username, clientid: config.mqtt.peer_cert_as_clientid },
     authenticate: auth.authenticator,
     authorize: auth.authorizer,
@@ -202,10 +210,13 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   const usersTail = view(config.topics.users.name, users.onBatch)
   const bannedTail = view(config.topics.banned.name, banned.onBatch)
   const parts: NodeParts = {
-    metrics, producer, mapping, retained, membership, sessionView, sessions, deadNodeWills, rangeReader, shared, edge, auth, users, banned,
+    metrics, producer, mapping, retained, membership, sessionView, sessions, deadNodeWills, rangeReader, shared, edge, auth, limits, users, banned,
     delivery, fetchers, live, retainedTail, sessionsTail, nodesTail, usersTail, bannedTail, ops,
     ensureTopics: async () => {
-      const counts = await ensureTopics(kafka, topicSpecs(config.topics, mapping.kafkaTopics), logger)
+      // the topics of client data are created big enough for mqtt.max_packet_size; existing ones must be
+      const needs = topicNeeds(config)
+      const counts = await ensureTopics(kafka, topicSpecs(config.topics, mapping.kafkaTopics, createdMaxMessageBytes(needs)), logger)
+      await checkTopicFit(kafka, needs, config, logger)
       for (const [topic, n] of counts) partitionCounts.set(topic, n)
       mapping.setPartitionCounts(counts)
       return counts
@@ -223,7 +234,8 @@ function registerCounts (p: NodeParts): void {
   const m = p.metrics
   m.countFrom('wharf_kafka_produced_records_total', 'records acknowledged by Kafka (acks=all)', () => p.producer.stats.records)
   m.countFrom('wharf_kafka_produce_batches_total', 'produce batches acknowledged by Kafka', () => p.producer.stats.batches)
-  m.countFrom('wharf_kafka_produce_retries_total', 'produce batches sent again after a failure (never dropped)', () => p.producer.stats.retries)
+  m.countFrom('wharf_kafka_produce_retries_total', 'produce batches sent again after a retriable failure (never dropped)', () => p.producer.stats.retries)
+  m.countByLabelsFrom('wharf_kafka_refused_records_total', 'records Kafka refused for good (too large, invalid, not authorized): not written, not retried', ['kafka_topic', 'error'], () => p.producer.refusedCounts())
   m.countFrom('wharf_delivered_records_total', 'records of the data topics handed to this node\'s subscribers', () => p.delivery.delivered)
   m.countByLabelsFrom('wharf_skipped_records_total', 'records of the data topics that cannot be delivered over MQTT, skipped', ['kafka_topic', 'reason'], () => p.delivery.skippedCounts())
   m.countFrom('wharf_session_replay_records_read_total', 'records read from Kafka for resuming sessions', () => p.rangeReader.recordsRead)

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { Heartbeat } from '../cluster/heartbeat.js'
-import type { WharfConfig } from '../config/index.js'
+import { ConfigError, type WharfConfig } from '../config/index.js'
 import type { ListenerKind } from '../config/listeners-schema.js'
 import type { HttpServer, ReadinessReport } from '../api/http-server.js'
 import type { Logger } from '../observability/logger.js'
@@ -86,6 +86,7 @@ export class WharfNode {
     await p.sessionsTail.caughtUp()
     await p.nodesTail.start()
     await p.nodesTail.caughtUp()
+    p.limits.overload?.start()
     await p.edge.start()
     this.startedAt = Date.now()
     this.heartbeat = new Heartbeat(p.producer, {
@@ -149,6 +150,7 @@ export class WharfNode {
     await settlesWithin(p.edge.close(), Math.max(1000, deadline - Date.now() - 3000))
     await settlesWithin(p.shared.stop(), Math.max(1000, deadline - Date.now() - 2000))
     await p.producer.close(Math.max(1000, deadline - Date.now() - 1000))
+    p.limits.overload?.stop()
     p.auth.close()
     await Promise.all([p.retainedTail.stop(), p.nodesTail.stop(), p.sessionsTail.stop(), p.usersTail.stop(), p.bannedTail.stop(), p.ops.clientsTail.stop(), p.ops.apiKeysTail.stop(), p.rangeReader.stop()])
     await Promise.all([p.fetchers.views.stop(), p.fetchers.messages.stop(), p.fetchers.replay.stop()])
@@ -163,7 +165,8 @@ export class WharfNode {
         this.log.info({ topics: Object.fromEntries(partitions) }, 'Kafka topics present')
         return
       } catch (err) {
-        if (this.stopping) throw err
+        // a configuration Kafka's topics cannot serve (mqtt.max_packet_size): retrying will not help
+        if (this.stopping || err instanceof ConfigError) throw err
         const delay = STARTUP_RETRY_MS[Math.min(attempt, STARTUP_RETRY_MS.length - 1)] as number
         const problem = kafkaStartProblem(err)
         if (problem === undefined) this.log.warn({ err, attempt: attempt + 1, retryInMs: delay }, 'Kafka not reachable yet')
@@ -197,6 +200,8 @@ export class WharfNode {
       livePartitions: p.fetchers.messages.assignments().length,
       uptimeMs: this.startedAt === 0 ? 0 : Date.now() - this.startedAt,
       cluster: p.membership.summary(),
+      ...(p.limits.overload?.report() ?? { overloaded: false }),
+      pausedClients: p.edge.limits.pausedClients,
       listeners: this.listenerReport()
     }
   }

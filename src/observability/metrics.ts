@@ -30,12 +30,6 @@ export function createMetrics (node: string) {
     sharedDelivered: counter('wharf_shared_delivered_total', 'shared-subscription messages acknowledged by a member of this node'),
     sharedRedelivered: counter('wharf_shared_redelivered_total', 'shared-subscription messages given to another member because the first one left first'),
     localSessions: new Gauge({ name: 'wharf_sessions_local', help: 'persistent sessions connected to this node', registers: [registry] }),
-    limitEvents: new Counter({
-      name: 'wharf_limit_events_total',
-      help: 'limits that took effect, by reason (queue_full: a message dropped for a subscriber without room; inflight_full: a persistent session\'s message left in Kafka for a catch-up; slow_client: a client disconnected after mqtt.slow_client_timeout over its bounds)',
-      labelNames: ['reason'],
-      registers: [registry]
-    }),
 
     /** A counter whose value a component keeps; read at every scrape. */
     countFrom (name: string, help: string, read: CountSource): void {

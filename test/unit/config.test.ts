@@ -37,12 +37,17 @@ const DEFAULTS: WharfConfig = {
   allow_anonymous: true,
   log: { level: 'info', pretty: false, format: 'auto' },
   http: { bind: '0.0.0.0', port: 18083, dashboard: true },
-  listeners: { tcp: { default: { bind: '0.0.0.0:1883', enable: true, max_connections: 1000000, proxy_protocol: false, proxy_protocol_timeout: 3000 } }, ssl: {}, ws: {}, wss: {} },
+  listeners: { tcp: { default: { bind: '0.0.0.0:1883', enable: true, max_connections: 1000000, max_conn_rate: undefined, messages_rate: undefined, bytes_rate: undefined, proxy_protocol: false, proxy_protocol_timeout: 3000 } }, ssl: {}, ws: {}, wss: {} },
   mqtt: {
-    max_client_id_length: 256,
+    max_packet_size: 1048576,
+    max_clientid_len: 256,
+    max_topic_levels: 100,
+    max_qos_allowed: 2,
+    max_subscriptions: Infinity,
+    max_awaiting_rel: 100,
+    await_rel_timeout: 300000,
+    idle_timeout: 15000,
     max_username_length: 1024,
-    connect_timeout_ms: 30000,
-    max_inflight_inbound: 1000,
     session_expiry_interval: 7200,
     max_offline_messages: 100000,
     session_checkpoint_interval_ms: 1000,
@@ -89,6 +94,19 @@ const DEFAULTS: WharfConfig = {
     sys_msg_interval: 60000,
     sys_heartbeat_interval: 30000,
     sys_event_messages: { client_connected: true, client_disconnected: true, client_subscribed: false, client_unsubscribed: false }
+  },
+  overload_protection: {
+    enable: true,
+    backoff_new_conn: true,
+    backoff_publish: true,
+    heap_high_watermark: '90%',
+    heap_low_watermark: '80%',
+    rss_high_watermark: '90%',
+    rss_low_watermark: '80%',
+    kafka_pending_high_watermark: '90%',
+    kafka_pending_low_watermark: '50%',
+    kafka_ack_timeout: 10000,
+    check_interval: 1000
   }
 }
 
@@ -122,7 +140,7 @@ describe('loadConfig', () => {
     assert.deepEqual(config.topics.messages, { name: 'mqtt.messages', partitions: 12, replication_factor: -1 })
     assert.deepEqual(config.topics.nodes, DEFAULTS.topics.nodes)
     // a given map replaces the default listeners; a bare number is a port
-    assert.deepEqual(config.listeners.tcp, { public: { bind: '8883', enable: true, max_connections: 10, proxy_protocol: false, proxy_protocol_timeout: 3000 } })
+    assert.deepEqual(config.listeners.tcp, { public: { bind: '8883', enable: true, max_connections: 10, max_conn_rate: undefined, messages_rate: undefined, bytes_rate: undefined, proxy_protocol: false, proxy_protocol_timeout: 3000 } })
   })
 
   it('takes the file from WHARF_CONFIG; an empty file or empty section means defaults', () => {
@@ -147,7 +165,7 @@ describe('loadConfig', () => {
     assert.equal(config.http.port, 0)
     assert.equal(config.kafka.producer.linger_ms, 5)
     assert.deepEqual(config.kafka.brokers, ['kafka-1:9092', 'kafka-2:9092'])
-    assert.deepEqual(config.listeners.tcp, { default: { bind: '127.0.0.1:1884', enable: true, max_connections: 1000000, proxy_protocol: false, proxy_protocol_timeout: 3000 } })
+    assert.deepEqual(config.listeners.tcp, { default: { bind: '127.0.0.1:1884', enable: true, max_connections: 1000000, max_conn_rate: undefined, messages_rate: undefined, bytes_rate: undefined, proxy_protocol: false, proxy_protocol_timeout: 3000 } })
     assert.deepEqual(config.topics.nodes, { ...DEFAULTS.topics.nodes, partitions: 2 })
   })
 
@@ -186,9 +204,9 @@ describe('loadConfig', () => {
     assert.equal(err.expected, 'an integer from 0 to 1000')
     assert.equal(err.message,
       'invalid configuration: kafka.producer.linger_ms: expected an integer from 0 to 1000, got "abc" (from WHARF_KAFKA__PRODUCER__LINGER_MS)')
-    const low = yamlFile('low.yaml', 'mqtt: { connect_timeout_ms: 10 }\n')
+    const low = yamlFile('low.yaml', 'mqtt: { max_username_length: 0 }\n')
     assert.equal(configError(() => loadConfig({ file: low, env: {} })).message,
-      'invalid configuration: mqtt.connect_timeout_ms: expected an integer >= 1000, got 10')
+      'invalid configuration: mqtt.max_username_length: expected an integer from 1 to 65535, got 0')
     const yes = yamlFile('yes.yaml', 'log: { pretty: yes }\n')
     assert.equal(configError(() => loadConfig({ file: yes, env: {} })).message,
       'invalid configuration: log.pretty: expected true or false, got "yes"')
