@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { PassThrough } from 'node:stream'
+import { PassThrough, type Duplex } from 'node:stream'
 import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes'
 import type { Qos } from '../protocol/message.js'
 
@@ -41,6 +41,12 @@ interface ClientInternals {
   subscriptions: Record<string, { qos: number }>
   /** the will aedes publishes when the connection ends abnormally (null after a DISCONNECT) */
   will: PublishPacket | null
+  /** the connection's byte stream */
+  conn: Duplex
+  /** aedes' 'readable' listener and the callback of each handled packet: parses what the stream holds when no packet is in hand */
+  _nextBatch: (err?: Error | null) => void
+  /** packets parsed and not yet handled (1 before the first read) */
+  _parsingBatch: number
 }
 
 interface BrokerInternals {
@@ -87,6 +93,9 @@ export function checkAedes (aedes: Aedes): string | undefined {
     if (typeof client._nextId !== 'number') missing.push('Client._nextId')
     if (typeof client.subscriptions !== 'object') missing.push('Client.subscriptions')
     if (!('will' in client)) missing.push('Client.will')
+    if (typeof client._nextBatch !== 'function') missing.push('Client._nextBatch')
+    if (typeof client._parsingBatch !== 'number') missing.push('Client._parsingBatch')
+    if (client.conn?.listeners('readable').includes(client._nextBatch as () => void) !== true) missing.push("Client._nextBatch as the stream's 'readable' listener")
   }
   probe.destroy()
   const packet = new Packet({ cmd: 'publish', topic: 't', payload: Buffer.alloc(0), qos: 0, retain: false }, aedes)
@@ -97,6 +106,25 @@ export function checkAedes (aedes: Aedes): string | undefined {
 }
 
 const internals = (client: Client): ClientInternals => client as unknown as ClientInternals
+
+/**
+ * aedes 1.2 parses more of a client's bytes on every 'readable' event of its stream, even while a
+ * packet is still being handled: its count of packets in hand goes down without a packet being
+ * done. A PUBLISH that arrives behind the CONNECT but in a later TCP read is then handled before
+ * the CONNECT went through (before authentication, with no client id: Wharf wrote a record with a
+ * null client id header that kafkajs cannot encode, and the producer retried it forever), and the
+ * packets of a connected client overlap. After this, new bytes are parsed only once every packet
+ * in hand is done (each one's callback reads on); while one waits (a CONNECT being authenticated,
+ * a PUBLISH waiting for Kafka) the bytes stay in the stream, which pushes back on the client.
+ */
+export function parseOneBatchAtATime (client: Client): void {
+  const c = internals(client)
+  const nextBatch = c._nextBatch
+  // aedes starts at 1 so that its first 'readable' (taken for a finished packet) brings it to 0
+  if (c._parsingBatch === 1) c._parsingBatch = 0
+  c.conn.removeListener('readable', nextBatch)
+  c.conn.on('readable', () => { if (c._parsingBatch <= 0) nextBatch() })
+}
 
 /** The client connected to this broker under `id`, if any. */
 export function connectedClient (aedes: Aedes, id: string): Client | undefined {

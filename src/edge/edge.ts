@@ -10,7 +10,7 @@ import type { LogPublisher } from '../routing/log-publisher.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
-import { checkAedes, incomingPersistence } from './aedes-internals.js'
+import { checkAedes, incomingPersistence, parseOneBatchAtATime } from './aedes-internals.js'
 import { ConnectFlow } from './connect.js'
 import { ConnectRules } from './connect-rules.js'
 import { Delivery } from './delivery.js'
@@ -163,7 +163,7 @@ export class MqttEdge {
     if (warning !== undefined) this.log.warn({ aedes: warning }, 'aedes version not verified')
     this.listeners = await Listeners.open(this.opts.listeners, c => {
       this.connectionsByStream.set(c.stream, c)
-      this.aedes.handle(c.stream)
+      parseOneBatchAtATime(this.aedes.handle(c.stream))
     }, this.opts.logger)
   }
 
