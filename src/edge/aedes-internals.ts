@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { PassThrough } from 'node:stream'
+import { PassThrough, type Duplex } from 'node:stream'
 import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes'
 import type { Qos } from '../protocol/message.js'
 
@@ -41,6 +41,8 @@ interface ClientInternals {
   subscriptions: Record<string, { qos: number }>
   /** the will aedes publishes when the connection ends abnormally (null after a DISCONNECT) */
   will: PublishPacket | null
+  /** the connection's byte stream */
+  conn: Duplex
   /** mqtt-packet's parser of this connection's bytes (emits 'packet' for every packet read) */
   _parser: ParserInternals
   /** set when the client sent DISCONNECT */
@@ -51,8 +53,8 @@ interface ClientInternals {
   _paused?: boolean
   /** packets of the current read still being handled; aedes reads again when it reaches 0 */
   _parsingBatch: number
-  /** reads the next chunk when nothing is being handled (aedes' `nextBatch`) */
-  _nextBatch: (err?: Error) => void
+  /** aedes' 'readable' listener and the callback of each handled packet: reads the next chunk when nothing is being handled */
+  _nextBatch: (err?: Error | null) => void
   /** message ids of inbound QoS 2 PUBLISHes stored until their PUBREL (bounded by maxInflightInbound) */
   _inboundInflight: Set<number>
   /** the keep-alive timer (null until CONNECT, or with keep-alive 0) */
@@ -125,6 +127,7 @@ export function checkAedes (aedes: Aedes): string | undefined {
     if (typeof client._disconnected !== 'boolean') missing.push('Client._disconnected')
     if (typeof client._keepaliveInterval !== 'number') missing.push('Client._keepaliveInterval')
     missing.push(...missingReadInternals(client))
+    if (client.conn?.listeners('readable').includes(client._nextBatch as () => void) !== true) missing.push("Client._nextBatch as the stream's 'readable' listener")
   }
   probe.destroy()
   const packet = new Packet({ cmd: 'publish', topic: 't', payload: Buffer.alloc(0), qos: 0, retain: false }, aedes)
@@ -152,6 +155,25 @@ function missingReadInternals (client: Partial<ClientInternals>): string[] {
 }
 
 const internals = (client: Client): ClientInternals => client as unknown as ClientInternals
+
+/**
+ * aedes 1.2 parses more of a client's bytes on every 'readable' event of its stream, even while a
+ * packet is still being handled: its count of packets in hand goes down without a packet being
+ * done. A PUBLISH that arrives behind the CONNECT but in a later TCP read is then handled before
+ * the CONNECT went through (before authentication, with no client id: Wharf wrote a record with a
+ * null client id header that kafkajs cannot encode, and the producer retried it forever), and the
+ * packets of a connected client overlap. After this, new bytes are parsed only once every packet
+ * in hand is done (each one's callback reads on); while one waits (a CONNECT being authenticated,
+ * a PUBLISH waiting for Kafka) the bytes stay in the stream, which pushes back on the client.
+ */
+export function parseOneBatchAtATime (client: Client): void {
+  const c = internals(client)
+  const nextBatch = c._nextBatch
+  // aedes starts at 1 so that its first 'readable' (taken for a finished packet) brings it to 0
+  if (c._parsingBatch === 1) c._parsingBatch = 0
+  c.conn.removeListener('readable', nextBatch)
+  c.conn.on('readable', () => { if (c._parsingBatch <= 0) nextBatch() })
+}
 
 /** The client connected to this broker under `id`, if any. */
 export function connectedClient (aedes: Aedes, id: string): Client | undefined {

@@ -36,11 +36,36 @@ export function connectRuleBreach (packet: Pick<ConnectPacket, 'clientId' | 'cle
 const CONFIGURED = new Set<ConnectRuleBreach['reason']>(['client_id_too_long', 'username_too_long'])
 
 /**
+ * What makes a CONNECT malformed, which mqtt-packet 9 parses without complaint (pure): a will QoS of
+ * 3 [MQTT-3.1.2-14] (aedes would later publish that will at QoS 3, a record Wharf cannot write), a
+ * will topic that is empty or has a wildcard (a will is a PUBLISH, [MQTT-3.3.2-2]), a password
+ * without a user name [MQTT-3.1.2-22]. The server closes such a connection without a CONNACK.
+ */
+export function connectMalformed (packet: Pick<ConnectPacket, 'username' | 'password' | 'will'>): string | undefined {
+  const will = packet.will
+  if (will !== undefined && will !== null) {
+    if (will.qos !== 0 && will.qos !== 1 && will.qos !== 2) return 'will QoS 3'
+    if (will.topic === '' || /[#+]/.test(will.topic)) return 'will topic empty or with a wildcard'
+  }
+  if (packet.password !== undefined && packet.password !== null && (packet.username === undefined || packet.username === null)) return 'password without a user name'
+  return undefined
+}
+
+/** A CONNECT packet is malformed (see `connectMalformed`): the connection is closed without a CONNACK. */
+export class MalformedConnectError extends Error {
+  constructor (reason: string) {
+    super(`malformed CONNECT: ${reason}`)
+    this.name = 'MalformedConnectError'
+  }
+}
+
+/**
  * The CONNECT rules aedes 1.2 does not apply itself: it gives every zero-length client id an id of
  * its own (also with clean session = 0, which MQTT 3.1.1 refuses) and checks the client id's length
  * only for MQTT 3.1. aedes' preConnect hook sees the CONNECT packet but cannot send a CONNACK, so it
  * notes the breach here, and the authenticate hook (`ConnectFlow`) refuses the client with the
- * breach's return code before anything else runs.
+ * breach's return code before anything else runs. A malformed CONNECT (`connectMalformed`) fails
+ * here: aedes closes the connection without a CONNACK.
  */
 export class ConnectRules {
   private readonly breaches = new WeakMap<Client, ConnectRuleBreach>()
@@ -48,6 +73,11 @@ export class ConnectRules {
   constructor (private readonly limits: ConnectLimits) {}
 
   readonly preConnect: PreConnectHandler = (client, packet, done) => {
+    const malformed = connectMalformed(packet)
+    if (malformed !== undefined) {
+      done(new MalformedConnectError(malformed), false)
+      return
+    }
     const refusal = this.limits.refuse?.(client)
     const breach = refusal ?? connectRuleBreach(packet, this.limits)
     if (breach !== undefined) this.breaches.set(client, breach)

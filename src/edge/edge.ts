@@ -13,7 +13,7 @@ import type { PersistentSession } from '../session/persistent-session.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
-import { checkAedes, incomingPersistence } from './aedes-internals.js'
+import { checkAedes, incomingPersistence, parseOneBatchAtATime } from './aedes-internals.js'
 import { CatchUp } from './catch-up.js'
 import { watchClients } from './client-watch.js'
 import { ConnectFlow } from './connect.js'
@@ -219,7 +219,9 @@ export class MqttEdge {
     if (warning !== undefined) this.log.warn({ aedes: warning }, 'aedes version not verified')
     this.listeners = await Listeners.open(this.opts.listeners, c => {
       this.connectionsByStream.set(c.stream, c)
-      this.limits.attach(this.aedes.handle(c.stream), c.listener, c.peer.address)
+      const client = this.aedes.handle(c.stream)
+      parseOneBatchAtATime(client)
+      this.limits.attach(client, c.listener, c.peer.address)
     }, this.opts.logger)
     this.limits.watchListeners(this.listeners)
   }

@@ -28,10 +28,18 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
   const { publisher, node, logger } = opts
   return function authorizePublish (client, packet, done) {
     let callback = done
-    if (client !== null && isWillOf(client, packet)) {
+    const will = client !== null && isWillOf(client, packet)
+    if (client !== null && !will && opts.subjectOf(client) === undefined) {
+      // aedes handles packets only after the CONNECT went through (aedes-internals.ts,
+      // parseOneBatchAtATime); should one get here before, it is not written under no identity
+      logger.warn({ clientId: client.id }, 'PUBLISH before the CONNECT was accepted; closing the connection')
+      done(new Error('PUBLISH before the CONNECT was accepted'))
+      return
+    }
+    if (will) {
       // aedes is publishing this client's will while it closes the connection
       let settle: () => void = () => undefined
-      opts.willPublishing(client, new Promise<void>(resolve => { settle = resolve }))
+      opts.willPublishing(client as Client, new Promise<void>(resolve => { settle = resolve }))
       callback = (err) => { settle(); done(err) }
     }
     if (packet.topic.startsWith('$SYS/')) {

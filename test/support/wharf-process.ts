@@ -58,6 +58,8 @@ export interface StartOptions {
   args?: string[]
   /** wait for "Wharf node ready" (default true) */
   waitReady?: boolean
+  /** sees every line the node writes to stdout or stderr (e.g. to count them when only a few are kept) */
+  onLine?: (line: string) => void
 }
 
 /** A `wharf start` child process (the built CLI), as an operator would run it. */
@@ -103,6 +105,7 @@ export class WharfProcess {
     const ready = new Promise<void>((resolve, reject) => {
       const onLine = (line: string): void => {
         wp.lines.push(line)
+        opts.onLine?.(line)
         if (opts.keepLines !== undefined && wp.lines.length > opts.keepLines) wp.lines.shift()
         if (process.env.TEST_LOGS === '1') process.stderr.write(line + '\n')
         if (!line.includes('"Wharf node ready"')) return
