@@ -3,6 +3,7 @@
  * on dead nodes' wills keyed `wills:<node>`, takeover signals keyed by `takeover:<clientId>` so that every takeover of one client id lands in one
  * partition, in log order. Values are JSON with a version field; unknown records are skipped.
  */
+import { readJsonObject } from '../util/json-record.js'
 
 /** A listener in a heartbeat; `kind` (tcp, ssl, ws, wss) is absent in records of older versions (tcp only). */
 export interface ListenerInfo { name: string; kind?: string; host: string; port: number }
@@ -100,20 +101,10 @@ export function encodeNodeRecord (record: NodeRecord): Buffer {
   return Buffer.from(JSON.stringify(record))
 }
 
-function isObject (v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
 /** The record, or undefined when the value is not a version-1 record this code understands. */
 export function decodeNodeRecord (value: Buffer | null): NodeRecord | undefined {
-  if (value === null || value.length === 0) return undefined
-  let v: unknown
-  try {
-    v = JSON.parse(value.toString('utf8'))
-  } catch {
-    return undefined
-  }
-  if (!isObject(v) || v.v !== 1 || typeof v.node !== 'string' || typeof v.at !== 'number') return undefined
+  const v = readJsonObject(value)
+  if (v === null || v === undefined || v.v !== 1 || typeof v.node !== 'string' || typeof v.at !== 'number') return undefined
   switch (v.type) {
     case 'heartbeat':
       if (!Array.isArray(v.listeners) || typeof v.startedAt !== 'number' || typeof v.connections !== 'number' || typeof v.version !== 'string') return undefined

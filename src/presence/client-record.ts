@@ -1,4 +1,5 @@
 import { DISCONNECT_REASONS, type DisconnectReason, type Subscription } from './client-events.js'
+import { readJsonObject } from '../util/json-record.js'
 
 /*
  * The records of the clients topic (`wharf.clients`, compacted): key = client id, value = JSON with
@@ -49,15 +50,8 @@ function isSubscription (v: unknown): v is Subscription {
 
 /** The record, null for a tombstone, undefined for a value this version cannot read. */
 export function decodeClientRecord (key: string, value: Buffer | null): ClientRecord | null | undefined {
-  if (value === null || value.length === 0) return null
-  let v: unknown
-  try {
-    v = JSON.parse(value.toString('utf8'))
-  } catch {
-    return undefined
-  }
-  if (typeof v !== 'object' || v === null) return undefined
-  const r = v as Record<string, unknown>
+  const r = readJsonObject(value)
+  if (r === null || r === undefined) return r
   if (r.v !== CLIENT_RECORD_VERSION || r.clientId !== key) return undefined
   if (!isString(r.node) || !isString(r.inc) || !isString(r.conn) || typeof r.connected !== 'boolean') return undefined
   if (!(r.username === null || isString(r.username)) || !isString(r.peerhost) || !isString(r.listener)) return undefined

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { readJsonObject } from '../../util/json-record.js'
 
 /*
  * The records of the API keys topic (`wharf.api-keys`, compacted): key = the key's name, value =
@@ -56,15 +57,8 @@ export function encodeApiKeyRecord (record: ApiKeyRecord): Buffer {
 
 /** The record, null for a tombstone, undefined for a value this version cannot read. */
 export function decodeApiKeyRecord (key: string, value: Buffer | null): ApiKeyRecord | null | undefined {
-  if (value === null || value.length === 0) return null
-  let v: unknown
-  try {
-    v = JSON.parse(value.toString('utf8'))
-  } catch {
-    return undefined
-  }
-  if (typeof v !== 'object' || v === null) return undefined
-  const r = v as Record<string, unknown>
+  const r = readJsonObject(value)
+  if (r === null || r === undefined) return r
   if (r.v !== API_KEY_RECORD_VERSION || r.name !== key || typeof r.salt !== 'string' || typeof r.hash !== 'string') return undefined
   if (typeof r.desc !== 'string' || typeof r.createdAt !== 'number' || !(r.expiresAt === null || typeof r.expiresAt === 'number')) return undefined
   return { v: 1, name: key, salt: r.salt, hash: r.hash, desc: r.desc, createdAt: r.createdAt, expiresAt: r.expiresAt }
