@@ -33,6 +33,16 @@ export const pageMeta = {
   required: ['page', 'limit', 'count', 'hasnext']
 } as const
 
+/** The 200 response of a paged listing: `{ data: [item...], meta }`. */
+export function pagedList (item: object): object {
+  return { type: 'object', properties: { data: { type: 'array', items: item }, meta: pageMeta }, required: ['data', 'meta'] }
+}
+
+/** The 200 response of a whole listing: `{ data: [item...] }`. */
+export function fullList (item: object): object {
+  return { type: 'object', properties: { data: { type: 'array', items: item } }, required: ['data'] }
+}
+
 /** `{page, limit, count, hasnext}` of a listing. */
 export function meta (page: number, limit: number, count: number): { page: number; limit: number; count: number; hasnext: boolean } {
   return { page, limit, count, hasnext: page * limit < count }

@@ -4,7 +4,7 @@ import { PresenceView, type Liveness } from '../../presence/presence-view.js'
 import { apiKeyOf } from '../api-auth.js'
 import type { ApiContext } from '../api-context.js'
 import { ApiError } from '../api-errors.js'
-import { clientSchema, errorResponses, errorSchema, meta, pageMeta, pageQuery, subscriptionItem } from '../schemas.js'
+import { clientSchema, errorResponses, errorSchema, meta, pagedList, pageQuery, subscriptionItem } from '../schemas.js'
 
 /** How long DELETE /clients/{id} waits for the owning node to report the client gone. */
 const KICK_WAIT_MS = 5000
@@ -51,7 +51,7 @@ export function clientRoutes (app: FastifyInstance, ctx: ApiContext): void {
           ...pageQuery
         }
       },
-      response: { 200: { type: 'object', properties: { data: { type: 'array', items: clientSchema }, meta: pageMeta }, required: ['data', 'meta'] }, ...errorResponses }
+      response: { 200: pagedList(clientSchema), ...errorResponses }
     }
   }, async (request) => {
     const q = request.query as ClientsQuery
@@ -147,21 +147,11 @@ export function clientRoutes (app: FastifyInstance, ctx: ApiContext): void {
         }
       },
       response: {
-        200: {
+        200: pagedList({
           type: 'object',
-          properties: {
-            data: {
-              type: 'array',
-              items: {
-                type: 'object',
-                properties: { clientid: { type: 'string' }, node: { type: 'string' }, topic: { type: 'string' }, qos: { type: 'integer' }, connected: { type: 'boolean' } },
-                required: ['clientid', 'node', 'topic', 'qos', 'connected']
-              }
-            },
-            meta: pageMeta
-          },
-          required: ['data', 'meta']
-        },
+          properties: { clientid: { type: 'string' }, node: { type: 'string' }, topic: { type: 'string' }, qos: { type: 'integer' }, connected: { type: 'boolean' } },
+          required: ['clientid', 'node', 'topic', 'qos', 'connected']
+        }),
         ...errorResponses
       }
     }

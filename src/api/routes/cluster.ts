@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { PresenceView } from '../../presence/presence-view.js'
 import type { ApiContext, NodeStats } from '../api-context.js'
-import { errorResponses } from '../schemas.js'
+import { errorResponses, fullList } from '../schemas.js'
 
 const rates = {
   type: ['object', 'null'],
@@ -42,119 +42,110 @@ export function clusterRoutes (app: FastifyInstance, ctx: ApiContext): void {
       summary: 'every node seen in the nodes topic: live, down or left, with what its last heartbeat said',
       tags: ['cluster'],
       response: {
-        200: {
-          type: 'object',
-          properties: {
-            data: {
-              type: 'array',
-              items: {
-                type: 'object',
-                properties: {
-                  node: { type: 'string' },
-                  status: { type: 'string', enum: ['live', 'down', 'left'] },
-                  this_node: { type: 'boolean' },
-                  version: { type: ['string', 'null'] },
-                  started_at: { type: ['number', 'null'] },
-                  uptime_s: { type: ['number', 'null'] },
-                  last_heartbeat_at: { type: 'number' },
-                  connections: { type: ['integer', 'null'] },
-                  listeners: { type: 'array', items: listener },
-                  rates,
-                  pending_bytes: { type: ['number', 'null'], description: 'bytes waiting for Kafka\'s acknowledgement' },
-                  kafka_ack_ms: { type: ['number', 'null'], description: 'mean wait for Kafka\'s acknowledgement over its last heartbeat interval' }
-                },
-                required: ['node', 'status', 'this_node', 'last_heartbeat_at', 'listeners']
-              }
-            }
-          },
-          required: ['data']
-        },
-        ...errorResponses
-      }
-    }
-  }, async () => ({
-    data: ctx.membership.states().map(s => {
-      const hb = s.heartbeat
-      return {
-        node: s.node,
-        status: s.status,
-        this_node: s.node === ctx.node,
-        version: hb?.version ?? null,
-        started_at: hb?.startedAt ?? null,
-        uptime_s: hb === undefined || s.status !== 'live' ? null : Math.floor((hb.at - hb.startedAt) / 1000),
-        last_heartbeat_at: s.at,
-        connections: hb?.connections ?? null,
-        listeners: (hb?.listeners ?? []).map(l => ({ node: s.node, ...l })),
-        rates: s.rates === undefined ? null : { received: s.rates.received, sent: s.rates.sent, dropped: s.rates.dropped, bytes_in: s.rates.bytesIn, bytes_out: s.rates.bytesOut },
-        pending_bytes: hb?.counters?.pendingBytes ?? null,
-        kafka_ack_ms: hb?.counters?.ackMs ?? null
-      }
-    })
-  }))
-
-  app.get('/listeners', {
-    schema: {
-      summary: 'the MQTT listeners of every live node (from their heartbeats)',
-      tags: ['cluster'],
-      response: { 200: { type: 'object', properties: { data: { type: 'array', items: listener } }, required: ['data'] }, ...errorResponses }
-    }
-  }, async () => ({
-    data: ctx.membership.states().filter(s => s.status === 'live').flatMap(s => (s.heartbeat?.listeners ?? []).map(l => ({ node: s.node, ...l })))
-  }))
-
-  app.get('/stats', {
-    schema: {
-      summary: 'this node\'s numbers, and the cluster\'s from the views every node keeps',
-      tags: ['cluster'],
-      response: {
-        200: {
-          type: 'object',
-          properties: {
-            node: { type: 'string' },
-            this_node: nodeStatsSchema,
-            cluster: {
+        200: fullList({
               type: 'object',
               properties: {
-                nodes_live: { type: 'integer' },
-                nodes_down: { type: 'integer' },
-                connections: { type: 'integer', description: 'sum of the live nodes\' last heartbeats' },
-                clients_connected: { type: 'integer', description: 'presence records of connected clients on live nodes' },
-                clients_known: { type: 'integer', description: 'presence records (connected clients and persistent sessions)' },
-                sessions_stored: { type: 'integer' },
-                retained: { type: 'integer' }
-              }
-            }
-          }
-        },
-        ...errorResponses
-      }
+                node: { type: 'string' },
+                status: { type: 'string', enum: ['live', 'down', 'left'] },
+                this_node: { type: 'boolean' },
+                version: { type: ['string', 'null'] },
+                started_at: { type: ['number', 'null'] },
+                uptime_s: { type: ['number', 'null'] },
+                last_heartbeat_at: { type: 'number' },
+                connections: { type: ['integer', 'null'] },
+                listeners: { type: 'array', items: listener },
+                rates,
+                pending_bytes: { type: ['number', 'null'], description: 'bytes waiting for Kafka\'s acknowledgement' },
+                kafka_ack_ms: { type: ['number', 'null'], description: 'mean wait for Kafka\'s acknowledgement over its last heartbeat interval' }
+              },
+              required: ['node', 'status', 'this_node', 'last_heartbeat_at', 'listeners']
+            }),
+      ...errorResponses
     }
-  }, async () => {
-    const states = ctx.membership.states()
-    const live = states.filter(s => s.status === 'live')
-    let connected = 0
-    const isLive = (node: string, inc: string): boolean => ctx.membership.isLive(node, inc)
-    for (const r of ctx.presence.values()) if (PresenceView.isConnected(r, isLive)) connected++
+  }
+}, async () => ({
+  data: ctx.membership.states().map(s => {
+    const hb = s.heartbeat
     return {
-      node: ctx.node,
-      this_node: statsJson(ctx.stats()),
-      cluster: {
-        nodes_live: live.length,
-        nodes_down: states.filter(s => s.status === 'down').length,
-        connections: live.reduce((n, s) => n + (s.heartbeat?.connections ?? 0), 0),
-        clients_connected: connected,
-        clients_known: ctx.presence.size,
-        sessions_stored: ctx.sessions.sessions.size,
-        retained: ctx.retained.size
-      }
+      node: s.node,
+      status: s.status,
+      this_node: s.node === ctx.node,
+      version: hb?.version ?? null,
+      started_at: hb?.startedAt ?? null,
+      uptime_s: hb === undefined || s.status !== 'live' ? null : Math.floor((hb.at - hb.startedAt) / 1000),
+      last_heartbeat_at: s.at,
+      connections: hb?.connections ?? null,
+      listeners: (hb?.listeners ?? []).map(l => ({ node: s.node, ...l })),
+      rates: s.rates === undefined ? null : { received: s.rates.received, sent: s.rates.sent, dropped: s.rates.dropped, bytes_in: s.rates.bytesIn, bytes_out: s.rates.bytesOut },
+      pending_bytes: hb?.counters?.pendingBytes ?? null,
+      kafka_ack_ms: hb?.counters?.ackMs ?? null
     }
   })
+}))
 
-  app.get('/metrics', {
-    schema: {
-      summary: 'this node\'s Prometheus metrics as JSON (prom-client\'s form); the text form is GET /metrics on the port',
-      tags: ['cluster'],
-      response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } }, ...errorResponses }
+app.get('/listeners', {
+  schema: {
+    summary: 'the MQTT listeners of every live node (from their heartbeats)',
+    tags: ['cluster'],
+    response: { 200: { type: 'object', properties: { data: { type: 'array', items: listener } }, required: ['data'] }, ...errorResponses }
+  }
+}, async () => ({
+  data: ctx.membership.states().filter(s => s.status === 'live').flatMap(s => (s.heartbeat?.listeners ?? []).map(l => ({ node: s.node, ...l })))
+}))
+
+app.get('/stats', {
+  schema: {
+    summary: 'this node\'s numbers, and the cluster\'s from the views every node keeps',
+    tags: ['cluster'],
+    response: {
+      200: {
+        type: 'object',
+        properties: {
+          node: { type: 'string' },
+          this_node: nodeStatsSchema,
+          cluster: {
+            type: 'object',
+            properties: {
+              nodes_live: { type: 'integer' },
+              nodes_down: { type: 'integer' },
+              connections: { type: 'integer', description: 'sum of the live nodes\' last heartbeats' },
+              clients_connected: { type: 'integer', description: 'presence records of connected clients on live nodes' },
+              clients_known: { type: 'integer', description: 'presence records (connected clients and persistent sessions)' },
+              sessions_stored: { type: 'integer' },
+              retained: { type: 'integer' }
+            }
+          }
+        }
+      },
+      ...errorResponses
     }
-  }, async () => ctx.metricsJson())
+  }
+}, async () => {
+  const states = ctx.membership.states()
+  const live = states.filter(s => s.status === 'live')
+  let connected = 0
+  const isLive = (node: string, inc: string): boolean => ctx.membership.isLive(node, inc)
+  for (const r of ctx.presence.values()) if (PresenceView.isConnected(r, isLive)) connected++
+  return {
+    node: ctx.node,
+    this_node: statsJson(ctx.stats()),
+    cluster: {
+      nodes_live: live.length,
+      nodes_down: states.filter(s => s.status === 'down').length,
+      connections: live.reduce((n, s) => n + (s.heartbeat?.connections ?? 0), 0),
+      clients_connected: connected,
+      clients_known: ctx.presence.size,
+      sessions_stored: ctx.sessions.sessions.size,
+      retained: ctx.retained.size
+    }
+  }
+})
+
+app.get('/metrics', {
+  schema: {
+    summary: 'this node\'s Prometheus metrics as JSON (prom-client\'s form); the text form is GET /metrics on the port',
+    tags: ['cluster'],
+    response: { 200: { type: 'array', items: { type: 'object', additionalProperties: true } }, ...errorResponses }
+  }
+}, async () => ctx.metricsJson())
 }

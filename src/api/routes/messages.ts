@@ -5,7 +5,7 @@ import { settlesWithin } from '../../util/async.js'
 import { apiKeyOf } from '../api-auth.js'
 import type { ApiContext } from '../api-context.js'
 import { ApiError, badRequest } from '../api-errors.js'
-import { errorResponses, errorSchema, meta, pageMeta, pageQuery, publishBody } from '../schemas.js'
+import { errorResponses, errorSchema, meta, pagedList, pageQuery, publishBody } from '../schemas.js'
 
 /** How long a publish waits for Kafka's acknowledgement before answering 503. */
 const PUBLISH_WAIT_MS = 10000
@@ -82,34 +82,24 @@ export function messageRoutes (app: FastifyInstance, ctx: ApiContext): void {
         properties: { match: { type: 'string', description: 'a topic filter (+, #) the topics must match; default #' }, ...pageQuery }
       },
       response: {
-        200: {
-          type: 'object',
-          properties: {
-            data: {
-              type: 'array',
-              items: {
-                type: 'object',
-                properties: { topic: { type: 'string' }, qos: { type: 'integer' }, payload_bytes: { type: 'integer' }, payload: { type: 'string', description: 'the first 256 bytes, as text' } },
-                required: ['topic', 'qos', 'payload_bytes', 'payload']
-              }
-            },
-            meta: pageMeta
-          },
-          required: ['data', 'meta']
-        },
-        ...errorResponses
-      }
+        200: pagedList({
+              type: 'object',
+              properties: { topic: { type: 'string' }, qos: { type: 'integer' }, payload_bytes: { type: 'integer' }, payload: { type: 'string', description: 'the first 256 bytes, as text' } },
+              required: ['topic', 'qos', 'payload_bytes', 'payload']
+            }),
+      ...errorResponses
     }
-  }, async (request) => {
-    const q = request.query as { match?: string; page: number; limit: number }
-    const filter = q.match ?? '#'
-    if (!isValidTopicFilter(filter)) throw badRequest('match', 'an MQTT topic filter')
-    const matches = compileTopicFilter(filter)
-    const all = ctx.retained.match([filter.startsWith('$') ? filter : '#']).filter(m => matches(m.topic)).sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0))
-    const page = all.slice((q.page - 1) * q.limit, q.page * q.limit)
-    return {
-      data: page.map(m => ({ topic: m.topic, qos: m.qos, payload_bytes: m.payload.length, payload: m.payload.subarray(0, 256).toString('utf8') })),
-      meta: meta(q.page, q.limit, all.length)
-    }
-  })
+  }
+}, async (request) => {
+  const q = request.query as { match?: string; page: number; limit: number }
+  const filter = q.match ?? '#'
+  if (!isValidTopicFilter(filter)) throw badRequest('match', 'an MQTT topic filter')
+  const matches = compileTopicFilter(filter)
+  const all = ctx.retained.match([filter.startsWith('$') ? filter : '#']).filter(m => matches(m.topic)).sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0))
+  const page = all.slice((q.page - 1) * q.limit, q.page * q.limit)
+  return {
+    data: page.map(m => ({ topic: m.topic, qos: m.qos, payload_bytes: m.payload.length, payload: m.payload.subarray(0, 256).toString('utf8') })),
+    meta: meta(q.page, q.limit, all.length)
+  }
+})
 }
