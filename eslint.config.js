@@ -14,5 +14,13 @@ export default tseslint.config(
   {
     files: ['src/cli/**', 'test/**', 'bench/**', 'examples/**'],
     rules: { 'no-console': 'off' }
+  },
+  {
+    // the dashboard: plain browser scripts (no bundler), served as they are
+    files: ['dashboard/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(['window', 'document', 'location', 'fetch', 'sessionStorage', 'btoa', 'URLSearchParams', 'Node', 'setInterval', 'clearInterval', 'uPlot'].map((g) => [g, 'readonly']))
+    }
   }
 )

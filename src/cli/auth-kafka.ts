@@ -9,7 +9,7 @@ import { cliLogger } from './cli-options.js'
 import { loadOrExit } from './start-command.js'
 
 /*
- * What `wharf users ...` and `wharf banned ...` share: the configuration they need, a Kafka client,
+ * What `wharf users ...`, `wharf banned ...` and `wharf api-keys ...` share: the configuration they need, a Kafka client,
  * the compacted topic (created when missing, like a node would), a snapshot read and acknowledged
  * writes. They work from any machine that reaches Kafka, like `wharf cluster status`.
  */
@@ -23,7 +23,7 @@ export interface AuthCli {
 }
 
 /** Loads the configuration (exit 2 when invalid), connects, makes sure the topic exists and is compacted. */
-export async function openAuthTopic (configFile: string | undefined, which: 'users' | 'banned'): Promise<AuthCli> {
+export async function openAuthTopic (configFile: string | undefined, which: 'users' | 'banned' | 'api_keys'): Promise<AuthCli> {
   const config = loadOrExit(configFile)
   const brokers = config.kafka.brokers
   if (brokers === undefined) fail('kafka.brokers is not configured (set it in the file or WHARF_KAFKA__BROKERS)', 2)

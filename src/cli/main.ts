@@ -6,6 +6,8 @@ import { registerClusterCommands } from './cluster-command.js'
 import { registerDevCommand } from './dev-command.js'
 import { registerUsersCommands } from './users-command.js'
 import { registerBannedCommands } from './banned-command.js'
+import { registerApiKeysCommands } from './api-keys-command.js'
+import { registerClientsCommands } from './clients-command.js'
 import { VERSION } from '../version.js'
 
 const program = new Command()
@@ -20,5 +22,7 @@ registerClusterCommands(program)
 registerDevCommand(program)
 registerUsersCommands(program)
 registerBannedCommands(program)
+registerApiKeysCommands(program)
+registerClientsCommands(program)
 
 await program.parseAsync(process.argv)

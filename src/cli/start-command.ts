@@ -2,8 +2,9 @@ import type { Command } from 'commander'
 import { ConfigError, loadConfig, type WharfConfig } from '../config/index.js'
 import { checkCertificates } from '../listeners/index.js'
 import { LocalKafka } from '../local-kafka/local-kafka.js'
-import { createLogger, type Logger } from '../observability/logger.js'
+import { createLogger, humanLogs, type Logger } from '../observability/logger.js'
 import { WharfNode } from '../node/wharf-node.js'
+import { banner } from './banner.js'
 
 /** Exit code for invalid configuration (the message names the key). */
 export const EXIT_CONFIG = 2
@@ -16,7 +17,7 @@ export function registerStartCommand (program: Command): void {
     .option('-c, --config <file>', 'YAML configuration file (default: $WHARF_CONFIG, else built-in defaults)')
     .action(async (opts: { config?: string }) => {
       const config = loadOrExit(opts.config, { certificates: true })
-      const logger = createLogger({ level: config.log.level, node: config.node.name, pretty: config.log.pretty })
+      const logger = createLogger({ level: config.log.level, node: config.node.name, format: config.log.format })
       await runNode(config, logger)
     })
 }
@@ -99,11 +100,19 @@ async function runNode (config: WharfConfig, logger: Logger): Promise<void> {
   })
 
   try {
+    const t0 = Date.now()
     await node.start()
     ready = true
+    if (humanLogs(config.log.format)) process.stdout.write(banner(node.summary(), Date.now() - t0, localKafka !== undefined))
   } catch (err) {
-    logger.fatal({ err }, 'Wharf node failed to start')
     if (ownsKafka) await localKafka?.stop()
+    // e.g. mqtt.max_packet_size larger than the Kafka topics accept (found once Kafka answers)
+    if (err instanceof ConfigError) {
+      logger.fatal({ key: err.key }, err.message)
+      process.stderr.write(`wharf: ${err.message}\n`)
+      process.exit(EXIT_CONFIG)
+    }
+    logger.fatal({ err }, 'Wharf node failed to start')
     process.exit(1)
   }
 }

@@ -1,6 +1,6 @@
 import type { BatchingProducer } from '../kafka/batching-producer.js'
 import type { Logger } from '../observability/logger.js'
-import { encodeNodeRecord, type HeartbeatRecord, type ListenerInfo, type NodeRecord } from './node-records.js'
+import { encodeNodeRecord, type HeartbeatRecord, type ListenerInfo, type NodeCounters, type NodeRecord } from './node-records.js'
 
 export interface HeartbeatOptions {
   node: string
@@ -12,6 +12,8 @@ export interface HeartbeatOptions {
   inc: string
   /** what the node reports in each heartbeat, read at send time */
   status: () => { listeners: ListenerInfo[]; connections: number }
+  /** the node's running totals (rates for `GET /nodes` and the dashboard), read at send time */
+  counters?: () => NodeCounters
 }
 
 /**
@@ -55,6 +57,7 @@ export class Heartbeat {
       inc: this.opts.inc,
       connections,
       version: this.opts.version,
+      ...(this.opts.counters === undefined ? {} : { counters: this.opts.counters() }),
       at: Date.now()
     }
     try {

@@ -1,12 +1,17 @@
-import type { HeartbeatRecord, LeaveRecord } from './node-records.js'
+import type { HeartbeatRecord, LeaveRecord, NodeCounters } from './node-records.js'
 
 export type NodeStatus = 'live' | 'down' | 'left'
+
+/** Per second, between a node's last two heartbeats of the same incarnation. */
+export type NodeRates = Record<'received' | 'sent' | 'dropped' | 'bytesIn' | 'bytesOut', number>
 
 export interface NodeState {
   node: string
   status: NodeStatus
   /** the last heartbeat seen (absent when only a leave record was seen) */
   heartbeat?: HeartbeatRecord
+  /** rates from its last two heartbeats that carry counters */
+  rates?: NodeRates
   /** time of the last heartbeat or leave, by the writer's clock */
   at: number
 }
@@ -18,14 +23,16 @@ export interface NodeState {
  * (NTP) to well under the timeout.
  */
 export class Membership {
-  private readonly nodes = new Map<string, { heartbeat?: HeartbeatRecord; leftAt?: number }>()
+  private readonly nodes = new Map<string, { heartbeat?: HeartbeatRecord; leftAt?: number; rates?: NodeRates }>()
 
   constructor (private readonly nodeTimeoutMs: number, private readonly now: () => number = Date.now) {}
 
   /** Apply a record, in log order. */
   apply (record: HeartbeatRecord | LeaveRecord): void {
     if (record.type === 'heartbeat') {
-      this.nodes.set(record.node, { heartbeat: record })
+      const prev = this.nodes.get(record.node)?.heartbeat
+      const rates = prev === undefined ? undefined : ratesBetween(prev, record)
+      this.nodes.set(record.node, rates === undefined ? { heartbeat: record } : { heartbeat: record, rates })
     } else {
       const prev = this.nodes.get(record.node)
       this.nodes.set(record.node, { ...prev, leftAt: record.at })
@@ -38,7 +45,7 @@ export class Membership {
     return [...this.nodes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([node, s]) => {
       if (s.leftAt !== undefined) return { node, status: 'left' as const, ...(s.heartbeat === undefined ? {} : { heartbeat: s.heartbeat }), at: s.leftAt }
       const hb = s.heartbeat as HeartbeatRecord
-      return { node, status: now - hb.at > this.nodeTimeoutMs ? 'down' as const : 'live' as const, heartbeat: hb, at: hb.at }
+      return { node, status: now - hb.at > this.nodeTimeoutMs ? 'down' as const : 'live' as const, heartbeat: hb, ...(s.rates === undefined ? {} : { rates: s.rates }), at: hb.at }
     })
   }
 
@@ -66,4 +73,17 @@ export class Membership {
       down: states.filter(s => s.status === 'down').map(s => s.node)
     }
   }
+}
+
+const RATE_FIELDS = ['received', 'sent', 'dropped', 'bytesIn', 'bytesOut'] as const
+
+/** Per-second rates between two heartbeats of one incarnation that carry counters. */
+function ratesBetween (a: HeartbeatRecord, b: HeartbeatRecord): NodeRates | undefined {
+  const ca: NodeCounters | undefined = a.counters
+  const cb: NodeCounters | undefined = b.counters
+  const seconds = (b.at - a.at) / 1000
+  if (ca === undefined || cb === undefined || a.inc !== b.inc || seconds <= 0) return undefined
+  const rates = {} as NodeRates
+  for (const f of RATE_FIELDS) rates[f] = Math.max(0, cb[f] - ca[f]) / seconds
+  return rates
 }

@@ -18,7 +18,7 @@ export interface NodesLogReaders {
 
 /**
  * The handler of the nodes-topic tail: decodes each record and hands heartbeats and leaves to the
- * membership view, takeover signals to the takeover coordinator, will claims to the dead-node wills.
+ * membership view, takeover signals and kicks to the takeover coordinator, will claims to the dead-node wills.
  * Undecodable records are skipped.
  */
 export function nodesLogHandler ({ membership, takeover, wills, logger }: NodesLogReaders) {
@@ -32,6 +32,7 @@ export function nodesLogHandler ({ membership, takeover, wills, logger }: NodesL
         continue
       }
       if (record.type === 'takeover') takeover.apply(record)
+      else if (record.type === 'kick') takeover.applyKick(record)
       else if (record.type === 'wills') wills.applyClaim(record)
       else membership.apply(record)
     }

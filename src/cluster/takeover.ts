@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { BatchingProducer } from '../kafka/batching-producer.js'
 import type { Logger } from '../observability/logger.js'
-import { encodeNodeRecord, takeoverKey, type TakeoverRecord } from './node-records.js'
+import { encodeNodeRecord, takeoverKey, type KickRecord, type TakeoverRecord } from './node-records.js'
 
 /** One local connection of a client id, as the MQTT edge hands it over: it can be closed. */
 export interface LocalConnection {
@@ -34,7 +34,16 @@ export class TakeoverCoordinator {
   private readonly owned = new Map<string, Owned>()
   private readonly log: Logger
 
-  constructor (private readonly producer: BatchingProducer, private readonly opts: { node: string; topic: string }, logger: Logger) {
+  constructor (
+    private readonly producer: BatchingProducer,
+    private readonly opts: {
+      node: string
+      topic: string
+      /** told before a local connection is closed for a later CONNECT elsewhere or a kick */
+      onClose?: (clientId: string, conn: string, reason: 'takenover' | 'kicked') => void
+    },
+    logger: Logger
+  ) {
     this.log = logger.child({ component: 'takeover' })
   }
 
@@ -65,7 +74,25 @@ export class TakeoverCoordinator {
     if (!owned.seen) return
     this.owned.delete(record.clientId)
     this.log.info({ clientId: record.clientId, fromNode: this.opts.node, toNode: record.node }, 'session taken over: closing the local connection')
+    this.opts.onClose?.(record.clientId, owned.conn, 'takenover')
     owned.connection.close()
+  }
+
+  /** A kick read from the log: closes the connection it names if it is this node's. */
+  applyKick (record: KickRecord): void {
+    if (record.node !== this.opts.node) return
+    const owned = this.owned.get(record.clientId)
+    if (owned === undefined || owned.conn !== record.conn) return
+    this.owned.delete(record.clientId)
+    this.log.info({ clientId: record.clientId, by: record.by }, 'client kicked: closing the connection')
+    this.opts.onClose?.(record.clientId, owned.conn, 'kicked')
+    owned.connection.close()
+  }
+
+  /** Ask the node that owns `conn` of `clientId` to close it; resolves when the request is in Kafka. */
+  async kick (clientId: string, owner: { node: string; conn: string }, by: string): Promise<void> {
+    const record: KickRecord = { v: 1, type: 'kick', clientId, node: owner.node, conn: owner.conn, by, at: Date.now() }
+    await this.producer.send({ topic: this.opts.topic, key: takeoverKey(clientId), value: encodeNodeRecord(record) })
   }
 
   /** Client ids claimed by live local connections (for tests and metrics). */

@@ -1,8 +1,9 @@
 import { z } from 'zod'
 import { tryParseCidr } from './cidr.js'
 import {
-  BIND, LISTENER_NAME, LISTENER_NAME_PATTERN, bindAddress, bool, durationMs, int, listOrCommaString, nonEmptyString, oneOf, section
+  BIND, LISTENER_NAME, LISTENER_NAME_PATTERN, bindAddress, bool, durationMs, int, listOrCommaString, nonEmptyString, oneOf, section, withAlias
 } from './schema-parts.js'
+import { rate } from './limits-schema.js'
 
 /*
  * `listeners.<kind>.<name>`: where MQTT clients connect, in EMQX's shape (tcp, ssl, ws, wss;
@@ -23,28 +24,6 @@ export const DEFAULT_BINDS: Readonly<Record<ListenerKind, string>> = {
   wss: '0.0.0.0:8084'
 }
 
-function isMapping (value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-/**
- * Accepts `alias` as another name of `key` (the older or other product's spelling): renamed
- * before validation, so the result only has `key`. Both given is an error naming the alias.
- * Typed as `schema` itself: the renaming changes no types.
- */
-function withAlias<T extends z.ZodType> (schema: T, alias: string, key: string): T {
-  return z.preprocess((value, ctx) => {
-    if (!isMapping(value) || !Object.hasOwn(value, alias)) return value
-    const { [alias]: aliased, ...rest } = value
-    if (Object.hasOwn(value, key)) {
-      const expected = `${key} or its alias ${alias}, not both`
-      ctx.addIssue({ code: 'custom', path: [alias], message: `set ${expected}`, params: { expected }, input: aliased })
-      return rest
-    }
-    return { ...rest, [key]: aliased }
-  }, schema) as unknown as T
-}
-
 const FILE = 'a file path'
 const file = z.string({ error: FILE }).min(1, { error: FILE })
 
@@ -52,8 +31,8 @@ export const TLS_VERSIONS = ['tlsv1.2', 'tlsv1.3'] as const
 const VERIFY_PEER_NEEDS_CA = 'the CA that signs client certificates, when verify is verify_peer'
 const FAIL_NEEDS_VERIFY = 'verify: verify_peer, when fail_if_no_peer_cert is true'
 
-/** `ssl_options` of an ssl or wss listener (EMQX's names). */
-const sslOptions = z.strictObject({
+/** `ssl_options` of an ssl or wss listener (EMQX's names); the HTTP port takes the same. */
+export const sslOptions = z.strictObject({
   /** PEM: the server certificate (and its chain) */
   certfile: file,
   /** PEM: the server's private key */
@@ -121,6 +100,12 @@ const common = {
   /** false keeps the listener configured but closed */
   enable: bool.default(true),
   max_connections: int(1).default(1_000_000),
+  /** connections accepted per second at most (EMQX's "1000/s"); above it accepting pauses, nothing is refused */
+  max_conn_rate: rate(false).prefault('infinity'),
+  /** PUBLISH packets per second per client; above it the client's socket is not read for a while */
+  messages_rate: rate(false).prefault('infinity'),
+  /** bytes per second per client (every packet); above it the client's socket is not read for a while */
+  bytes_rate: rate(true).prefault('infinity'),
   /** expect a PROXY protocol v1/v2 header first (from HAProxy or a cloud load balancer) */
   proxy_protocol: bool.default(false),
   proxy_protocol_timeout: durationMs(100, 600_000).default(3000)

@@ -70,3 +70,25 @@ export function durationMs (minMs: number, maxMs: number) {
     return ms
   })
 }
+
+function isMapping (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/**
+ * Accepts `alias` as another name of `key` (the older or other product's spelling): renamed
+ * before validation, so the result only has `key`. Both given is an error naming the alias.
+ * Typed as `schema` itself: the renaming changes no types.
+ */
+export function withAlias<T extends z.ZodType> (schema: T, alias: string, key: string): T {
+  return z.preprocess((value, ctx) => {
+    if (!isMapping(value) || !Object.hasOwn(value, alias)) return value
+    const { [alias]: aliased, ...rest } = value
+    if (Object.hasOwn(value, key)) {
+      const expected = `${key} or its alias ${alias}, not both`
+      ctx.addIssue({ code: 'custom', path: [alias], message: `set ${expected}`, params: { expected }, input: aliased })
+      return rest
+    }
+    return { ...rest, [key]: aliased }
+  }, schema) as unknown as T
+}

@@ -6,8 +6,11 @@ import { keyTemplateError, mqttTopicTemplateError } from '../mapping/template.js
 import { isValidTopicFilter } from '../protocol/topic-filter.js'
 import { STRATEGIES } from '../shared/strategies.js'
 import { authenticationSchema, authorizationSchema, flappingDetectSchema } from './auth-schema.js'
-import { isHost, tryParseHostPort } from './bind.js'
+import { tryParseHostPort } from './bind.js'
+import { mqttInputLimits, overloadProtectionSchema, withMqttLimitAliases } from './limits-schema.js'
 import { listenersSchema, peerCertAs } from './listeners-schema.js'
+import { outboundLimitsShape } from './outbound-schema.js'
+import { apiKeySchema, httpSchema, logFormat, prometheusSchema, sysTopicsSchema } from './ops-schema.js'
 import { bool, int, nonEmptyString, oneOf, section } from './schema-parts.js'
 
 /*
@@ -37,26 +40,25 @@ const allowAnonymous = bool.default(true)
 
 const log = section(z.strictObject({
   level: oneOf(LOG_LEVELS).default('info'),
-  pretty: bool.default(false)
+  /** older name: no effect since `format` (auto = human lines on a terminal) */
+  pretty: bool.default(false),
+  format: logFormat
 }))
 
-const HOST = 'a host name or IP address'
-const http = section(z.strictObject({
-  bind: z.string({ error: HOST }).refine(isHost, { error: HOST }).default('0.0.0.0'),
-  port: int(0, 65535).default(18083)
-}))
+const http = httpSchema
 
-const mqtt = section(z.strictObject({
-  max_client_id_length: int(1, 65535).default(256),
+const mqtt = section(withMqttLimitAliases(z.strictObject({
+  /** what one client may send (packet size, topic levels, QoS, subscriptions, QoS 2 awaiting PUBREL, idle time) */
+  ...mqttInputLimits,
   /** longest user name accepted in CONNECT, in characters (a JWT in the user name field must fit) */
   max_username_length: int(1, 65535).default(1024),
-  connect_timeout_ms: int(1000).default(30000),
-  max_inflight_inbound: int(1).default(1000),
   /** seconds a persistent session outlives its client's disconnect; 0 = never expires */
   session_expiry_interval: int(0).default(7200),
   /** QoS 1/2 messages a resuming session gets from its backlog at most; 0 = no limit */
   max_offline_messages: int(0).default(100000),
   session_checkpoint_interval_ms: int(100, 60000).default(1000),
+  /** MQTT 5 Receive Maximum (advertised): QoS 1/2 PUBLISHes a client may have unacknowledged; one more ends the connection (3.1.1 clients too) */
+  receive_maximum: int(1, 65535).default(1000),
   /** MQTT 5: topic aliases a client may use towards the server (Topic Alias Maximum); 0 = none */
   max_topic_alias: int(0, 65535).default(65535),
   /** MQTT 5: the Server Keep Alive imposed on clients asking more (or none), seconds; 0 = the client's own */
@@ -65,8 +67,9 @@ const mqtt = section(z.strictObject({
   reason_strings: bool.default(false),
   /** a verified client certificate's cn, dn or md5 as the user name / client id (EMQX's keys; mutual TLS) */
   peer_cert_as_username: peerCertAs,
-  peer_cert_as_clientid: peerCertAs
-}))
+  peer_cert_as_clientid: peerCertAs,
+  ...outboundLimitsShape
+})))
 
 const tls = section(z.strictObject({
   enabled: bool.default(false),
@@ -150,14 +153,18 @@ function topic<R extends z.ZodType> (name: string, partitions: number, retention
   }))
 }
 
-const TOPIC_KEYS = ['messages', 'retained', 'sessions', 'nodes', 'users', 'banned'] as const
+const TOPIC_KEYS = ['messages', 'retained', 'sessions', 'nodes', 'users', 'banned', 'clients', 'api_keys'] as const
 const topics = section(z.strictObject({
   messages: topic('mqtt.messages', 6, retentionMs.optional()),
   retained: topic('wharf.retained', 3, retentionMs.optional()),
   sessions: topic('wharf.sessions', 3, retentionMs.optional()),
   nodes: topic('wharf.nodes', 1, retentionMs.default(3600000)),
   users: topic('wharf.users', 1, retentionMs.optional()),
-  banned: topic('wharf.banned', 1, retentionMs.optional())
+  banned: topic('wharf.banned', 1, retentionMs.optional()),
+  /** presence: one record per client id (compacted) */
+  clients: topic('wharf.clients', 3, retentionMs.optional()),
+  /** the REST API's keys, hashed (compacted) */
+  api_keys: topic('wharf.api-keys', 1, retentionMs.optional())
 }).superRefine((t, ctx) => {
   const seen = new Map<string, string>()
   for (const key of TOPIC_KEYS) {
@@ -228,9 +235,13 @@ export const configSchema = z.strictObject({
   mapping,
   authentication: authenticationSchema,
   authorization: authorizationSchema,
-  flapping_detect: flappingDetectSchema
+  flapping_detect: flappingDetectSchema,
+  api_key: apiKeySchema,
+  prometheus: prometheusSchema,
+  sys_topics: sysTopicsSchema,
+  overload_protection: overloadProtectionSchema
 }).superRefine((c, ctx) => {
-  const internal = [c.topics.retained.name, c.topics.sessions.name, c.topics.nodes.name, c.topics.users.name, c.topics.banned.name]
+  const internal = [c.topics.retained.name, c.topics.sessions.name, c.topics.nodes.name, c.topics.users.name, c.topics.banned.name, c.topics.clients.name, c.topics.api_keys.name]
   for (const issue of crossRuleIssues(c.mapping.rules, c.topics.messages.name, internal)) {
     ctx.addIssue({ code: 'custom', path: ['mapping', 'rules', issue.index, issue.field], message: issue.message, params: { expected: 'one format per Kafka topic, not one of Wharf\'s own topics' } })
   }

@@ -51,8 +51,38 @@ interface ClientInternals {
   _cleanStart?: boolean
   /** MQTT 5 Server Keep Alive: aedes sends it in the CONNACK and times the connection by it */
   _serverKeepAlive?: number
-  /** mqtt-packet's parser of this connection's bytes */
-  _parser: { prependListener: (event: 'packet', fn: (packet: unknown) => void) => unknown }
+  /** the connection's byte stream */
+  conn: Duplex
+  /** mqtt-packet's parser of this connection's bytes (emits 'packet' for every packet read) */
+  _parser: ParserInternals
+  /** set when the client sent DISCONNECT */
+  _disconnected: boolean
+  /** 1.5 x the CONNECT's keepalive in ms, plus 1 (-1: none) */
+  _keepaliveInterval: number
+  /** aedes reads the next chunk only while false (`pause()` / `resume()`) */
+  _paused?: boolean
+  /** packets of the current read still being handled; aedes reads again when it reaches 0 */
+  _parsingBatch: number
+  /** aedes' 'readable' listener and the callback of each handled packet: reads the next chunk when nothing is being handled */
+  _nextBatch: (err?: Error | null) => void
+  /** the keep-alive timer (null until CONNECT, or with keep-alive 0) */
+  _keepaliveTimer: NodeJS.Timeout | null
+  /** aedes 2: refuses a packet above `maximumPacketSize` (v5: DISCONNECT 0x95; else the connection is closed), once */
+  rejectPacketTooLarge: (wireSize: number, done?: () => void) => void
+  pause: () => void
+}
+
+/** The private parts of mqtt-packet's parser (one per connection) that Wharf uses. */
+interface ParserInternals {
+  /** parses what is buffered plus `buf` as far as it goes (a state machine: it resumes where it stopped) */
+  parse: (buf: Buffer) => number
+  /** the bytes read but not parsed yet */
+  _list: { length: number }
+  /** reads the remaining length; true once it is known (then in `packet.length`) */
+  _parseLength: () => boolean
+  packet: { cmd: string; length: number }
+  prependListener: (event: 'packet', fn: (packet: unknown) => void) => unknown
+  on: (event: 'packet', listener: (packet: { cmd: string; length: number; qos?: number }) => void) => unknown
 }
 
 interface BrokerInternals {
@@ -65,6 +95,7 @@ interface BrokerInternals {
 /** aedes' in-memory persistence, as aedes calls it (promise style). */
 export interface IncomingPersistence {
   incomingGetPacket (client: Client, packet: { messageId?: number }): Promise<unknown>
+  incomingDelPacket (client: Client, packet: { messageId?: number }): Promise<unknown>
 }
 
 type PacketConstructor = new (original: object, broker: Aedes) => AedesPacket
@@ -89,6 +120,7 @@ export function checkAedes (aedes: Aedes): string | undefined {
   const broker = aedes as unknown as Partial<BrokerInternals>
   if (typeof broker.clients !== 'object' || broker.clients === null) missing.push('Aedes.clients')
   if (typeof broker.persistence?.incomingGetPacket !== 'function') missing.push('Aedes.persistence.incomingGetPacket')
+  if (typeof broker.persistence?.incomingDelPacket !== 'function') missing.push('Aedes.persistence.incomingDelPacket')
   const probe = new PassThrough()
   const client = aedes.handle(probe) as unknown as Partial<ClientInternals> & { close?: () => void } | undefined
   if (client === undefined) {
@@ -99,8 +131,11 @@ export function checkAedes (aedes: Aedes): string | undefined {
     if (typeof client._nextId !== 'number') missing.push('Client._nextId')
     if (typeof client.subscriptions !== 'object') missing.push('Client.subscriptions')
     if (!('will' in client)) missing.push('Client.will')
-    if (typeof client._parser?.prependListener !== 'function') missing.push('Client._parser.prependListener')
-    missing.push(...missingForHardening(client))
+    if (typeof client._parser?.on !== 'function') missing.push('Client._parser')
+    if (typeof client._disconnected !== 'boolean') missing.push('Client._disconnected')
+    if (typeof client._keepaliveInterval !== 'number') missing.push('Client._keepaliveInterval')
+    missing.push(...missingReadInternals(client), ...missingForHardening(client))
+    if (client.conn?.listeners('readable').includes(client._nextBatch as () => void) !== true) missing.push("Client._nextBatch as the stream's 'readable' listener")
   }
   probe.destroy()
   const packet = new Packet({ cmd: 'publish', topic: 't', payload: Buffer.alloc(0), qos: 0, retain: false }, aedes)
@@ -111,7 +146,42 @@ export function checkAedes (aedes: Aedes): string | undefined {
   return undefined
 }
 
+/** What `watchIncoming`, `pauseReading` / `resumeReading` and the QoS 2 expiry need of a client and its parser. */
+function missingReadInternals (client: Partial<ClientInternals>): string[] {
+  const missing: string[] = []
+  const parser = client._parser
+  if (typeof parser?._parseLength !== 'function') missing.push('Client._parser._parseLength (mqtt-packet)')
+  if (typeof parser?.parse !== 'function' || typeof parser?._list?.length !== 'number') missing.push('Client._parser.parse/_list (mqtt-packet)')
+  if (typeof parser?.packet !== 'object' || !('length' in (parser?.packet ?? {}))) missing.push('Client._parser.packet.length (mqtt-packet)')
+  if (typeof parser?.prependListener !== 'function') missing.push('Client._parser.prependListener')
+  if (typeof client._parsingBatch !== 'number') missing.push('Client._parsingBatch')
+  if (typeof client._nextBatch !== 'function') missing.push('Client._nextBatch')
+  if (typeof client.pause !== 'function') missing.push('Client.pause')
+  if (typeof client.rejectPacketTooLarge !== 'function') missing.push('Client.rejectPacketTooLarge')
+  if (!('_keepaliveTimer' in client)) missing.push('Client._keepaliveTimer')
+  return missing
+}
+
 const internals = (client: Client): ClientInternals => client as unknown as ClientInternals
+
+/**
+ * aedes 1.2 parses more of a client's bytes on every 'readable' event of its stream, even while a
+ * packet is still being handled: its count of packets in hand goes down without a packet being
+ * done. A PUBLISH that arrives behind the CONNECT but in a later TCP read is then handled before
+ * the CONNECT went through (before authentication, with no client id: Wharf wrote a record with a
+ * null client id header that kafkajs cannot encode, and the producer retried it forever), and the
+ * packets of a connected client overlap. After this, new bytes are parsed only once every packet
+ * in hand is done (each one's callback reads on); while one waits (a CONNECT being authenticated,
+ * a PUBLISH waiting for Kafka) the bytes stay in the stream, which pushes back on the client.
+ */
+export function parseOneBatchAtATime (client: Client): void {
+  const c = internals(client)
+  const nextBatch = c._nextBatch
+  // aedes starts at 1 so that its first 'readable' (taken for a finished packet) brings it to 0
+  if (c._parsingBatch === 1) c._parsingBatch = 0
+  c.conn.removeListener('readable', nextBatch)
+  c.conn.on('readable', () => { if (c._parsingBatch <= 0) nextBatch() })
+}
 
 /** The client connected to this broker under `id`, if any. */
 export function connectedClient (aedes: Aedes, id: string): Client | undefined {
@@ -153,6 +223,22 @@ export function endConnection (client: Client, reasonCode: number, done?: () => 
   client.disconnect({ reasonCode }, () => done?.())
   const conn = client.conn as Duplex & { writableCorked?: number }
   while ((conn.writableCorked ?? 0) > 0) conn.uncork()
+}
+
+/** Calls `listener` with every packet the client sends (after aedes' own handling was queued). */
+export function onIncomingPacket (client: Client, listener: (packet: { cmd: string; length: number; qos?: number }) => void): void {
+  internals(client)._parser.on('packet', listener)
+}
+
+/** Did the client end its connection with DISCONNECT? */
+export function disconnectedCleanly (client: Client): boolean {
+  return internals(client)._disconnected
+}
+
+/** The keepalive the client asked for in CONNECT, in seconds (0 = none). */
+export function keepaliveOf (client: Client): number {
+  const ms = internals(client)._keepaliveInterval
+  return ms > 0 ? Math.round((ms - 1) / 1500) : 0
 }
 
 /** Is `packet` the will aedes is publishing for `client` (the connection is ending abnormally)? */
@@ -226,4 +312,118 @@ export type ConnackRefusal = 2 | 3 | 4 | 5
 /** The error aedes' authenticate callback takes to refuse a CONNECT with `returnCode`. */
 export function connectRefusal (returnCode: ConnackRefusal, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as unknown as AuthenticateError
+}
+
+/** What Wharf watches in a connection's incoming bytes, packet by packet. */
+export interface IncomingWatch {
+  /** a remaining length above this closes the connection before the body is buffered */
+  maxPacketSize: number
+  /** a packet's remaining length is above `maxPacketSize` (its whole size in `bytes`): the connection ends */
+  onTooLarge: (cmd: string, bytes: number) => void
+  /** the fixed header of a packet was read: its type and whole size (fixed header included) */
+  onHeader: (cmd: string, bytes: number) => void
+  /** a whole packet was parsed, before aedes handles it (may change it, e.g. a SUBSCRIBE's QoS) */
+  onPacket?: ((packet: { cmd: string }) => void) | undefined
+}
+
+/** The size of a fixed header whose remaining length is `length`. */
+export function fixedHeaderBytes (length: number): number {
+  return 1 + (length < 128 ? 1 : length < 16_384 ? 2 : length < 2_097_152 ? 3 : 4)
+}
+
+/**
+ * Watches a connection's packets as mqtt-packet parses them. mqtt-packet 9 has no maximum packet
+ * size and buffers a packet whole before it parses it, so a PUBLISH announcing 200 MB would be
+ * held in memory as its bytes arrive. Here the remaining length is checked the moment the parser
+ * has read it (`_parseLength`, before any byte of the body): above `maxPacketSize` parsing stops
+ * and aedes 2's own refusal ends the connection (DISCONNECT 0x95 to a connected MQTT 5 client, as
+ * [MQTT-3.2.2-15] wants; a close otherwise). aedes checks the same bound itself (its
+ * `maximumPacketSize`, set to the same size: `aedesMqtt5Options`), but only once a whole socket
+ * read was parsed. Per-instance: other parsers are left alone.
+ *
+ * It is also where a paused client (`pauseReading`) stops: aedes parses a whole socket read at
+ * once, so a pause decided at one packet would otherwise let every packet after it in the same
+ * read through (up to 64 KiB of them). Parsing stops before the next packet's length instead, its
+ * bytes stay in the parser, and `resumeReading` parses on from there.
+ */
+export function watchIncoming (client: Client, watch: IncomingWatch): void {
+  const c = internals(client)
+  const parser = c._parser
+  const readLength = Object.getPrototypeOf(parser)._parseLength as () => boolean
+  parser._parseLength = function parseLengthWithLimit (this: ParserInternals): boolean {
+    if (c._paused === true) return false
+    if (!readLength.call(this)) return false
+    const { cmd, length } = this.packet
+    if (length > watch.maxPacketSize) {
+      watch.onTooLarge(cmd, length + fixedHeaderBytes(length))
+      // aedes' own refusal, once per connection: DISCONNECT 0x95 to a connected MQTT 5 client, else the connection is closed
+      c.rejectPacketTooLarge(length + fixedHeaderBytes(length))
+      return false
+    }
+    watch.onHeader(cmd, length + fixedHeaderBytes(length))
+    return true
+  }
+  const onPacket = watch.onPacket
+  if (onPacket !== undefined) parser.prependListener('packet', packet => onPacket(packet as { cmd: string }))
+}
+
+/**
+ * Stops aedes reading the client's socket (aedes' own `pause()`: its read loop returns early).
+ * What was already read is still handled; the socket's buffer fills and TCP pushes back.
+ */
+export function pauseReading (client: Client): void {
+  internals(client).pause()
+}
+
+const NOTHING = Buffer.alloc(0)
+const pausedNow = (c: ClientInternals): boolean => c._paused === true
+
+/**
+ * Parses and reads again: first the packets held back in the parser (`watchIncoming`), then, if
+ * that did not pause the client again, the socket. Not aedes' `resume()`: aedes counts the packets
+ * of a read in `_parsingBatch` and reads again when the count reaches 0, but a packet that
+ * finishes while paused does not count down, so after a pause with packets in flight `resume()`
+ * would never read again (the client stalls for good). The count starts over here; packets still
+ * in flight then count below 0, which aedes clamps, as it does after any 'readable' event.
+ */
+export function resumeReading (client: Client): void {
+  const c = internals(client)
+  if (c._paused !== true) return
+  c._paused = false
+  if (client.closed) return
+  c._parsingBatch = 0
+  if (c._parser._list.length > 0) c._parser.parse(NOTHING)
+  // parsing may have paused the client again (a packet over its rate) or closed it
+  if (c._parsingBatch > 0 || pausedNow(c) || client.closed) return
+  c._parsingBatch = 1
+  c._nextBatch()
+}
+
+/** A paused client sends nothing aedes reads, PINGREQ included: keep its keep-alive timer from firing. */
+export function refreshKeepalive (client: Client): void {
+  internals(client)._keepaliveTimer?.refresh()
+}
+
+/**
+ * Forgets an inbound QoS 2 PUBLISH whose PUBREL did not come (`mqtt.await_rel_timeout`): its
+ * stored id is removed, which frees its slot of the inbound window (`hardenIncomingStore`). The
+ * message is in Kafka already; a PUBREL that comes later still gets its PUBCOMP, a retransmission
+ * is taken as a new message.
+ */
+export async function expireAwaitingRel (aedes: Aedes, client: Client, messageId: number): Promise<void> {
+  await incomingPersistence(aedes).incomingDelPacket(client, { messageId }).catch(() => undefined)
+}
+
+/** The limits aedes applies itself, by the text of the error it closes the connection with. */
+const AEDES_REFUSALS: Array<[RegExp, 'idle_timeout' | 'topic_levels']> = [
+  [/^connect did not arrive in time$/, 'idle_timeout'],
+  [/^topic has too many levels$/, 'topic_levels']
+]
+
+/**
+ * Which of aedes' own limits closed a connection with `err` (aedes 2.0.0-beta.1's messages), if
+ * any. QoS 2 awaiting PUBREL is Wharf's own bound (`InboundWindow`), counted where it refuses.
+ */
+export function aedesRefusal (err: Error): 'idle_timeout' | 'topic_levels' | undefined {
+  return AEDES_REFUSALS.find(([re]) => re.test(err.message))?.[1]
 }

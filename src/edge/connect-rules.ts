@@ -6,12 +6,16 @@ export interface ConnectLimits {
   maxClientIdLength: number
   /** `mqtt.max_username_length`, in characters */
   maxUsernameLength: number
+  /** a refusal that does not depend on the packet (the node is overloaded: CONNACK 0x03), asked first */
+  refuse?: ((client: Client) => ConnectRuleBreach | undefined) | undefined
+  /** told of every breach of a configured limit (client id or user name too long), to count it */
+  onLimitBreach?: ((client: Client, breach: ConnectRuleBreach) => void) | undefined
 }
 
 /** Why a CONNECT breaks a rule of the protocol or of the configuration, and its CONNACK code. */
 export interface ConnectRuleBreach {
   returnCode: ConnackRefusal
-  reason: 'empty_client_id_with_persistent_session' | 'empty_client_id_mqtt_3_1' | 'client_id_too_long' | 'username_too_long'
+  reason: 'empty_client_id_with_persistent_session' | 'empty_client_id_mqtt_3_1' | 'client_id_too_long' | 'username_too_long' | 'overloaded'
 }
 
 /** The rule a CONNECT breaks, if any (pure). */
@@ -29,12 +33,40 @@ export function connectRuleBreach (packet: Pick<ConnectPacket, 'clientId' | 'cle
   return undefined
 }
 
+/** The breaches of a configured limit (`mqtt.max_clientid_len`, `mqtt.max_username_length`), not of the protocol. */
+const CONFIGURED = new Set<ConnectRuleBreach['reason']>(['client_id_too_long', 'username_too_long'])
+
+/**
+ * What makes a CONNECT malformed, which mqtt-packet 9 parses without complaint (pure): a will QoS of
+ * 3 [MQTT-3.1.2-14] (aedes would later publish that will at QoS 3, a record Wharf cannot write), a
+ * will topic that is empty or has a wildcard (a will is a PUBLISH, [MQTT-3.3.2-2]), a password
+ * without a user name [MQTT-3.1.2-22]. The server closes such a connection without a CONNACK.
+ */
+export function connectMalformed (packet: Pick<ConnectPacket, 'username' | 'password' | 'will'>): string | undefined {
+  const will = packet.will
+  if (will !== undefined && will !== null) {
+    if (will.qos !== 0 && will.qos !== 1 && will.qos !== 2) return 'will QoS 3'
+    if (will.topic === '' || /[#+]/.test(will.topic)) return 'will topic empty or with a wildcard'
+  }
+  if (packet.password !== undefined && packet.password !== null && (packet.username === undefined || packet.username === null)) return 'password without a user name'
+  return undefined
+}
+
+/** A CONNECT packet is malformed (see `connectMalformed`): the connection is closed without a CONNACK. */
+export class MalformedConnectError extends Error {
+  constructor (reason: string) {
+    super(`malformed CONNECT: ${reason}`)
+    this.name = 'MalformedConnectError'
+  }
+}
+
 /**
  * The CONNECT rules aedes 1.2 does not apply itself: it gives every zero-length client id an id of
  * its own (also with clean session = 0, which MQTT 3.1.1 refuses) and checks the client id's length
  * only for MQTT 3.1. aedes' preConnect hook sees the CONNECT packet but cannot send a CONNACK, so it
  * notes the breach here, and the authenticate hook (`ConnectFlow`) refuses the client with the
- * breach's return code before anything else runs.
+ * breach's return code before anything else runs. A malformed CONNECT (`connectMalformed`) fails
+ * here: aedes closes the connection without a CONNACK.
  */
 export class ConnectRules {
   private readonly breaches = new WeakMap<Client, ConnectRuleBreach>()
@@ -42,8 +74,15 @@ export class ConnectRules {
   constructor (private readonly limits: ConnectLimits) {}
 
   readonly preConnect: PreConnectHandler = (client, packet, done) => {
-    const breach = connectRuleBreach(packet, this.limits)
+    const malformed = connectMalformed(packet)
+    if (malformed !== undefined) {
+      done(new MalformedConnectError(malformed), false)
+      return
+    }
+    const refusal = this.limits.refuse?.(client)
+    const breach = refusal ?? connectRuleBreach(packet, this.limits)
     if (breach !== undefined) this.breaches.set(client, breach)
+    if (refusal === undefined && breach !== undefined && CONFIGURED.has(breach.reason)) this.limits.onLimitBreach?.(client, breach)
     done(null, true)
   }
 

@@ -10,6 +10,7 @@ import { cleanStartOf, connectRefusal, connectedClient, endConnection, type Conn
 import { closeAtExpiry } from './auth-expiry.js'
 import { refuseConnectV5 } from './mqtt5-wire.js'
 import { connackReasonCode, REASON } from '../protocol/reason-codes.js'
+import type { CatchUp } from './catch-up.js'
 import type { ConnectRules } from './connect-rules.js'
 import { dropUnauthorizedSubscriptions } from './session-authz.js'
 import type { Delivery } from './delivery.js'
@@ -25,6 +26,8 @@ export interface ConnectOptions {
   sessions: SessionManager
   wills: WillStore
   delivery: Delivery
+  /** replays a resumed session's backlog from Kafka, then takes it live */
+  catchUp: CatchUp
   subscriptions: ClientSubscriptions
   /** the listener name and peer address of a connection's stream */
   connectionOf: (client: Client) => { listener: string; peerhost: string }
@@ -157,19 +160,6 @@ export class ConnectFlow {
     const session = connected?.session
     if (connected === undefined || session === undefined) return
     dropUnauthorizedSubscriptions(session, connected.subject, this.opts.authorize, this.log)
-    const t0 = Date.now()
-    this.opts.sessions.resume(session, item => this.opts.delivery.replay(client, item)).then(
-      ({ replayed, gap }) => {
-        this.opts.delivery.goLive(client, session)
-        // partitions a SUBSCRIBE added while the replay ran start where the node reads them now
-        session.startAt(this.opts.subscriptions.positions())
-        this.log.info({ clientId: client.id, replayed, gap: gap.toString(), ms: Date.now() - t0 }, 'session resumed')
-      },
-      (err: unknown) => {
-        if (client.closed) return
-        this.log.warn({ clientId: client.id, err }, 'session could not be resumed from Kafka; closing the connection')
-        client.close()
-      }
-    )
+    this.opts.catchUp.start(client, session)
   }
 }

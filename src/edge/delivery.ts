@@ -9,6 +9,8 @@ import type { LocalEmitter } from './local-emitter.js'
 import {
   continuePacketIdsAfter, deliverTo, directPacket, emitterPacket, grantedSubscriptions, isDirectPacket, packetCounter, type AedesPacket
 } from './aedes-internals.js'
+import { publishBytes } from './client-outbound.js'
+import type { Outbound } from './outbound.js'
 
 const matchers = new Map<string, TopicMatcher>()
 
@@ -53,10 +55,27 @@ function positionOf (origin: Origin): LogPosition {
 
 export interface DeliveryOptions {
   aedes: () => Aedes
-  /** the emitter aedes delivers from (the node's local subscription matching) */
+  /** the emitter aedes delivers from (the node's local subscription matching); it must dispatch synchronously */
   mq: () => LocalEmitter
   sessionOf: (client: Client) => PersistentSession | undefined
+  /** every client's outbound bounds: whether a delivery fits now */
+  outbound: Outbound
+  /** live packets a resuming session holds back at most (`mqtt.max_mqueue_len`); past it they are left in Kafka */
+  maxHeld: number
 }
+
+interface Held { packet: AedesPacket; origin: Origin }
+
+/**
+ * How long a replay round waits for its client to have room (an acknowledgement, a drained socket)
+ * before it stops and leaves the rest for a later round. The node's replays of one Kafka topic wait
+ * with it (they share one reader), so it is short; a client whose acknowledgements take longer is
+ * caught up in rounds of its window's size.
+ */
+const ROOM_WAIT_MS = 1000
+
+/** A packet as aedes hands it to its authorizeForward hook. */
+type ForwardPacket = Parameters<AuthorizeForwardHandler>[1]
 
 /**
  * Delivery of the log's records to this node's clients (the node's LocalSink), and delivery to
@@ -64,33 +83,46 @@ export interface DeliveryOptions {
  * from, synchronously and in log order: aedes' own `publish()` runs QoS 1/2 packets through an
  * asynchronous step (its offline queue) that QoS 0 packets skip, so a QoS 0 record could overtake
  * the QoS 1 records before it, and aedes' per-client de-duplication would then drop those as stale.
+ * The emitter dispatches at once: when `deliver` returns, aedes' authorizeForward hook has decided
+ * for every matching client, and the writes to their sockets follow without being waited for, so a
+ * slow client never holds the partition for the others.
  *
  * Every packet read from the log carries its log position (kept here by aedes' packet counter,
  * since aedes copies packets per subscription), so that aedes' authorizeForward hook, which runs once
- * per client and packet, synchronously, just before aedes assigns a packet id, can let the session
- * decide: deliveries it already had are dropped, live deliveries that arrive while the session
- * resumes are held back and handed over after the replay (no gap, no reordering), and the session
- * learns which record each packet id is. Clients with clean sessions get aedes' delivery unchanged.
+ * per client and packet, synchronously, just before aedes assigns a packet id, can decide with the
+ * client's outbound bounds and its session:
+ * - a clean session gets a delivery that fits; QoS 1/2 ones that do not wait in its queue, the rest
+ *   is dropped (`Outbound.offerLive`);
+ * - a persistent session drops deliveries it already had; while it resumes, live deliveries are held
+ *   back (up to `maxHeld`) and handed over after the replay (no gap, no reordering); when its client
+ *   has no room for a QoS 1/2 delivery it falls behind: nothing live is kept in memory, the records
+ *   stay in Kafka and a replay round (edge/catch-up.ts) delivers them when there is room again;
+ * - the session learns which record each packet id is.
  */
 export class Delivery implements LocalSink {
   private readonly origins = new Map<number, Origin>()
-  private readonly held = new WeakMap<PersistentSession, Array<{ packet: AedesPacket; origin: Origin }>>()
+  private readonly held = new WeakMap<PersistentSession, Held[]>()
 
   constructor (private readonly opts: DeliveryOptions) {}
 
-  /** Hand a record of the log to every matching local subscriber; resolves once handed over. */
-  deliver (message: MqttMessage, tp: string, offset: string): Promise<void> {
+  /** Hand a record of the log to every matching local subscriber (decided when this returns). */
+  deliver (message: MqttMessage, tp: string, offset: string): void {
     // an expired message is delivered to nobody; the others carry what is left of their interval
     const properties = deliveryProperties(message.properties, Date.now())
-    if (properties === 'expired') return Promise.resolve()
+    if (properties === 'expired') return
     const packet = emitterPacket(this.opts.aedes(), message, properties)
-    // every record is tracked: the emitter may dispatch it after a persistent session subscribed
     this.origins.set(packet.brokerCounter, { tp, offset })
-    return new Promise(resolve => this.opts.mq().emit(packet, () => { this.origins.delete(packet.brokerCounter); resolve() }))
+    try {
+      this.opts.mq().emit(packet)
+    } finally {
+      this.origins.delete(packet.brokerCounter)
+    }
   }
 
   readonly authorizeForward: AuthorizeForwardHandler = (client, packet) => {
     const session = this.opts.sessionOf(client)
+    const counter = packetCounter(packet)
+    const origin = this.origins.get(counter)
     if (session === undefined) {
       // aedes lowers the QoS to the subscription's only for a filter equal to the topic: do it for
       // wildcard filters too (min of publish QoS and the best granted QoS, [MQTT-3.8.4-6]). Wharf's
@@ -99,28 +131,32 @@ export class Delivery implements LocalSink {
         const granted = grantedQos(client, packet.topic, packet.qos)
         if (granted < packet.qos) packet.qos = granted
       }
-      return packet
+      // retained messages, $SYS notices, Wharf's direct packets: not from the live log
+      if (origin === undefined || origin.replay === true) return packet
+      return this.opts.outbound.offerLive(client, packet) ? packet : null
     }
-    const counter = packetCounter(packet)
-    const origin = this.origins.get(counter)
     if (origin === undefined) return packet // retained messages, $SYS notices: not from the log
     if (session.state === 'closed') return null
-    if (session.state === 'resuming' && origin.replay !== true) {
-      let held = this.held.get(session)
-      if (held === undefined) this.held.set(session, held = [])
-      held.push({ packet: packet as AedesPacket, origin })
-      return null
+    if (origin.replay === true) {
+      if (origin.resend === true) {
+        session.readmit(positionOf(origin), packet.qos as 1 | 2, counter)
+        return packet
+      }
+      return this.admit(session, packet, origin, counter)
     }
-    if (origin.resend === true) {
-      session.readmit(positionOf(origin), packet.qos as 1 | 2, counter)
-      return packet
+    if (session.state === 'resuming') {
+      this.hold(client, session, packet, origin)
+      return null
     }
     const qos = session.effectiveQos(packet.topic, packet.qos)
     if (qos === -1) return null
-    if (!session.admit(positionOf(origin), qos, counter)) return null
-    // each subscriber gets its own copy of the packet from aedes: lowering its QoS is safe
-    packet.qos = qos
-    return packet
+    const pos = positionOf(origin)
+    if (session.had(pos)) return null
+    if (session.state === 'behind' || !this.opts.outbound.room(client, publishBytes(packet.topic, packet.payload, qos), qos)) {
+      this.letGo(client, session, pos, qos)
+      return null
+    }
+    return this.admit(session, packet, origin, counter)
   }
 
   /** Before the replay: new packet ids must not collide with the ids of deliveries to be resent. */
@@ -129,35 +165,126 @@ export class Delivery implements LocalSink {
     if (highest > 0) continuePacketIdsAfter(client, highest)
   }
 
-  /** Hand one replayed record to the client; resolves once it is written. */
-  replay (client: Client, item: ReplayItem): Promise<void> {
-    if (client.closed) return Promise.reject(new Error('client gone'))
+  /**
+   * Hand one replayed record to the client: true when it went out (or expired: nothing to send);
+   * without room, a promise that waits up to `ROOM_WAIT_MS` for an acknowledgement or a drained
+   * socket (a client that reads goes on at its window's pace), false after that or when the client
+   * is gone (the round stops).
+   */
+  replay (client: Client, item: ReplayItem): boolean | Promise<boolean> {
+    if (this.sendReplayed(client, item)) return true
+    if (client.closed) return false
+    return this.replayWhenRoom(client, item, Date.now() + ROOM_WAIT_MS)
+  }
+
+  private async replayWhenRoom (client: Client, item: ReplayItem, deadline: number): Promise<boolean> {
+    for (;;) {
+      const left = deadline - Date.now()
+      if (client.closed || left <= 0 || !await this.opts.outbound.whenRoom(client, left)) return false
+      if (this.sendReplayed(client, item)) return true
+    }
+  }
+
+  private sendReplayed (client: Client, item: ReplayItem): boolean {
+    if (client.closed) return false
     // replay honours the expiry from the record's timestamp; a delivery already started goes out again
     const properties = deliveryProperties(item.message.properties, Date.now(), item.messageId !== undefined)
-    if (properties === 'expired') return Promise.resolve()
+    if (properties === 'expired') return true
+    if (!this.opts.outbound.room(client, publishBytes(item.message.topic, item.message.payload, item.qos), item.qos)) return false
     const packet = directPacket(this.opts.aedes(), item.message, item.qos, item.dup, item.messageId, properties)
-    return this.send(client, packet, { ...item.pos, replay: true, resend: item.messageId !== undefined })
+    this.send(client, packet, { ...item.pos, replay: true, resend: item.messageId !== undefined })
+    return true
   }
 
   /**
-   * The replay is done: hand over what live delivery held back meanwhile (the session drops what
-   * the replay already covered) and switch the session to live delivery, in one synchronous step so
-   * that nothing live slips in between.
+   * The replay round is done: hand over what live delivery held back meanwhile (the session drops
+   * what the replay already covered) and switch the session to live delivery, in one synchronous
+   * step so that nothing live slips in between. False when the client ran out of room first: the
+   * rest stays in Kafka and the session is behind.
    */
-  goLive (client: Client, session: PersistentSession): void {
+  goLive (client: Client, session: PersistentSession): boolean {
     const held = this.held.get(session) ?? []
     this.held.delete(session)
-    for (const { packet, origin } of held) {
+    for (let i = 0; i < held.length; i++) {
+      const { packet, origin } = held[i] as Held
       const qos = session.effectiveQos(packet.topic, packet.qos)
-      if (qos === -1) continue
-      void this.send(client, directPacket(this.opts.aedes(), packet, qos, false, undefined, packet.properties), { tp: origin.tp, offset: origin.offset, replay: true, resend: false })
+      const pos = positionOf(origin)
+      if (qos === -1 || session.had(pos)) continue
+      if (!this.opts.outbound.room(client, publishBytes(packet.topic, packet.payload, qos), qos)) {
+        this.letGoAll(client, session, held.slice(i))
+        session.state = 'behind'
+        return false
+      }
+      this.send(client, directPacket(this.opts.aedes(), packet, qos, false, undefined, packet.properties), { tp: origin.tp, offset: origin.offset, replay: true, resend: false })
     }
-    if (session.state === 'resuming') session.state = 'live'
+    if (session.state === 'resuming') session.wentLive()
+    return true
   }
 
-  /** Packets Wharf hands over itself skip aedes' per-client de-duplication: the session de-duplicates by position. */
-  private send (client: Client, packet: AedesPacket, origin: Origin): Promise<void> {
+  /** The round did not catch up (it stopped, or it owes what it could not hold back): let go of what is held. */
+  fallBehind (client: Client, session: PersistentSession): void {
+    const held = this.held.get(session) ?? []
+    this.held.delete(session)
+    this.letGoAll(client, session, held)
+    if (session.state === 'resuming') session.state = 'behind'
+  }
+
+  /** Admitted (the cursor moves past it) at the session's QoS for it, or dropped when it had it. */
+  private admit (session: PersistentSession, packet: ForwardPacket, origin: Origin, counter: number): ForwardPacket | null {
+    const qos = session.effectiveQos(packet.topic, packet.qos)
+    if (qos === -1) return null
+    if (!session.admit(positionOf(origin), qos, counter)) return null
+    // each subscriber gets its own copy of the packet from aedes: lowering its QoS is safe
+    packet.qos = qos
+    return packet
+  }
+
+  /** A live delivery while the session resumes: held back, or let go when too many are held. */
+  private hold (client: Client, session: PersistentSession, packet: AedesPacket, origin: Origin): void {
+    let held = this.held.get(session)
+    if (held === undefined) this.held.set(session, held = [])
+    if (held.length < this.opts.maxHeld) {
+      held.push({ packet, origin })
+      return
+    }
+    const qos = session.effectiveQos(packet.topic, packet.qos)
+    if (qos === 0) this.opts.outbound.limit('queue_full', client)
+    else if (qos > 0) session.owe(positionOf(origin))
+  }
+
+  /** The session does not take a live delivery now: QoS 1/2 stays in Kafka for a round, QoS 0 is dropped. */
+  private letGo (client: Client, session: PersistentSession, pos: LogPosition, qos: Qos): void {
+    if (qos === 0) {
+      this.opts.outbound.limit('queue_full', client)
+      return
+    }
+    session.owe(pos)
+    if (session.state === 'live') session.state = 'behind'
+    this.opts.outbound.limit('inflight_full', client)
+  }
+
+  private letGoAll (client: Client, session: PersistentSession, held: Held[]): void {
+    for (const { packet, origin } of held) {
+      const qos = session.effectiveQos(packet.topic, packet.qos)
+      const pos = positionOf(origin)
+      if (qos === 0) this.opts.outbound.limit('queue_full', client)
+      else if (qos > 0 && !session.had(pos)) session.owe(pos)
+    }
+  }
+
+  /**
+   * Packets Wharf hands over itself skip aedes' per-client de-duplication: the session de-duplicates
+   * by position. aedes' authorizeForward hook runs within `deliverTo`, so the origin is needed only
+   * during the call.
+   */
+  private send (client: Client, packet: AedesPacket, origin: Origin): void {
     this.origins.set(packet.brokerCounter, origin)
-    return new Promise(resolve => deliverTo(client, packet, () => { this.origins.delete(packet.brokerCounter); resolve() }))
+    try {
+      deliverTo(client, packet, noop)
+    } finally {
+      this.origins.delete(packet.brokerCounter)
+    }
   }
 }
+
+function noop (): void {}

@@ -5,22 +5,29 @@ import type { Claim, LocalConnection } from '../cluster/takeover.js'
 import type { ListenersConfig } from '../config/listeners-schema.js'
 import { Listeners, type Connection, type ListenerDescription, type ListenerStats } from '../listeners/index.js'
 import type { Logger } from '../observability/logger.js'
+import type { TrafficCounters } from '../observability/traffic.js'
+import type { ClientEvents } from '../presence/client-events.js'
 import type { RetainedView } from '../retained/retained-view.js'
 import type { LogPublisher } from '../routing/log-publisher.js'
+import type { PersistentSession } from '../session/persistent-session.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming, leaveSessionExpiryToWharf } from './aedes-hardening.js'
-import { checkAedes, endConnection, incomingPersistence } from './aedes-internals.js'
+import { checkAedes, endConnection, incomingPersistence, parseOneBatchAtATime } from './aedes-internals.js'
 import { aedesMqtt5Options, advertisedProperties, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
 import { advertiseOn } from './mqtt5-wire.js'
 import { rewriteV5Filters } from './v5-filters.js'
 import { REASON } from '../protocol/reason-codes.js'
+import { CatchUp } from './catch-up.js'
+import { watchClients } from './client-watch.js'
 import { ConnectFlow } from './connect.js'
 import { ConnectRules } from './connect-rules.js'
 import { Delivery } from './delivery.js'
+import { EdgeLimits, type EdgeLimitOptions } from './edge-limits.js'
 import { DisconnectFlow } from './disconnect.js'
 import { createLocalEmitter } from './local-emitter.js'
+import { Outbound, type OutboundLimitReason } from './outbound.js'
 import { withPeerIdentity, type PeerCertAsOptions } from './peer-identity.js'
 import { createPersistence } from './persistence.js'
 import { createPublishHook } from './publish-hook.js'
@@ -36,12 +43,26 @@ export interface MqttEdgeOptions {
   inc: string
   /** where clients connect (src/listeners) */
   listeners: ListenersConfig
-  /** aedes' own CONNECT checks and bounds */
-  mqtt: { maxClientIdLength: number; maxUsernameLength: number; connectTimeoutMs: number; maxInflightInbound: number }
+  /** aedes' own CONNECT checks and bounds, and what a client may have waiting (edge/outbound.ts) */
+  mqtt: {
+    maxClientIdLength: number
+    maxUsernameLength: number
+    connectTimeoutMs: number
+    /** QoS 2 PUBLISHes awaiting PUBREL per client (`mqtt.max_awaiting_rel`) */
+    maxAwaitingRel: number
+    maxInflight: number
+    maxQueueLen: number
+    maxClientBufferBytes: number
+    slowClientTimeoutMs: number
+  }
   /** what MQTT 5 clients are told in the CONNACK, and the limits aedes applies to them (mqtt5-options.ts) */
   mqtt5: Mqtt5Options
+  /** a limit took effect `n` times (wharf_limit_events_total) */
+  onLimit: (reason: OutboundLimitReason, n: number) => void
   /** `mqtt.peer_cert_as_username` / `peer_cert_as_clientid`: a verified client certificate names the client */
   peerCertAs: PeerCertAsOptions
+  /** what clients may send: packet size, rates, topic levels, QoS, subscriptions, overload (edge-limits.ts) */
+  limits: EdgeLimitOptions
   authenticate: Authenticate
   authorize: Authorize
   /** what the node reads for its clients' subscriptions (held before SUBACK and CONNACK) */
@@ -53,6 +74,9 @@ export interface MqttEdgeOptions {
   sessions: SessionManager
   wills: WillStore
   shared: SharedSubscriptions
+  /** told when clients connect, subscribe and go (presence, $SYS), and what their connections carry */
+  clientEvents?: ClientEvents
+  traffic?: TrafficCounters
   logger: Logger
 }
 
@@ -69,6 +93,7 @@ export class MqttEdge {
   /** what the listener knew of each connection (peer from a PROXY header, TLS), by its stream (aedes' client.conn) */
   private readonly connectionsByStream = new WeakMap<Duplex, Connection>()
   readonly delivery: Delivery
+  readonly limits: EdgeLimits
   private readonly connections: ConnectFlow
   private readonly disconnects: DisconnectFlow
   /** a new connection's v5 CONNACK gets Wharf's capabilities */
@@ -77,11 +102,23 @@ export class MqttEdge {
   constructor (private readonly opts: MqttEdgeOptions) {
     this.log = opts.logger.child({ component: 'mqtt' })
     const { sessions, wills } = opts
-    const mq = createLocalEmitter(100)
+    const mq = createLocalEmitter()
     const aedes = (): Aedes => this.aedes
     const subscriptions = new ClientSubscriptions(opts.interest)
-    this.delivery = new Delivery({ aedes, mq: () => mq, sessionOf: c => this.connections.sessionOf(c) })
-    const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength })
+    const { maxInflight, maxQueueLen, maxClientBufferBytes, slowClientTimeoutMs } = opts.mqtt
+    const outbound = new Outbound({
+      limits: { maxInflight, maxQueueLen, maxBufferBytes: maxClientBufferBytes, slowClientTimeoutMs },
+      aedes,
+      onLimit: opts.onLimit,
+      logger: this.log
+    })
+    const sessionOf = (c: Client): PersistentSession | undefined => this.connections.sessionOf(c)
+    this.delivery = new Delivery({ aedes, mq: () => mq, sessionOf, outbound, maxHeld: Math.max(1, maxQueueLen) })
+    const catchUp = new CatchUp({ sessions, delivery: this.delivery, outbound, subscriptions, logger: this.log })
+    // Receive Maximum (QoS 1 and 2 not yet acknowledged) and max_awaiting_rel (QoS 2 awaiting PUBREL)
+    const inbound = new InboundWindow(opts.mqtt5.receiveMaximum, opts.mqtt.maxAwaitingRel)
+    this.limits = new EdgeLimits(aedes, opts.limits, opts.publisher, inbound)
+    const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength, refuse: this.limits.refuseConnect, onLimitBreach: this.limits.connectBreach })
     this.connections = new ConnectFlow({
       aedes,
       authenticate: opts.authenticate,
@@ -90,6 +127,7 @@ export class MqttEdge {
       sessions,
       wills,
       delivery: this.delivery,
+      catchUp,
       subscriptions,
       connectionOf: c => this.connectionOf(c),
       rules,
@@ -103,7 +141,6 @@ export class MqttEdge {
       subscriptionsChanged: (session) => sessions.changed(session),
       putWill: (client, will) => this.disconnects.putWill(client, will)
     })
-    const inbound = new InboundWindow(opts.mqtt.maxInflightInbound)
     hardenIncomingStore(persistence, inbound)
     const subjectOf = (c: Client): AuthzSubject | undefined => this.connections.connected(c)?.subject
     this.aedes = new Aedes({
@@ -112,10 +149,12 @@ export class MqttEdge {
       persistence,
       maxClientsIdLength: opts.mqtt.maxClientIdLength,
       connectTimeout: opts.mqtt.connectTimeoutMs,
-      ...aedesMqtt5Options(opts.mqtt5, inbound.limit),
+      ...aedesMqtt5Options(opts.mqtt5),
+      // a backstop behind mqtt.slow_client_timeout: aedes closes a socket that took no bytes this long
+      drainTimeout: 2 * slowClientTimeoutMs,
       preConnect: withServerKeepAlive(opts.mqtt5.serverKeepalive, withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, rules.preConnect)),
       authenticate: this.connections.authenticate,
-      authorizePublish: createPublishHook({
+      authorizePublish: this.limits.publishHook(createPublishHook({
         publisher: opts.publisher,
         node: opts.node,
         persistence: () => incomingPersistence(this.aedes),
@@ -123,15 +162,22 @@ export class MqttEdge {
         subjectOf,
         willPublishing: (client, written) => this.disconnects.willPublishing(client, written),
         inbound,
+        onInboundRefused: this.limits.inboundRefused,
         logger: this.log
-      }),
-      authorizeSubscribe: (client, sub, done) => subscribeHook(client, sub, done),
-      authorizeForward: guardRetained(this.delivery.authorizeForward, { authorize: opts.authorize, subjectOf })
+      })),
+      authorizeSubscribe: this.limits.subscribeHook((client, sub, done) => subscribeHook(client, sub, done)),
+      authorizeForward: outbound.wrap(guardRetained(this.delivery.authorizeForward, { authorize: opts.authorize, subjectOf }))
     })
     hardenBroker(this.aedes)
     leaveSessionExpiryToWharf(this.aedes)
     const advertised = advertisedProperties(opts.mqtt5)
     this.advertise = stream => advertiseOn(stream, advertised)
+    outbound.attach(this.aedes)
+    outbound.onRoom(client => {
+      const session = sessionOf(client)
+      if (session !== undefined) catchUp.roomFor(client, session)
+    })
+    this.limits.watch(this.aedes)
     const sharedMembers = new SharedMembers(this.aedes, opts.shared)
     const subscribeHook = createSubscribeHook({
       authorize: opts.authorize,
@@ -156,10 +202,23 @@ export class MqttEdge {
       this.log.debug({ clientId: client.id }, 'client disconnected')
       sharedMembers.clientGone(client)
       subscriptions.clientGone(client)
+      outbound.gone(client)
       this.disconnects.ended(client)
       // a session that ends with its connection takes its inbound QoS 2 ids with it [MQTT-3.1.2-6]
       if (client.clean) void discardIncoming(this.aedes, client)
     })
+    watchClients(this.aedes, {
+      connOf: c => this.connections.connected(c)?.claim.conn,
+      usernameOf: c => this.connections.connected(c)?.subject.username,
+      connectionOf: c => this.connectionOf(c),
+      events: opts.clientEvents,
+      traffic: opts.traffic
+    })
+  }
+
+  /** Deliver a message to this node's subscribers only, never through Kafka (`$SYS`). */
+  publishLocal (topic: string, payload: Buffer): void {
+    this.aedes.publish({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false }, () => undefined)
   }
 
   get connectedClients (): number { return this.aedes.connectedClients }
@@ -186,8 +245,13 @@ export class MqttEdge {
     this.listeners = await Listeners.open(this.opts.listeners, c => {
       this.connectionsByStream.set(c.stream, c)
       this.advertise(c.stream)
-      rewriteV5Filters(handleConnection(this.aedes, c.stream))
+      const client = handleConnection(this.aedes, c.stream)
+      parseOneBatchAtATime(client)
+      this.limits.attach(client, c.listener, c.peer.address)
+      // after the limits' parser hook, so before it: SUBSCRIBE QoS capping sees the rewritten $share filters
+      rewriteV5Filters(client)
     }, this.opts.logger)
+    this.limits.watchListeners(this.listeners)
   }
 
   /** Stop accepting connections (existing ones keep working). */
@@ -198,6 +262,7 @@ export class MqttEdge {
   /** Close every client connection and aedes itself; resolves when their wills and final session states are written. */
   async close (): Promise<void> {
     await new Promise<void>(resolve => this.aedes.close(() => resolve()))
+    this.limits.close()
     // connections still in a TLS or WebSocket handshake, which aedes never saw
     this.listeners?.close()
     await this.disconnects.drain()

@@ -1,5 +1,5 @@
 import type { AedesOptions, PreConnectHandler } from 'aedes'
-import { imposeServerKeepAlive } from './aedes-internals.js'
+import { fixedHeaderBytes, imposeServerKeepAlive } from './aedes-internals.js'
 import type { AdvertisedProperties } from './mqtt5-wire.js'
 
 /** What MQTT 5 clients are told and held to, from the `mqtt` section of the configuration. */
@@ -12,10 +12,12 @@ export interface Mqtt5Options {
   serverKeepalive: number
   /** `mqtt.reason_strings`: refusals say why */
   reasonStrings: boolean
-  /** the largest packet accepted, bytes (advertised; 0 = the protocol's limit) */
-  maxPacketSize?: number | undefined
-  /** the highest QoS accepted on PUBLISH (advertised when below 2) */
-  maxQos?: 0 | 1 | 2 | undefined
+  /** `mqtt.receive_maximum`: QoS 1/2 PUBLISHes a client may have unacknowledged (advertised, enforced by `InboundWindow`) */
+  receiveMaximum: number
+  /** `mqtt.max_packet_size`: the largest remaining length accepted (advertised as the whole packet's size) */
+  maxPacketSize: number
+  /** `mqtt.max_qos_allowed`: the highest QoS accepted on PUBLISH (advertised when below 2) */
+  maxQos: 0 | 1 | 2
 }
 
 /** The largest Receive Maximum MQTT 5 can say. */
@@ -24,15 +26,17 @@ const RECEIVE_MAXIMUM_LIMIT = 65535
 /**
  * aedes' own MQTT 5 options: the values aedes advertises in the CONNACK and applies itself (the
  * Session Expiry Interval cap, inbound topic aliases, inbound packet size). Server Keep Alive is
- * `withServerKeepAlive`'s.
- * `receiveMaximum` is the inbound window the publish hook enforces (`InboundWindow`).
+ * `withServerKeepAlive`'s. `receiveMaximum` is the inbound window the publish hook enforces
+ * (`InboundWindow`). Maximum Packet Size counts the whole packet, `mqtt.max_packet_size` the
+ * remaining length (as the limits check it, before the body is read): the largest accepted
+ * packet's whole size is advertised, so both refuse exactly the same packets.
  */
-export function aedesMqtt5Options (o: Mqtt5Options, receiveMaximum: number): Partial<AedesOptions> {
+export function aedesMqtt5Options (o: Mqtt5Options): Partial<AedesOptions> {
   return {
-    receiveMaximum: Math.min(receiveMaximum, RECEIVE_MAXIMUM_LIMIT),
+    receiveMaximum: Math.min(o.receiveMaximum, RECEIVE_MAXIMUM_LIMIT),
     sessionExpiryIntervalLimit: o.sessionExpiryInterval,
     topicAliasMaximum: o.maxTopicAlias,
-    maximumPacketSize: o.maxPacketSize ?? 0
+    maximumPacketSize: o.maxPacketSize + fixedHeaderBytes(o.maxPacketSize)
   }
 }
 
@@ -49,7 +53,7 @@ export function advertisedProperties (o: Mqtt5Options): AdvertisedProperties {
     subscriptionIdentifiersAvailable: true,
     sharedSubscriptionAvailable: true
   }
-  if (o.maxQos !== undefined && o.maxQos < 2) p.maximumQoS = o.maxQos
+  if (o.maxQos < 2) p.maximumQoS = o.maxQos
   return p
 }
 

@@ -4,7 +4,7 @@ import type { Logger } from '../observability/logger.js'
 import type { MqttMessage } from '../protocol/message.js'
 import type { LogPublisher } from '../routing/log-publisher.js'
 import { endConnection, isWillOf, type IncomingPersistence } from './aedes-internals.js'
-import type { InboundWindow } from './inbound-window.js'
+import type { InboundRefusal, InboundWindow } from './inbound-window.js'
 import { messagePropertiesOf } from '../protocol/message-properties.js'
 import { REASON } from '../protocol/reason-codes.js'
 
@@ -17,8 +17,10 @@ export interface PublishHookOptions {
   subjectOf: (client: Client) => AuthzSubject | undefined
   /** a client's will is being published (aedes closes the connection): settles when Kafka answered */
   willPublishing: (client: Client, written: Promise<void>) => void
-  /** the inbound QoS 1/2 window of each connection (Receive Maximum, `mqtt.max_inflight_inbound`) */
+  /** the inbound QoS 1/2 window of each connection (Receive Maximum, `mqtt.max_awaiting_rel`) */
   inbound: InboundWindow
+  /** the window refused a PUBLISH (counted by the limits): the connection ends */
+  onInboundRefused?: ((client: Client, reason: InboundRefusal) => void) | undefined
   logger: Logger
 }
 
@@ -33,15 +35,25 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
   const { publisher, node, logger } = opts
   return function authorizePublish (client, packet, done) {
     let callback = done
-    if (client !== null && isWillOf(client, packet)) {
+    const will = client !== null && isWillOf(client, packet)
+    if (client !== null && !will && opts.subjectOf(client) === undefined) {
+      // aedes handles packets only after the CONNECT went through (aedes-internals.ts,
+      // parseOneBatchAtATime); should one get here before, it is not written under no identity
+      logger.warn({ clientId: client.id }, 'PUBLISH before the CONNECT was accepted; closing the connection')
+      done(new Error('PUBLISH before the CONNECT was accepted'))
+      return
+    }
+    if (will) {
       // aedes is publishing this client's will while it closes the connection
       let settle: () => void = () => undefined
-      opts.willPublishing(client, new Promise<void>(resolve => { settle = resolve }))
+      opts.willPublishing(client as Client, new Promise<void>(resolve => { settle = resolve }))
       callback = (err) => { settle(); done(err) }
     } else if (client !== null && packet.qos > 0) {
-      if (!opts.inbound.admit(client, packet)) {
-        logger.info({ clientId: client.id, limit: opts.inbound.limit }, 'inbound QoS 1/2 window exceeded; closing the connection')
-        endConnection(client, REASON.receiveMaximumExceeded)
+      const refused = opts.inbound.admit(client, packet)
+      if (refused !== undefined) {
+        opts.onInboundRefused?.(client, refused)
+        // MQTT 5: 0x93 for a client over the Receive Maximum it was told, 0x97 for QoS 2 ids never released
+        endConnection(client, refused === 'receive_maximum_exceeded' ? REASON.receiveMaximumExceeded : REASON.quotaExceeded)
         return
       }
       const admitted = callback

@@ -2,6 +2,7 @@ import { CompressionTypes, Partitioners, type Kafka, type Producer, type IHeader
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../observability/logger.js'
 import { settlesWithin, sleep } from '../util/async.js'
+import { KafkaRecordRefused, produceRefusal, type ProduceRefusal } from './produce-errors.js'
 
 /** One record on its way to Kafka. `bytes` is its approximate size, used for batching and flow control. */
 export interface OutgoingRecord {
@@ -28,12 +29,28 @@ interface Pending {
   reject: (err: Error) => void
 }
 
+/** One batch Kafka acknowledged: its records, the oldest record's wait until the ack, and the send's round trip (retries included), in ms. */
+export interface BatchAck { records: number; oldestWaitMs: number; sendMs: number }
+
+/** Told of every record Kafka refused for good (it was not written; its `send()` rejected with KafkaRecordRefused). */
+export type RefusedHandler = (record: OutgoingRecord, refusal: ProduceRefusal) => void
+
+/** What the producer tells its owner (metrics, limits). */
+export interface ProducerHooks {
+  /** after every batch Kafka answered */
+  onAcked?: (ack: BatchAck) => void
+  /** for every record Kafka refused for good */
+  onRefused?: RefusedHandler
+}
+
 /** The producer has been closed; the record was not sent. */
 export class ProducerClosedError extends Error {
   constructor () { super('the Kafka producer is closed') }
 }
 
 const RETRY_BACKOFF_MS = [250, 500, 1000, 2000, 5000]
+/** How long the same (topic, error) refusal is not logged again. */
+const REFUSAL_LOG_MS = 60_000
 
 function recordBytes (r: OutgoingRecord): number {
   let n = 64 + r.topic.length + (r.value === null ? 0 : r.value.length)
@@ -57,9 +74,29 @@ function recordBytes (r: OutgoingRecord): number {
  * not overlap on the wire anyway, and when a request fails it hands its sequence numbers back and
  * releases the lock, so the batch queued behind it would be written first (out of order) or, if the
  * failed request had in fact been written, could be taken by Kafka for its duplicate and dropped while
- * acknowledged. A failed batch is retried, never dropped: while Kafka is away the promises handed out
- * by `send()` stay pending (no PUBACK) and, once `max_pending_bytes` is reached, `waitForRoom()` blocks
- * the callers (the MQTT edge stops reading sockets).
+ * acknowledged. A batch that fails for a retriable reason (a broker away, a leader move, a timeout,
+ * NOT_ENOUGH_REPLICAS) is sent again, whole, never dropped: while Kafka is away the promises handed
+ * out by `send()` stay pending (no PUBACK) and, once `max_pending_bytes` is reached, `waitForRoom()`
+ * blocks the callers (the MQTT edge stops reading sockets). kafkajs retries a few times itself
+ * (with the sequence numbers it handed back, so Kafka de-duplicates a request that had in fact been
+ * written) and then reports the failure here, where it is logged, counted (`stats.retries`) and
+ * retried with Wharf's backoff, again as the same batch.
+ *
+ * A batch Kafka refuses for good (produce-errors.ts: too large, invalid, corrupt, not authorized)
+ * is split until the refused records are alone: first by partition, then in halves, each part sent
+ * in order (the records of one key keep their order); a refused record's `send()` rejects with
+ * KafkaRecordRefused, the others are acknowledged, and the records behind the batch follow. Kafka
+ * refuses per partition: the other partitions of the request were written, but kafkajs, which
+ * reads the first error of the response, hands the sequence numbers of every partition back. So
+ * each record keeps the partition it was first given (`assigned`, also across kafkajs' retries of
+ * records without a key) and the parts sent again are whole partitions first: a partition that was
+ * written goes again with the same records and sequence numbers, which Kafka takes for the
+ * duplicate it is (acknowledged, not written twice); halves of a partition Kafka refused were not
+ * written at all. (Halves of a written partition would be out of sequence: refused for ever.)
+ * With several brokers, when one broker refuses and another had already written its partitions of
+ * the batch, kafkajs keeps the latter's sequence numbers: the parts sent again write those records
+ * a second time (at-least-once, as MQTT QoS 1 allows; a record is never lost or written before one
+ * queued earlier).
  */
 export class BatchingProducer {
   private readonly producer: Producer
@@ -76,17 +113,35 @@ export class BatchingProducer {
   private idleWaiters: Array<() => void> = []
   private closed = false
   private failures = 0
+  /** performance.now() when the pending bytes last went from 0 to more, and of the last ack or refusal */
+  private pendingSince = 0
+  private lastProgressAt = 0
+  /** `${topic}\0${error}` -> records refused, and when that pair was last logged */
+  private readonly refusals = new Map<string, { count: number; loggedAt: number; unlogged: number }>()
+  /** the partition each record in flight was first given (see the class comment) */
+  private readonly assigned = new WeakMap<object, number>()
   /** Counters for metrics and tests. */
-  readonly stats = { records: 0, batches: 0, retries: 0 }
+  readonly stats = { records: 0, batches: 0, retries: 0, refused: 0 }
 
-  constructor (kafka: Kafka, private readonly opts: BatchingProducerOptions, logger: Logger) {
+  constructor (kafka: Kafka, private readonly opts: BatchingProducerOptions, logger: Logger, private readonly hooks: ProducerHooks = {}) {
     this.producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      // never give up inside kafkajs either: a record handed to us is sent or the process ends
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 }
+      createPartitioner: () => {
+        const partitioner = Partitioners.DefaultPartitioner()
+        return (args) => {
+          const known = this.assigned.get(args.message)
+          if (known !== undefined) return known
+          const partition = partitioner(args)
+          this.assigned.set(args.message, partition)
+          return partition
+        }
+      },
+      // a few quick retries inside kafkajs (it keeps the batch's sequence numbers, so a request that
+      // was written after all is de-duplicated by Kafka); then sendBatch rejects and sendPart() retries
+      // with its own backoff, log and count, or isolates the records Kafka refuses for good
+      retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 }
     })
     this.log = logger.child({ component: 'producer' })
     this.compression = opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None
@@ -98,6 +153,24 @@ export class BatchingProducer {
 
   /** Bytes accepted but not yet acknowledged by Kafka. */
   get pending (): number { return this.pendingBytes }
+
+  /**
+   * How long records have waited without Kafka acknowledging (or refusing) anything: 0 when none
+   * waits, else the time since the later of the last acknowledgement and the moment records began
+   * to wait. The overload monitor calls a stall past `kafka_ack_timeout` an overload.
+   */
+  ackStalledMs (): number {
+    if (this.pendingBytes === 0) return 0
+    return Math.max(0, performance.now() - Math.max(this.pendingSince, this.lastProgressAt))
+  }
+
+  /** Records refused for good, by Kafka topic and Kafka's error (for /metrics). */
+  * refusedCounts (): Iterable<[Record<string, string>, number]> {
+    for (const [key, r] of this.refusals) {
+      const [topic, error] = key.split('\0') as [string, string]
+      yield [{ kafka_topic: topic, error }, r.count]
+    }
+  }
 
   hasRoom (): boolean { return this.pendingBytes < this.opts.max_pending_bytes }
 
@@ -112,8 +185,10 @@ export class BatchingProducer {
     if (this.closed) return Promise.reject(new ProducerClosedError())
     return new Promise((resolve, reject) => {
       const bytes = recordBytes(record)
-      this.queue.push({ record, bytes, at: performance.now(), resolve, reject })
+      const at = performance.now()
+      this.queue.push({ record, bytes, at, resolve, reject })
       this.queuedBytes += bytes
+      if (this.pendingBytes === 0) this.pendingSince = at
       this.pendingBytes += bytes
       this.schedule()
     })
@@ -177,40 +252,110 @@ export class BatchingProducer {
     this.inFlight = true
     const batch = this.takeBatch()
     this.inFlightBatch = batch
-    const acked = await this.sendWithRetry(batch)
+    const sentAt = performance.now()
+    const sent = await this.deliver(batch)
     this.inFlight = false
     this.inFlightBatch = []
-    if (!acked) {
-      // closed before Kafka acknowledged: close() has rejected these records; never resolve them
+    if (!sent) {
+      // closed before Kafka answered: close() has rejected these records; never resolve them
       for (const p of batch) p.reject(new ProducerClosedError())
       return
     }
-    let freed = 0
-    for (const p of batch) { freed += p.bytes; p.resolve() }
-    this.pendingBytes -= freed
-    this.stats.records += batch.length
     this.stats.batches++
-    this.releaseRoom()
+    const now = performance.now()
+    this.hooks.onAcked?.({ records: batch.length, oldestWaitMs: now - (batch[0] as Pending).at, sendMs: now - sentAt })
     if (this.queue.length > 0) this.schedule()
     else this.notifyIdle()
   }
 
-  /** true once Kafka acknowledged the batch; false if the producer was closed first */
-  private async sendWithRetry (batch: Pending[]): Promise<boolean> {
-    const topicMessages = groupByTopic(batch)
+  /**
+   * Sends the batch, part by part in order, until every record is acknowledged or refused for good
+   * (see the class comment); false if the producer was closed first.
+   */
+  private async deliver (batch: Pending[]): Promise<boolean> {
+    const parts: Pending[][] = [batch]
+    for (let part = parts.shift(); part !== undefined; part = parts.shift()) {
+      const refusal = await this.sendPart(part)
+      if (refusal === 'closed') return false
+      if (refusal === undefined) { this.settle(part, undefined); continue }
+      const byPartition = this.splitByPartition(part)
+      if (byPartition.length > 1) parts.unshift(...byPartition)
+      else if (part.length === 1 || refusal.scope === 'topic') this.settle(part, refusal)
+      else parts.unshift(part.slice(0, part.length >> 1), part.slice(part.length >> 1))
+    }
+    return true
+  }
+
+  /** The part's records per Kafka topic and partition, each group in the part's order (one group: the part itself). */
+  private splitByPartition (part: Pending[]): Pending[][] {
+    const groups = new Map<string, Pending[]>()
+    for (const p of part) {
+      const key = `${p.record.topic}\0${this.assigned.get(p.record) ?? ''}`
+      const list = groups.get(key)
+      if (list === undefined) groups.set(key, [p])
+      else list.push(p)
+    }
+    return groups.size === 1 ? [part] : [...groups.values()]
+  }
+
+  /** Acknowledged (no refusal) or refused for good: settle each record and free its bytes. */
+  private settle (part: Pending[], refusal: ProduceRefusal | undefined): void {
+    let freed = 0
+    for (const p of part) {
+      freed += p.bytes
+      if (refusal === undefined) { p.resolve(); continue }
+      p.reject(new KafkaRecordRefused(refusal.type, p.record.topic))
+      this.refused(p, refusal)
+    }
+    this.pendingBytes -= freed
+    this.lastProgressAt = performance.now()
+    if (refusal === undefined) this.stats.records += part.length
+    this.releaseRoom()
+  }
+
+  /** Counts a refused record, logs it (once a minute per Kafka topic and error) and tells `hooks.onRefused`. */
+  private refused (p: Pending, refusal: ProduceRefusal): void {
+    this.stats.refused++
+    const key = `${p.record.topic}\0${refusal.type}`
+    const now = performance.now()
+    let r = this.refusals.get(key)
+    if (r === undefined) this.refusals.set(key, r = { count: 0, loggedAt: -Infinity, unlogged: 0 })
+    r.count++
+    r.unlogged++
+    if (now - r.loggedAt >= REFUSAL_LOG_MS) {
+      const headers = p.record.headers ?? {}
+      this.log.warn({
+        kafkaTopic: p.record.topic,
+        error: refusal.type,
+        bytes: p.bytes,
+        clientId: headers['mqtt.client_id']?.toString(),
+        topic: headers['mqtt.topic']?.toString(),
+        refused: r.unlogged
+      }, 'Kafka refused a record for good; it was not written and is not retried (the PUBLISH fails, the records after it go on)')
+      r.loggedAt = now
+      r.unlogged = 0
+    }
+    this.hooks.onRefused?.(p.record, refusal)
+  }
+
+  /** Sends one part until Kafka acknowledges it (undefined) or refuses it for good; 'closed' if the producer was closed first. */
+  private async sendPart (part: Pending[]): Promise<ProduceRefusal | 'closed' | undefined> {
+    const topicMessages = groupByTopic(part)
     for (;;) {
       try {
         await this.producer.sendBatch({ topicMessages, acks: -1, compression: this.compression })
-        if (this.closed) return false
+        if (this.closed) return 'closed'
         if (this.failures > 0) this.log.info({ after: this.failures }, 'Kafka is acknowledging records again')
         this.failures = 0
-        return true
+        return undefined
       } catch (err) {
-        if (this.closed) return false
+        if (this.closed) return 'closed'
+        const refusal = produceRefusal(err)
+        if (refusal !== undefined) return refusal
         this.stats.retries++
         const delay = RETRY_BACKOFF_MS[Math.min(this.failures, RETRY_BACKOFF_MS.length - 1)] as number
         if (this.failures === 0 || this.failures % 20 === 0) {
-          this.log.error({ err, records: batch.length, attempt: this.failures + 1, retryInMs: delay }, 'Kafka did not acknowledge a batch; holding acknowledgements and retrying')
+          this.log.error({ err, records: part.length, attempt: this.failures + 1, retryInMs: delay }, 'Kafka did not acknowledge a batch; holding acknowledgements and retrying')
         }
         this.failures++
         await sleep(delay)
@@ -227,6 +372,7 @@ export class BatchingProducer {
     for (const w of this.idleWaiters.splice(0)) w()
   }
 }
+
 
 function groupByTopic (batch: Pending[]): Array<{ topic: string; messages: OutgoingRecord[] }> {
   const first = batch[0]

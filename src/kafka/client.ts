@@ -22,12 +22,16 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug'
 }
 
+/** kafkajs' warning when an idempotent producer's retries are limited (batching-producer.ts does, and retries itself). */
+const LIMITED_RETRIES_WARNING = 'Limiting retries for the idempotent producer may invalidate EoS guarantees'
+
 /** kafkajs logs through pino: its entries become child-logger lines tagged `component: kafkajs`. */
 function pinoLogCreator (logger: Logger) {
   const log = logger.child({ component: 'kafkajs' })
   return () => ({ namespace, level, log: entry }: LogEntry) => {
     const { message, timestamp: _t, logger: _l, ...fields } = entry
-    const method = LEVELS[level] ?? 'info'
+    // Wharf limits kafkajs' own retries on purpose and retries itself (batching-producer.ts); it uses no transactions
+    const method = message === LIMITED_RETRIES_WARNING ? 'debug' : LEVELS[level] ?? 'info'
     log[method]({ ...fields, kafkaNamespace: namespace }, message)
   }
 }

@@ -15,6 +15,8 @@ export interface GroupConsumerOptions {
   sessionTimeoutMs: number
   /** partitions handled at the same time */
   concurrency: number
+  /** told after every join of the group (a rebalance): how long the join took, in ms */
+  onJoin?: ((durationMs: number) => void) | undefined
 }
 
 /**
@@ -41,6 +43,7 @@ export class GroupConsumer {
     this.consumer.on(this.consumer.events.GROUP_JOIN, e => {
       const assigned = Object.entries(e.payload.memberAssignment).map(([t, ps]) => `${t}:[${ps.join(',')}]`).join(' ')
       this.log.info({ assigned }, 'joined the shared-subscription group')
+      this.opts.onJoin?.(e.payload.duration)
     })
     this.consumer.on(this.consumer.events.CRASH, e => {
       this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'shared-subscription group member crashed')

@@ -10,6 +10,8 @@ export interface TopicSpec {
   replication_factor: number
   retention_ms?: number | undefined
   compacted: boolean
+  /** `max.message.bytes` of the topic when Wharf creates it (large enough for its largest record); undefined = the broker's default */
+  max_message_bytes?: number | undefined
 }
 
 /** A topic exists with a cleanup policy that contradicts what Wharf needs (e.g. retained not compacted). */
@@ -61,6 +63,7 @@ function toTopicConfig (s: TopicSpec): ITopicConfig {
   const configEntries = []
   if (s.compacted) configEntries.push({ name: 'cleanup.policy', value: 'compact' })
   if (s.retention_ms !== undefined) configEntries.push({ name: 'retention.ms', value: String(s.retention_ms) })
+  if (s.max_message_bytes !== undefined) configEntries.push({ name: 'max.message.bytes', value: String(s.max_message_bytes) })
   return { topic: s.name, numPartitions: s.partitions, replicationFactor: s.replication_factor, configEntries }
 }
 
@@ -74,5 +77,43 @@ async function checkCompacted (admin: ReturnType<Kafka['admin']>, names: string[
     if (!policy.split(',').includes('compact')) {
       throw new TopicPolicyError(`Kafka topic ${r.resourceName} has cleanup.policy=${policy}; Wharf needs compact (set it with kafka-configs --alter --add-config cleanup.policy=compact)`)
     }
+  }
+}
+
+/** The largest record batch Kafka accepts, per topic (`max.message.bytes`, the broker's default when the topic sets none). */
+export interface MessageLimits {
+  topics: Map<string, number>
+  /** the broker's `message.max.bytes` (of the first broker that answers), for the log */
+  broker: number | undefined
+}
+
+/** Reads `max.message.bytes` of `topics` and the broker's `message.max.bytes` (DescribeConfigs). */
+export async function describeMessageLimits (kafka: Kafka, topics: string[]): Promise<MessageLimits> {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: topics.map(name => ({ type: 2 /* TOPIC */, name, configNames: ['max.message.bytes'] }))
+    })
+    const limits = new Map<string, number>()
+    for (const r of resources) {
+      const value = Number(r.configEntries.find(e => e.configName === 'max.message.bytes')?.configValue)
+      if (Number.isSafeInteger(value) && value > 0) limits.set(r.resourceName, value)
+    }
+    let broker: number | undefined
+    const { brokers } = await admin.describeCluster()
+    const first = brokers[0]
+    if (first !== undefined) {
+      const answer = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: 4 /* BROKER */, name: String(first.nodeId), configNames: ['message.max.bytes'] }]
+      }).catch(() => undefined)
+      const value = Number(answer?.resources[0]?.configEntries.find(e => e.configName === 'message.max.bytes')?.configValue)
+      if (Number.isSafeInteger(value) && value > 0) broker = value
+    }
+    return { topics: limits, broker }
+  } finally {
+    await admin.disconnect()
   }
 }

@@ -23,6 +23,8 @@ export interface ListenerStats {
   total: number
   /** Connections handed on to MQTT since the listener opened. */
   handedOn: number
+  /** Connections that waited for their turn under `max_conn_rate` (accepting paused; none refused). */
+  throttled: number
   /** Connections closed by the listener, by reason (refusals included). */
   closed: Record<string, number>
 }
@@ -32,6 +34,7 @@ export class ListenerCounters {
   current = 0
   total = 0
   handedOn = 0
+  throttled = 0
   private readonly closed = new Map<string, number>()
 
   close (reason: CloseReason): void {
@@ -39,7 +42,7 @@ export class ListenerCounters {
   }
 
   snapshot (): ListenerStats {
-    return { current: this.current, total: this.total, handedOn: this.handedOn, closed: Object.fromEntries(this.closed) }
+    return { current: this.current, total: this.total, handedOn: this.handedOn, throttled: this.throttled, closed: Object.fromEntries(this.closed) }
   }
 }
 

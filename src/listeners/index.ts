@@ -43,6 +43,8 @@ export interface ClosedEvent {
 
 export interface ListenersEvents {
   closed: [ClosedEvent]
+  /** A connection waits for its turn under `max_conn_rate` (`<kind>:<name>`). */
+  throttled: [{ listener: string; kind: ListenerKind }]
   /** Every certificate reload attempt (file change or `reloadCertificates()`). */
   reload: [ReloadResult]
 }
@@ -84,6 +86,7 @@ export class Listeners extends EventEmitter<ListenersEvents> {
             upgradeTimeoutMs,
             events: {
               closed: (reason) => listeners.emit('closed', { listener: listener.id, kind, reason }),
+              throttled: () => listeners.emit('throttled', { listener: listener.id, kind }),
               reload: (result) => listeners.emit('reload', result)
             }
           })

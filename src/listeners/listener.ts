@@ -9,6 +9,7 @@ import { parseBind } from '../config/bind.js'
 import type { AnyListenerConfig, ListenerKind, SslOptions, WebSocketOptions } from '../config/listeners-schema.js'
 import type { Logger } from '../observability/logger.js'
 import { CertificateReloader, type ReloadResult } from './cert-reloader.js'
+import { AcceptGate } from './conn-rate.js'
 import type { Connection, ConnectionHandler, Endpoint, TlsInfo } from './connection.js'
 import { handshakeFailure, ListenerCounters, type CloseReason, type ListenerStats } from './counters.js'
 import { tlsInfo } from './peer-cert.js'
@@ -34,6 +35,8 @@ export interface ListenerDescription {
 export interface ListenerEvents {
   /** The listener closed a connection itself (a refusal or a failed handshake). */
   closed: (reason: CloseReason) => void
+  /** A connection waits for its turn (`max_conn_rate`): accepting is paused, nothing is refused. */
+  throttled: () => void
   reload: (result: ReloadResult) => void
 }
 
@@ -93,6 +96,8 @@ export class Listener {
   private readonly accepted = new Map<string, Accepted>()
   private protocolServer: TlsServer | HttpServer | undefined
   private reloader: CertificateReloader | undefined
+  /** `max_conn_rate`; undefined = no limit */
+  private readonly gate: AcceptGate | undefined
   private host = ''
   private port = 0
   private readonly log: Logger
@@ -102,6 +107,8 @@ export class Listener {
     this.log = opts.logger.child({ listener: this.id })
     // Nagle off, as EMQX's tcp_options.nodelay: MQTT packets are small and answers wait on them
     this.server = createNetServer({ noDelay: true }, (socket) => this.onTcp(socket))
+    const rate = opts.config.max_conn_rate
+    this.gate = rate === undefined ? undefined : new AcceptGate(rate, () => { this.counters.throttled++; opts.events.throttled() })
   }
 
   private get keyPrefix (): string {
@@ -208,6 +215,13 @@ export class Listener {
       clearTimeout(this.accepted.get(key)?.upgradeTimer)
       this.accepted.delete(key)
     })
+    if (this.gate === undefined) this.onAdmitted(socket, key)
+    else this.gate.admit(socket, () => this.onAdmitted(socket, key))
+  }
+
+  /** A connection within max_connections and max_conn_rate: its PROXY header (if expected), then TLS, HTTP or MQTT. */
+  private onAdmitted (socket: Socket, key: string): void {
+    const { config } = this.opts
     const real = {
       peer: endpoint(socket.remoteAddress, socket.remotePort),
       local: endpoint(socket.localAddress, socket.localPort)
@@ -312,6 +326,7 @@ export class Listener {
   /** Stops accepting (the port is released); connections already made go on. */
   stopAccepting (): void {
     this.reloader?.stop()
+    this.gate?.stop()
     if (this.server.listening) this.server.close()
   }
 

@@ -18,6 +18,7 @@ import { Mapping } from '../mapping/mapping.js'
 import { registrySchemasFor } from '../mapping/registry-schemas.js'
 import type { Logger } from '../observability/logger.js'
 import { createMetrics, type Metrics } from '../observability/metrics.js'
+import { ProduceLatency } from '../observability/produce-latency.js'
 import { RetainedStore } from '../retained/retained-store.js'
 import { InterestPlan } from '../routing/interest.js'
 import { LiveReader } from '../routing/live-reader.js'
@@ -30,6 +31,10 @@ import { SessionView } from '../session/session-view.js'
 import { WillStore } from '../session/will-store.js'
 import { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import { registerListenerMetrics } from './listener-metrics.js'
+import { buildOps, type OpsParts } from './ops-parts.js'
+import { registerOpsMetrics } from './ops-metrics.js'
+import { sysNumbers } from './node-stats.js'
+import { buildLimits, checkTopicFit, createdMaxMessageBytes, topicNeeds, type NodeLimits } from './limits-wiring.js'
 import { topicSpecs } from './topic-specs.js'
 
 /** Everything one node is made of, wired together; `WharfNode` starts and stops it in order. */
@@ -47,6 +52,8 @@ export interface NodeParts {
   edge: MqttEdge
   /** the authentication chain and the ACL the edge asks; reload() on SIGHUP, close() at stop */
   auth: Auth
+  /** limit events (wharf_limit_events_total) and the overload monitor */
+  limits: NodeLimits
   /** this node's views of the users and banned topics */
   users: UserView
   banned: BannedView
@@ -59,6 +66,8 @@ export interface NodeParts {
   nodesTail: LogTail
   usersTail: LogTail
   bannedTail: LogTail
+  /** presence, API keys, $SYS, traffic counts (node/ops-parts.ts) */
+  ops: OpsParts
   /** creates the topics that are missing; the partition count of each (the live reader reads them from here) */
   ensureTopics: () => Promise<Map<string, number>>
 }
@@ -70,13 +79,17 @@ export interface NodeParts {
  */
 export function buildNode (config: WharfConfig, brokers: string[], inc: string, logger: Logger): NodeParts {
   const node = config.node.name
+  const builtAt = Date.now()
   const metrics = createMetrics(node)
   const kafka = createKafka({ ...config.kafka, brokers }, logger)
-  const producer = new BatchingProducer(kafka, config.kafka.producer, logger)
+  const produceLatency = new ProduceLatency(metrics.registry)
+  // a record Kafka refuses for good fails alone: counted as a limit event (the producer logs it)
+  const producer = new BatchingProducer(kafka, config.kafka.producer, logger, { onAcked: produceLatency.observe, onRefused: () => limits.events.count('kafka_rejected') })
+  const limits = buildLimits(config, producer, metrics, logger)
   const mapping = new Mapping(config.mapping.rules, config.topics.messages.name, registrySchemasFor(config.mapping.schema_registry, logger))
   const retained = new RetainedStore(producer, config.topics.retained.name)
   const membership = new Membership(config.cluster.node_timeout_ms)
-  const takeover = new TakeoverCoordinator(producer, { node, topic: config.topics.nodes.name }, logger)
+  const takeover = new TakeoverCoordinator(producer, { node, topic: config.topics.nodes.name, onClose: (_id, conn, reason) => ops.presence.noteClosing(conn, reason) }, logger)
   const publisher = new LogPublisher(producer, mapping, retained)
   const sessionView = new SessionView()
   const wills = new WillStore(producer, config.topics.sessions.name, sessionView)
@@ -87,6 +100,13 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     messages: new PartitionFetcher(kafka, { purpose: 'messages' }, logger),
     replay: new PartitionFetcher(kafka, { purpose: 'replay' }, logger)
   }
+  const ops = buildOps(config, {
+    node, inc, producer, membership, takeover, views: fetchers.views, produceLatency,
+    publish: (m) => publisher.publish(m),
+    publishLocal: (topic, payload) => edge.publishLocal(topic, payload),
+    sysNumbers: () => sysNumbers(parts),
+    startedAt: () => builtAt
+  }, logger)
   const rangeReader = new RangeReader(fetchers.replay, mapping.kafkaTopics)
   const partitionCounts = new Map<string, number>()
   const partitionCount = (topic: string): number => {
@@ -134,6 +154,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     concurrency: 16,
     decoder: mapping,
     onDispatch: (what) => (what === 'delivered' ? metrics.sharedDelivered : metrics.sharedRedelivered).inc(),
+    onRebalance: ops.rebalances.add,
     logger
   })
   const users = new UserView()
@@ -153,17 +174,28 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     inc,
     listeners: config.listeners,
     mqtt: {
-      maxClientIdLength: config.mqtt.max_client_id_length,
+      maxClientIdLength: config.mqtt.max_clientid_len,
       maxUsernameLength: config.mqtt.max_username_length,
-      connectTimeoutMs: config.mqtt.connect_timeout_ms,
-      maxInflightInbound: config.mqtt.max_inflight_inbound
+      connectTimeoutMs: config.mqtt.idle_timeout,
+      // inbound QoS 2 awaiting PUBREL per client (InboundWindow; Infinity = no bound)
+      maxAwaitingRel: config.mqtt.max_awaiting_rel,
+      maxInflight: config.mqtt.max_inflight,
+      maxQueueLen: config.mqtt.max_mqueue_len,
+      maxClientBufferBytes: config.mqtt.max_client_buffer_bytes,
+      slowClientTimeoutMs: config.mqtt.slow_client_timeout
     },
     mqtt5: {
+      receiveMaximum: config.mqtt.receive_maximum,
       sessionExpiryInterval: config.mqtt.session_expiry_interval,
       maxTopicAlias: config.mqtt.max_topic_alias,
       serverKeepalive: config.mqtt.server_keepalive,
-      reasonStrings: config.mqtt.reason_strings
+      reasonStrings: config.mqtt.reason_strings,
+      maxPacketSize: config.mqtt.max_packet_size,
+      maxQos: config.mqtt.max_qos_allowed
     },
+    // the outbound side's limits (queue_full, inflight_full, slow_client) log their own lines
+    onLimit: (reason, n) => limits.events.count(reason, n),
+    limits: limits.edge,
     peerCertAs: { username: config.mqtt.peer_cert_as_username, clientid: config.mqtt.peer_cert_as_clientid },
     authenticate: auth.authenticator,
     authorize: auth.authorizer,
@@ -174,6 +206,8 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     sessions,
     wills,
     shared,
+    clientEvents: ops.clientEvents,
+    traffic: ops.traffic,
     logger
   })
   const delivery = new LogDelivery(edge.delivery, mapping, logger)
@@ -185,10 +219,13 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   const usersTail = view(config.topics.users.name, users.onBatch)
   const bannedTail = view(config.topics.banned.name, banned.onBatch)
   const parts: NodeParts = {
-    metrics, producer, mapping, retained, membership, sessionView, sessions, deadNodeWills, rangeReader, shared, edge, auth, users, banned,
-    delivery, fetchers, live, retainedTail, sessionsTail, nodesTail, usersTail, bannedTail,
+    metrics, producer, mapping, retained, membership, sessionView, sessions, deadNodeWills, rangeReader, shared, edge, auth, limits, users, banned,
+    delivery, fetchers, live, retainedTail, sessionsTail, nodesTail, usersTail, bannedTail, ops,
     ensureTopics: async () => {
-      const counts = await ensureTopics(kafka, topicSpecs(config.topics, mapping.kafkaTopics), logger)
+      // the topics of client data are created big enough for mqtt.max_packet_size; existing ones must be
+      const needs = topicNeeds(config)
+      const counts = await ensureTopics(kafka, topicSpecs(config.topics, mapping.kafkaTopics, createdMaxMessageBytes(needs)), logger)
+      await checkTopicFit(kafka, needs, config, logger)
       for (const [topic, n] of counts) partitionCounts.set(topic, n)
       mapping.setPartitionCounts(counts)
       return counts
@@ -196,6 +233,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   }
   registerCounts(parts)
   registerAuthMetrics(metrics, auth.authenticator, auth.authorizer)
+  registerOpsMetrics(metrics, parts)
   registerListenerMetrics(metrics, () => edge.listenerStats())
   return parts
 }
@@ -205,7 +243,8 @@ function registerCounts (p: NodeParts): void {
   const m = p.metrics
   m.countFrom('wharf_kafka_produced_records_total', 'records acknowledged by Kafka (acks=all)', () => p.producer.stats.records)
   m.countFrom('wharf_kafka_produce_batches_total', 'produce batches acknowledged by Kafka', () => p.producer.stats.batches)
-  m.countFrom('wharf_kafka_produce_retries_total', 'produce batches sent again after a failure (never dropped)', () => p.producer.stats.retries)
+  m.countFrom('wharf_kafka_produce_retries_total', 'produce batches sent again after a retriable failure (never dropped)', () => p.producer.stats.retries)
+  m.countByLabelsFrom('wharf_kafka_refused_records_total', 'records Kafka refused for good (too large, invalid, not authorized): not written, not retried', ['kafka_topic', 'error'], () => p.producer.refusedCounts())
   m.countFrom('wharf_delivered_records_total', 'records of the data topics handed to this node\'s subscribers', () => p.delivery.delivered)
   m.countByLabelsFrom('wharf_skipped_records_total', 'records of the data topics that cannot be delivered over MQTT, skipped', ['kafka_topic', 'reason'], () => p.delivery.skippedCounts())
   m.countFrom('wharf_session_replay_records_read_total', 'records read from Kafka for resuming sessions', () => p.rangeReader.recordsRead)

@@ -3,18 +3,21 @@ import type { TopicSpec } from '../kafka/topic-admin.js'
 
 /**
  * The topics of the design, as configured: the data topic, the nodes topic and the compacted ones
- * (retained, sessions, users, banned); plus the Kafka topics of mapping rules, created when missing
+ * (retained, sessions, users, banned, clients, API keys); plus the Kafka topics of mapping rules, created when missing
  * with the data topic's settings.
  */
-export function topicSpecs (topics: WharfConfig['topics'], mappedTopics: readonly string[] = []): TopicSpec[] {
+export function topicSpecs (topics: WharfConfig['topics'], mappedTopics: readonly string[] = [], maxMessageBytes: (topic: string) => number | undefined = () => undefined): TopicSpec[] {
   const mapped = mappedTopics.filter((name) => name !== topics.messages.name)
+  const sized = (spec: Omit<TopicSpec, 'max_message_bytes'>): TopicSpec => ({ ...spec, max_message_bytes: maxMessageBytes(spec.name) })
   return [
-    { ...topics.messages, compacted: false },
-    ...mapped.map((name) => ({ ...topics.messages, name, compacted: false })),
-    { ...topics.retained, compacted: true },
-    { ...topics.sessions, compacted: true },
+    sized({ ...topics.messages, compacted: false }),
+    ...mapped.map((name) => sized({ ...topics.messages, name, compacted: false })),
+    sized({ ...topics.retained, compacted: true }),
+    sized({ ...topics.sessions, compacted: true }),
     { ...topics.nodes, compacted: false },
     { ...topics.users, compacted: true },
-    { ...topics.banned, compacted: true }
+    { ...topics.banned, compacted: true },
+    { ...topics.clients, compacted: true },
+    { ...topics.api_keys, compacted: true }
   ]
 }

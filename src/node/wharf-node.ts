@@ -1,13 +1,26 @@
 import { randomUUID } from 'node:crypto'
 import { Heartbeat } from '../cluster/heartbeat.js'
-import type { WharfConfig } from '../config/index.js'
-import { HealthServer, type ReadinessReport } from '../observability/health-server.js'
+import { ConfigError, type WharfConfig } from '../config/index.js'
+import type { ListenerKind } from '../config/listeners-schema.js'
+import type { HttpServer, ReadinessReport } from '../api/http-server.js'
 import type { Logger } from '../observability/logger.js'
 import type { Metrics } from '../observability/metrics.js'
 import { settlesWithin, sleep } from '../util/async.js'
 import { VERSION } from '../version.js'
 import { buildNode, type NodeParts } from './build.js'
+import { createHttpServer } from './http.js'
+import { heartbeatCounters } from './node-stats.js'
 import { kafkaStartProblem } from './kafka-start-errors.js'
+
+/** A started node in a few words (the banner of `wharf start` on a terminal). */
+export interface NodeSummary {
+  node: string
+  version: string
+  brokers: string[]
+  /** `name` is `<kind>:<name>`; `path` is a WebSocket listener's `mqtt_path` */
+  listeners: Array<{ name: string; kind: ListenerKind; host: string; port: number; path?: string }>
+  http: { host: string; port: number; tls: boolean; dashboard: boolean }
+}
 
 type Phase = 'starting' | 'connecting to Kafka' | 'loading retained messages' | 'loading users and bans' | 'loading sessions' | 'ready' | 'stopping'
 
@@ -20,7 +33,7 @@ const STARTUP_RETRY_MS = [500, 1000, 2000, 5000]
 export class WharfNode {
   private phase: Phase = 'starting'
   private readonly log: Logger
-  private readonly health: HealthServer
+  private readonly health: HttpServer
   private readonly parts: NodeParts
   /** this run of the node: session and will records name it, so a restart is told from a survivor */
   readonly inc = randomUUID()
@@ -28,18 +41,29 @@ export class WharfNode {
   private startedAt = 0
   private stopping = false
 
-  constructor (private readonly config: WharfConfig, logger: Logger, brokers: string[]) {
+  constructor (private readonly config: WharfConfig, logger: Logger, private readonly brokers: string[]) {
     this.log = logger
     this.parts = buildNode(config, brokers, this.inc, logger)
-    const metrics = this.parts.metrics
-    this.health = new HealthServer(() => this.readiness(), logger, {
-      contentType: metrics.registry.contentType,
-      metrics: () => metrics.registry.metrics()
-    })
+    this.health = createHttpServer(config, this.parts, () => this.readiness(), () => this.startedAt, logger)
   }
 
   get httpPort (): number { return this.health.port }
   get metrics (): Metrics { return this.parts.metrics }
+
+  /** What the start banner shows (after start). */
+  summary (): NodeSummary {
+    const h = this.config.http
+    return {
+      node: this.config.node.name,
+      version: VERSION,
+      brokers: this.brokers,
+      listeners: this.parts.edge.describeListeners().map(l => {
+        const ws = l.kind === 'ws' || l.kind === 'wss' ? this.config.listeners[l.kind][l.name]?.websocket.mqtt_path : undefined
+        return { name: l.listener, kind: l.kind, host: l.host, port: l.port, ...(ws === undefined ? {} : { path: ws }) }
+      }),
+      http: { host: h.bind, port: this.health.port, tls: h.ssl_options !== undefined, dashboard: h.dashboard }
+    }
+  }
 
   /** Start everything; resolves when the node is ready (MQTT listeners open). */
   async start (): Promise<void> {
@@ -55,18 +79,20 @@ export class WharfNode {
     await p.retainedTail.start()
     await p.retainedTail.caughtUp()
     this.phase = 'loading users and bans'
-    await Promise.all([p.usersTail.start(), p.bannedTail.start()])
-    await Promise.all([p.usersTail.caughtUp(), p.bannedTail.caughtUp()])
+    await Promise.all([p.usersTail.start(), p.bannedTail.start(), p.ops.apiKeysTail.start(), p.ops.clientsTail.start()])
+    await Promise.all([p.usersTail.caughtUp(), p.bannedTail.caughtUp(), p.ops.apiKeysTail.caughtUp(), p.ops.clientsTail.caughtUp()])
     this.phase = 'loading sessions'
     await p.sessionsTail.start()
     await p.sessionsTail.caughtUp()
     await p.nodesTail.start()
     await p.nodesTail.caughtUp()
+    p.limits.overload?.start()
     await p.edge.start()
     this.startedAt = Date.now()
     this.heartbeat = new Heartbeat(p.producer, {
       node: this.config.node.name,
       topic: this.config.topics.nodes.name,
+      counters: () => heartbeatCounters(p),
       intervalMs: this.config.cluster.heartbeat_interval_ms,
       version: VERSION,
       startedAt: this.startedAt,
@@ -76,6 +102,8 @@ export class WharfNode {
     await this.heartbeat.start()
     p.sessions.start()
     p.deadNodeWills.start()
+    p.ops.sweeper.start()
+    p.ops.sys?.start()
     this.phase = 'ready'
     this.log.info({
       startupMs: this.startedAt - t0,
@@ -116,12 +144,15 @@ export class WharfNode {
     void this.heartbeat?.leave()
     p.sessions.stop()
     p.deadNodeWills.stop()
+    p.ops.sweeper.stop()
+    p.ops.sys?.stop()
     await settlesWithin(p.producer.flush(), Math.max(1000, timeoutMs / 3))
     await settlesWithin(p.edge.close(), Math.max(1000, deadline - Date.now() - 3000))
     await settlesWithin(p.shared.stop(), Math.max(1000, deadline - Date.now() - 2000))
     await p.producer.close(Math.max(1000, deadline - Date.now() - 1000))
+    p.limits.overload?.stop()
     p.auth.close()
-    await Promise.all([p.retainedTail.stop(), p.nodesTail.stop(), p.sessionsTail.stop(), p.usersTail.stop(), p.bannedTail.stop(), p.rangeReader.stop()])
+    await Promise.all([p.retainedTail.stop(), p.nodesTail.stop(), p.sessionsTail.stop(), p.usersTail.stop(), p.bannedTail.stop(), p.ops.clientsTail.stop(), p.ops.apiKeysTail.stop(), p.rangeReader.stop()])
     await Promise.all([p.fetchers.views.stop(), p.fetchers.messages.stop(), p.fetchers.replay.stop()])
     await this.health.close()
     this.log.info('Wharf node stopped')
@@ -134,7 +165,8 @@ export class WharfNode {
         this.log.info({ topics: Object.fromEntries(partitions) }, 'Kafka topics present')
         return
       } catch (err) {
-        if (this.stopping) throw err
+        // a configuration Kafka's topics cannot serve (mqtt.max_packet_size): retrying will not help
+        if (this.stopping || err instanceof ConfigError) throw err
         const delay = STARTUP_RETRY_MS[Math.min(attempt, STARTUP_RETRY_MS.length - 1)] as number
         const problem = kafkaStartProblem(err)
         if (problem === undefined) this.log.warn({ err, attempt: attempt + 1, retryInMs: delay }, 'Kafka not reachable yet')
@@ -168,6 +200,8 @@ export class WharfNode {
       livePartitions: p.fetchers.messages.assignments().length,
       uptimeMs: this.startedAt === 0 ? 0 : Date.now() - this.startedAt,
       cluster: p.membership.summary(),
+      ...(p.limits.overload?.report() ?? { overloaded: false }),
+      pausedClients: p.edge.limits.pausedClients,
       listeners: this.listenerReport()
     }
   }

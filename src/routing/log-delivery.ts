@@ -7,10 +7,12 @@ import type { MqttMessage } from '../protocol/message.js'
 /** Whoever hands messages to the clients connected to this node (the MQTT edge). */
 export interface LocalSink {
   /**
-   * Resolves when the message has been handed to every matching local subscriber. `tp`
+   * Hands the message to every matching local subscriber: when this returns, each has taken it (or
+   * dropped it, or left it in Kafka for later); writing it to their sockets is the sink's business,
+   * never waited for here, so a slow subscriber does not hold the partition for the others. `tp`
    * ("topic:partition") and `offset` say where in the log it is (persistent sessions need it).
    */
-  deliver (message: MqttMessage, tp: string, offset: string): Promise<void>
+  deliver (message: MqttMessage, tp: string, offset: string): void
 }
 
 const SKIP_LOG_INTERVAL_MS = 60_000
@@ -33,15 +35,21 @@ export class LogDelivery {
     this.log = logger.child({ component: 'delivery' })
   }
 
+  /**
+   * One fetched batch of a partition, handed to the sink in log order within one turn of the event
+   * loop (the fetcher awaits it before the partition's next batch). Slicing a batch over several
+   * turns (so a client's byte bound would count its socket rather than a fetch) was tried and left
+   * out: with the default bounds (1 MiB, as a partition's fetch) a client that reads loses nothing,
+   * and it showed no effect on memory beyond the run-to-run spread (docs/benchmarks.md).
+   */
   readonly onBatch = async (topic: string, partition: number, records: KafkaMessage[]): Promise<void> => {
-    const work: Array<Promise<void>> = []
     const tp = tpKey(topic, partition)
     await this.decoder.decodeEach(topic, partition, records, (decoded, record) => {
-      if (decoded.ok) work.push(this.sink.deliver(decoded.message, tp, record.offset))
-      else this.skip(decoded.reason, topic, partition, record.offset)
+      if (decoded.ok) {
+        this.sink.deliver(decoded.message, tp, record.offset)
+        this.delivered++
+      } else this.skip(decoded.reason, topic, partition, record.offset)
     })
-    await Promise.all(work)
-    this.delivered += work.length
   }
 
   /** Skipped records so far, as ({ reason, kafka_topic }, count). */

@@ -27,7 +27,11 @@ export type ReplayDecision =
  * MQTT edge feeds it, the session manager persists it.
  */
 export class PersistentSession {
-  state: 'resuming' | 'live' | 'closed' = 'resuming'
+  /**
+   * resuming: a replay round runs, live deliveries are held back; live: delivered as they come;
+   * behind: the client had no room, live deliveries are left in Kafka (`owe`) until a round catches up
+   */
+  state: 'resuming' | 'live' | 'behind' | 'closed' = 'resuming'
   readonly subs = new Map<string, { qos: Qos; matches: TopicMatcher }>()
   readonly cursors = new Map<string, bigint>()
   readonly unacked = new Map<number, Unacked>()
@@ -39,6 +43,11 @@ export class PersistentSession {
   version = 0
   /** records delivered by the current resume that were new to the session */
   replayedNew = 0
+  /**
+   * per partition, the offset the next replay round must read up to at least: live records the
+   * session let go (no room, or too many held back) are in Kafka below it
+   */
+  private readonly owed = new Map<string, bigint>()
   disconnectedAt: number | undefined
 
   constructor (
@@ -80,6 +89,53 @@ export class PersistentSession {
       if (sub.qos > best && sub.matches(topic)) best = sub.qos
     }
     return best === -1 ? -1 : (Math.min(best, qos) as Qos)
+  }
+
+  /** Has the session had this record already (it is below the cursor)? */
+  had (pos: LogPosition): boolean {
+    const cursor = this.cursors.get(pos.tp)
+    return cursor !== undefined && pos.offset < cursor
+  }
+
+  /**
+   * A live record the session does not take now (its client has no room, or a round holds back
+   * too much): it stays in Kafka and the next replay round reads up to it. The cursor stays below
+   * it (a partition without a cursor gets one there).
+   */
+  owe (pos: LogPosition): void {
+    const o = this.owed.get(pos.tp)
+    if (o === undefined || pos.offset >= o) this.owed.set(pos.tp, pos.offset + 1n)
+    if (!this.cursors.has(pos.tp)) this.cursors.set(pos.tp, pos.offset)
+  }
+
+  /** Live records were let go since the current round's target was taken. */
+  owes (): boolean {
+    return this.owed.size > 0
+  }
+
+  /** The target of a replay round: `positions`, raised to what the session owes (which it then no longer owes). */
+  roundTarget (positions: ReadonlyMap<string, bigint>): Map<string, bigint> {
+    const target = new Map(positions)
+    for (const [tp, o] of this.owed) {
+      const at = target.get(tp)
+      if (at === undefined || o > at) target.set(tp, o)
+    }
+    this.owed.clear()
+    return target
+  }
+
+  /** A round stopped before its end: what it did not deliver is owed again. */
+  carryOver (target: ReadonlyMap<string, bigint>): void {
+    for (const [tp, at] of target) {
+      const o = this.owed.get(tp)
+      if (o === undefined || at > o) this.owed.set(tp, at)
+    }
+  }
+
+  /** Caught up: live delivery from now on (the offline-message budget starts over). */
+  wentLive (): void {
+    this.state = 'live'
+    this.replayedNew = 0
   }
 
   /**
@@ -189,6 +245,11 @@ export class PersistentSession {
     // QoS 0 messages are not queued for offline sessions (as in Mosquitto's default)
     if (eff === -1 || eff === 0) return { send: false }
     return { send: true, qos: eff, dup: false }
+  }
+
+  /** A resend `replay` decided on did not go out (the round stopped): the next round sends it. */
+  notResent (pos: LogPosition, messageId: number): void {
+    this.toResend.set(`${pos.tp}@${pos.offset}`, messageId)
   }
 
   /** Unacknowledged deliveries whose records are gone from Kafka: forget them. */

@@ -17,11 +17,27 @@ export interface ReplayItem {
   dup: boolean
 }
 
+/**
+ * Hands one record to the client: true when it went out, false when the client has no room (the
+ * round stops), or a promise of either (the client may get room soon: the round waits for it).
+ */
+export type ReplayDeliver = (item: ReplayItem) => boolean | Promise<boolean>
+
 export interface ReplayOutcome {
   /** messages handed to the client (new and resent) */
   replayed: number
   /** records the session needed that had already left Kafka (retention) */
   gap: bigint
+  /** false: the client had no room and the round stopped; the rest is owed to the next round */
+  complete: boolean
+}
+
+/** Thrown from the range reader's handler to end a round whose client has no room. */
+class RoundStopped extends Error {
+  constructor () {
+    super('the client has no room: replay round stopped')
+    this.name = 'RoundStopped'
+  }
 }
 
 export interface ReplayDeps {
@@ -38,14 +54,18 @@ export interface ReplayDeps {
 }
 
 /**
- * The replay of a session that just connected: every record from its cursors (and unacknowledged
- * deliveries) up to the node's delivered positions of now, in partition order, through `deliver`.
- * A cursor below the partition's low watermark resumes at the earliest record (the gap is counted);
- * past `maxOfflineMessages` new messages the rest of the backlog is skipped, as a full queue drops
- * newer messages. Live deliveries that arrive meanwhile are the caller's to hold back.
+ * One replay round of a session (its resume after CONNECT, or a catch-up after it fell behind):
+ * every record from its cursors (and unacknowledged deliveries) up to the node's delivered positions
+ * of now (or further, up to what it owes), in partition order, through `deliver`, which hands one
+ * record to the client and returns false when the client has no room: the round then stops there
+ * (`complete: false`) and what it did not deliver is owed to the next round; while it waits for room
+(a promise), the shared range reader waits too. A cursor below the
+ * partition's low watermark resumes at the earliest record (the gap is counted); past
+ * `maxOfflineMessages` new messages the rest of the backlog is skipped, as a full queue drops newer
+ * messages. Live deliveries that arrive meanwhile are the caller's to hold back.
  */
-export async function replay (session: PersistentSession, deliver: (item: ReplayItem) => Promise<void>, deps: ReplayDeps): Promise<ReplayOutcome> {
-  const target = deps.deliveredPositions()
+export async function replay (session: PersistentSession, deliver: ReplayDeliver, deps: ReplayDeps): Promise<ReplayOutcome> {
+  const target = session.roundTarget(deps.deliveredPositions())
   session.startAt(target)
   const starts = session.replayStarts()
   const marks = await deps.dataWatermarks(target.keys())
@@ -59,6 +79,8 @@ export async function replay (session: PersistentSession, deliver: (item: Replay
       const cursor = session.cursors.get(tp) ?? to
       gap += (cursor < low ? low - cursor : 0n) + BigInt(session.dropUnackedBelow(tp, low))
       from = low
+      // counted once: a later round starts at the earliest record
+      session.advanceTo(new Map([[tp, low]]))
     }
     if (from < to) ranges.set(tp, { from, to })
   }
@@ -68,35 +90,56 @@ export async function replay (session: PersistentSession, deliver: (item: Replay
   }
   let replayed = 0
   let limited = false
+  let stopped = false
   const limit = deps.maxOfflineMessages
-  await deps.reader.read({
-    ranges,
-    onRecords: async (topic, partition, records) => {
-      const tp = tpKey(topic, partition)
-      const work: Array<Promise<void>> = []
-      await deps.decoder.decodeEach(topic, partition, records, (decoded, record) => {
-        if (!decoded.ok) return
-        const pos = { tp, offset: BigInt(record.offset) }
-        const d = session.replay(pos, decoded.message.topic, decoded.message.qos)
-        if (!d.send) return
-        if (!d.dup) {
-          if (limit > 0 && session.replayedNew >= limit) {
-            if (!limited) {
+  try {
+    await deps.reader.read({
+      ranges,
+      onRecords: async (topic, partition, records) => {
+        const tp = tpKey(topic, partition)
+        // what this batch holds for the session, decided first; then handed over one by one
+        const items: ReplayItem[] = []
+        let fresh = 0
+        let limitHere = false
+        await deps.decoder.decodeEach(topic, partition, records, (decoded, record) => {
+          if (!decoded.ok) return
+          const pos = { tp, offset: BigInt(record.offset) }
+          const d = session.replay(pos, decoded.message.topic, decoded.message.qos)
+          if (!d.send) return
+          if (!d.dup) {
+            if (limited || (limit > 0 && session.replayedNew + fresh >= limit)) {
+              limitHere = !limited
               limited = true
-              session.skipTo(target)
-              deps.metrics.offlineLimitHits.inc()
-              deps.logger.warn({ clientId: session.clientId, limit }, 'offline message limit reached: the rest of the backlog is skipped (newer messages are dropped, as when a queue is full)')
+              return
             }
-            return
+            fresh++
           }
-          session.replayedNew++
+          items.push({ pos, message: decoded.message, qos: d.qos, ...(d.messageId === undefined ? {} : { messageId: d.messageId }), dup: d.dup })
+        })
+        for (let i = 0; i < items.length; i++) {
+          const item = items[i] as ReplayItem
+          let taken = deliver(item)
+          if (typeof taken !== 'boolean') taken = await taken
+          if (!taken) {
+            stopped = true
+            // resends decided on and not sent go out in the next round
+            for (const rest of items.slice(i)) if (rest.messageId !== undefined) session.notResent(rest.pos, rest.messageId)
+            throw new RoundStopped()
+          }
+          if (!item.dup) session.replayedNew++
+          replayed++
         }
-        replayed++
-        work.push(deliver({ pos, message: decoded.message, qos: d.qos, ...(d.messageId === undefined ? {} : { messageId: d.messageId }), dup: d.dup }))
-      })
-      await Promise.all(work)
-    }
-  })
+        if (limitHere) {
+          session.skipTo(target)
+          deps.metrics.offlineLimitHits.inc()
+          deps.logger.warn({ clientId: session.clientId, limit }, 'offline message limit reached: the rest of the backlog is skipped (newer messages are dropped, as when a queue is full)')
+        }
+      }
+    })
+  } catch (err) {
+    if (!(err instanceof RoundStopped)) throw err
+    session.carryOver(target)
+  }
   deps.metrics.replayedRecords.inc(replayed)
-  return { replayed, gap }
+  return { replayed, gap, complete: !stopped }
 }

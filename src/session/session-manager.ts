@@ -5,7 +5,7 @@ import type { RecordDecoder } from '../mapping/mapping.js'
 import type { Logger } from '../observability/logger.js'
 import type { Metrics } from '../observability/metrics.js'
 import { PersistentSession } from './persistent-session.js'
-import { replay, type ReplayItem, type ReplayOutcome } from './replay.js'
+import { replay, type ReplayDeliver, type ReplayItem, type ReplayOutcome } from './replay.js'
 import { encodeSessionRecord, sessionKey, type Owner, type SessionRecord } from './session-record.js'
 import type { SessionView } from './session-view.js'
 
@@ -134,11 +134,13 @@ export class SessionManager {
   }
 
   /**
-   * Replay to a session that just connected: every record from its cursors (and unacknowledged
-   * deliveries) up to the delivered positions of now, in partition order, through `deliver`. Live
+   * One replay round of a session (after its CONNACK, or to catch up after it fell behind): every
+   * record from its cursors (and unacknowledged deliveries) up to the delivered positions of now
+   * and what it owes, in partition order, through `deliver` (false = no room: the round stops; a
+   * promise: the round waits for room). Live
    * deliveries that arrive meanwhile are the caller's to hold back until this resolves.
    */
-  resume (session: PersistentSession, deliver: (item: ReplayItem) => Promise<void>): Promise<ReplayOutcome> {
+  resume (session: PersistentSession, deliver: ReplayDeliver): Promise<ReplayOutcome> {
     return replay(session, deliver, { ...this.deps, maxOfflineMessages: this.opts.maxOfflineMessages, logger: this.log })
   }
 
@@ -192,10 +194,14 @@ export class SessionManager {
   private checkpoint (): void {
     const positions = this.deps.deliveredPositions()
     for (const session of this.local.values()) {
-      if (session.state !== 'live') continue
-      // positions of the previous tick were taken while this session was live and subscribed
-      if (this.liveAtLastTick.has(session)) session.advanceTo(this.lastPositions)
-      this.liveAtLastTick.add(session)
+      if (session.state === 'closed' || session.state === 'resuming') continue
+      // positions of the previous tick were taken while this session was live and subscribed (or
+      // behind: then everything below them it did not take was owed, and a completed round
+      // delivered it before the session went live again); a session behind keeps its cursors
+      if (session.state === 'live') {
+        if (this.liveAtLastTick.has(session)) session.advanceTo(this.lastPositions)
+        this.liveAtLastTick.add(session)
+      }
       const w = this.writes.get(session)
       if (w === undefined || w.written !== session.version) {
         this.write(session, true).catch(err => this.log.warn({ err, clientId: session.clientId }, 'session checkpoint not written'))

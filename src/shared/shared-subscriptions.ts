@@ -21,6 +21,8 @@ export interface SharedSubscriptionsOptions {
   decoder: RecordDecoder
   /** a message acknowledged by a member, or given to another one because its member left first */
   onDispatch?: (what: 'delivered' | 'redelivered') => void
+  /** a group of this node joined again (rebalance): how long its partitions paused, in ms */
+  onRebalance?: (durationMs: number) => void
   logger: Logger
 }
 
@@ -56,7 +58,8 @@ export class SharedSubscriptions {
         groupId,
         topics: this.opts.topics,
         sessionTimeoutMs: this.opts.memberTimeoutMs,
-        concurrency: this.opts.concurrency
+        concurrency: this.opts.concurrency,
+        onJoin: this.opts.onRebalance
       }, group.onBatch, this.opts.logger)
       const started = consumer.start().catch(err => this.log.error({ err, groupId }, 'could not join the Kafka group of a shared subscription'))
       r = { group, consumer, started }

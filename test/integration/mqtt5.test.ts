@@ -96,7 +96,7 @@ describe('MQTT 5 on a cluster of edges', () => {
     assert.equal(p.retainAvailable, true)
     assert.equal(p.wildcardSubscriptionAvailable, true)
     assert.equal(p.subscriptionIdentifiersAvailable, true)
-    assert.equal(p.receiveMaximum, 1000, 'mqtt.max_inflight_inbound')
+    assert.equal(p.receiveMaximum, 1000, 'mqtt.receive_maximum')
     assert.equal(p.topicAliasMaximum, 65535, 'mqtt.max_topic_alias')
     assert.equal(p.sessionExpiryInterval, SESSION_CAP, 'capped by mqtt.session_expiry_interval')
     assert.equal(p.serverKeepAlive, KEEPALIVE_CAP, 'keep-alive 0 asked, the server\'s imposed')

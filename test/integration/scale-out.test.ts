@@ -49,7 +49,9 @@ describe('scale out: an edge reads only what its clients can receive', () => {
     const { join } = await import('node:path')
     const file = join(await mkdtemp(join(tmpdir(), 'wharf-scale-')), 'wharf.yaml')
     await writeFile(file, config)
-    const env = { WHARF_TOPICS__MESSAGES__PARTITIONS: String(PARTITIONS) }
+    // the steady subscriber of the churn test takes a stream of QoS 1 with a clean session: a queue
+    // that never drops (mqtt.max_mqueue_len, 1,000 by default) however slowly it acknowledges
+    const env = { WHARF_TOPICS__MESSAGES__PARTITIONS: String(PARTITIONS), WHARF_MQTT__MAX_MQUEUE_LEN: '100000' }
     const first = await WharfProcess.start({ brokers: testBrokers(), topics, env, args: ['--config', file] })
     const rest = await Promise.all([1, 2].map(() => WharfProcess.start({ brokers: testBrokers(), topics, env, args: ['--config', file] })))
     nodes = [first, ...rest]

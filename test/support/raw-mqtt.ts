@@ -9,17 +9,20 @@ import mqttPacket, { type Packet } from 'mqtt-packet'
 export class RawMqtt {
   readonly packets: Packet[] = []
   private waiters: Array<() => void> = []
-  /** resolves when the server closed the connection */
+  private readonly listeners: Array<(p: Packet) => void> = []
+  /** resolves when the TCP connection is closed (by either side) */
   readonly closed: Promise<void>
 
   private constructor (private readonly socket: Socket, private readonly protocolVersion: 4 | 5) {
     const parser = mqttPacket.parser({ protocolVersion })
     parser.on('packet', (p: Packet) => {
       this.packets.push(p)
+      for (const l of this.listeners) l(p)
       for (const w of this.waiters.splice(0)) w()
     })
     socket.on('data', (chunk) => parser.parse(chunk))
     this.closed = new Promise(resolve => socket.once('close', () => resolve()))
+    socket.on('error', () => undefined)
   }
 
   static async connect (port: number, clientId: string, clean: boolean, protocolVersion: 4 | 5 = 4): Promise<{ client: RawMqtt; sessionPresent: boolean }> {
@@ -57,6 +60,17 @@ export class RawMqtt {
       })
     }
   }
+
+  /** `listener(packet)` for every packet received from now on (e.g. to acknowledge PUBLISHes). */
+  onPacket (listener: (p: Packet) => void): void {
+    this.listeners.push(listener)
+  }
+
+  /** Stop reading the socket: the broker's writes pile up in the kernel, then in the broker. */
+  pause (): void { this.socket.pause() }
+
+  /** Read the socket again. */
+  resume (): void { this.socket.resume() }
 
   /** Drop the TCP connection without DISCONNECT. */
   drop (): void { this.socket.destroy() }

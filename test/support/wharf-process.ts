@@ -12,6 +12,8 @@ export interface WharfTopics {
   nodes: string
   users: string
   banned: string
+  clients: string
+  apiKeys: string
 }
 
 /** Fresh topic names, so tests sharing one Kafka never see each other's records. */
@@ -23,7 +25,9 @@ export function uniqueTopics (label = 't'): WharfTopics {
     sessions: `wharf.sessions.${id}`,
     nodes: `wharf.nodes.${id}`,
     users: `wharf.users.${id}`,
-    banned: `wharf.banned.${id}`
+    banned: `wharf.banned.${id}`,
+    clients: `wharf.clients.${id}`,
+    apiKeys: `wharf.api-keys.${id}`
   }
 }
 
@@ -35,7 +39,9 @@ export function topicsEnv (topics: WharfTopics): Record<string, string> {
     WHARF_TOPICS__SESSIONS__NAME: topics.sessions,
     WHARF_TOPICS__NODES__NAME: topics.nodes,
     WHARF_TOPICS__USERS__NAME: topics.users,
-    WHARF_TOPICS__BANNED__NAME: topics.banned
+    WHARF_TOPICS__BANNED__NAME: topics.banned,
+    WHARF_TOPICS__CLIENTS__NAME: topics.clients,
+    WHARF_TOPICS__API_KEYS__NAME: topics.apiKeys
   }
 }
 
@@ -52,6 +58,8 @@ export interface StartOptions {
   args?: string[]
   /** wait for "Wharf node ready" (default true) */
   waitReady?: boolean
+  /** sees every line the node writes to stdout or stderr (e.g. to count them when only a few are kept) */
+  onLine?: (line: string) => void
 }
 
 /** A `wharf start` child process (the built CLI), as an operator would run it. */
@@ -97,6 +105,7 @@ export class WharfProcess {
     const ready = new Promise<void>((resolve, reject) => {
       const onLine = (line: string): void => {
         wp.lines.push(line)
+        opts.onLine?.(line)
         if (opts.keepLines !== undefined && wp.lines.length > opts.keepLines) wp.lines.shift()
         if (process.env.TEST_LOGS === '1') process.stderr.write(line + '\n')
         if (!line.includes('"Wharf node ready"')) return

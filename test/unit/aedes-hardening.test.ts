@@ -12,7 +12,7 @@ import { createPublishHook } from '../../src/edge/publish-hook.js'
 import type { MqttMessage } from '../../src/protocol/message.js'
 import { RetainedView } from '../../src/retained/retained-view.js'
 import type { LogPublisher } from '../../src/routing/log-publisher.js'
-import type { Authorize } from '../../src/auth/hooks.js'
+import type { Authorize, AuthzSubject } from '../../src/auth/hooks.js'
 import { RawMqtt } from '../support/raw-mqtt.js'
 
 /*
@@ -48,7 +48,7 @@ describe('aedes 2.0.0-beta.1 hardening', () => {
     } as unknown as LogPublisher
     aedes = new Aedes({
       id: 'hardening-test',
-      mq: createLocalEmitter(100),
+      mq: createLocalEmitter(),
       persistence,
       authenticate: (client, _u, _p, done) => {
         if (cleanStartOf(client)) discardIncoming(aedes, client).then(() => done(null, true), () => done(null, false))
@@ -59,7 +59,7 @@ describe('aedes 2.0.0-beta.1 hardening', () => {
         node: 'n1',
         persistence: () => incomingPersistence(aedes),
         authorize: { mayPublish: () => true, denyAction: 'ignore' } as unknown as Authorize,
-        subjectOf: () => undefined,
+        subjectOf: (c): AuthzSubject => ({ clientId: c.id, username: undefined, peerhost: '127.0.0.1', superuser: true }),
         willPublishing: () => undefined,
         inbound,
         logger

@@ -184,7 +184,7 @@ describe('BatchingProducer', () => {
     assert.equal(fake.calls[0]?.acks, -1)
     assert.equal(fake.calls[0]?.compression, CompressionTypes.None)
     await Promise.all(sent.map(t => t.promise))
-    assert.deepEqual(bp.stats, { records: 3, batches: 1, retries: 0 })
+    assert.deepEqual(bp.stats, { records: 3, batches: 1, retries: 0, refused: 0 })
   })
 
   it('sends the original record objects (key, value, headers untouched)', async () => {
@@ -295,6 +295,51 @@ describe('BatchingProducer', () => {
     assert.deepEqual(fake.values(0), [['t1', ['1', '3', '6']], ['t2', ['2', '5']], ['t3', ['4']]])
   })
 
+  it('a record Kafka refuses fails alone; the partitions written beside it are sent again whole (a duplicate to Kafka), never in halves', async () => {
+    const { bp, fake, configs } = setup({ linger_ms: 5 })
+    // Kafka's side, per partition: a partition batch with 'big' is refused (nothing of it written);
+    // the same records as the partition's last written batch are its duplicate (acknowledged, not
+    // written); records already written in another shape are out of sequence (refused, retried)
+    const partitioner = configs[0]?.createPartitioner?.()
+    assert.ok(partitioner !== undefined)
+    const partitionMetadata = [0, 1, 2].map(partitionId => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }))
+    const written: string[] = []
+    const lastBatch = new Map<number, string>()
+    const protocolError = (type: string, retriable: boolean): Error => Object.assign(new Error(type), { name: 'KafkaJSProtocolError', type, retriable })
+    const partitionsSent: number[][] = []
+    Object.assign(fake, {
+      sendBatch: async (args: { topicMessages: Array<{ topic: string; messages: OutgoingRecord[] }> }): Promise<void> => {
+        fake.calls.push({ topicMessages: args.topicMessages, acks: -1, compression: undefined, at: performance.now(), result: deferred() })
+        const byPartition = new Map<number, string[]>()
+        for (const { topic, messages } of args.topicMessages) {
+          for (const message of messages) {
+            const partition = partitioner({ topic, partitionMetadata, message: message as never })
+            byPartition.set(partition, [...(byPartition.get(partition) ?? []), String(message.value)])
+          }
+        }
+        partitionsSent.push([...byPartition.keys()])
+        let error: Error | undefined
+        for (const [partition, values] of byPartition) {
+          if (values.includes('big')) { error = protocolError('MESSAGE_TOO_LARGE', false); continue }
+          if (lastBatch.get(partition) === values.join()) continue
+          if (values.some(v => written.includes(v))) { error ??= protocolError('OUT_OF_ORDER_SEQUENCE_NUMBER', true); continue }
+          written.push(...values)
+          lastBatch.set(partition, values.join())
+        }
+        if (error !== undefined) throw error
+      }
+    })
+    const values = ['a', 'b', 'c', 'd', 'big', 'e', 'f', 'g', 'h']
+    const sent = values.map(v => track(bp.send(rec(v))))
+    await advanceUntil('every record settled', () => sent.every(t => t.state !== 'pending'), 100)
+    assert.deepEqual(sent.map((t, i) => [values[i], t.state]), values.map(v => [v, v === 'big' ? 'rejected' : 'resolved']))
+    assert.equal((sent[4]?.error as Error).name, 'KafkaRecordRefused')
+    assert.deepEqual([...written].sort(), values.filter(v => v !== 'big').sort(), 'every other record written once')
+    assert.ok(partitionsSent.length > 1 && partitionsSent.slice(1).every(p => p.length === 1), 'after the refusal, one partition per request')
+    assert.deepEqual(bp.stats, { records: 8, batches: 1, retries: 0, refused: 1 })
+    assert.equal(bp.pending, 0)
+  })
+
   it('send() resolves only after its batch was acknowledged', async () => {
     const { bp, fake } = setup({ linger_ms: 1 })
     fake.mode = 'manual'
@@ -332,7 +377,7 @@ describe('BatchingProducer', () => {
       [['data', ['a', 'b']]],
       [['data', ['c']]]
     ])
-    assert.deepEqual(bp.stats, { records: 3, batches: 2, retries: 2 })
+    assert.deepEqual(bp.stats, { records: 3, batches: 2, retries: 2, refused: 0 })
     assert.equal(bp.pending, 0)
   })
 

@@ -35,22 +35,32 @@ function configError (load: () => unknown): ConfigError {
 const DEFAULTS: WharfConfig = {
   node: { name: `wharf@${hostname()}` },
   allow_anonymous: true,
-  log: { level: 'info', pretty: false },
-  http: { bind: '0.0.0.0', port: 18083 },
-  listeners: { tcp: { default: { bind: '0.0.0.0:1883', enable: true, max_connections: 1000000, proxy_protocol: false, proxy_protocol_timeout: 3000 } }, ssl: {}, ws: {}, wss: {} },
+  log: { level: 'info', pretty: false, format: 'auto' },
+  http: { bind: '0.0.0.0', port: 18083, dashboard: true },
+  listeners: { tcp: { default: { bind: '0.0.0.0:1883', enable: true, max_connections: 1000000, max_conn_rate: undefined, messages_rate: undefined, bytes_rate: undefined, proxy_protocol: false, proxy_protocol_timeout: 3000 } }, ssl: {}, ws: {}, wss: {} },
   mqtt: {
-    max_client_id_length: 256,
+    max_packet_size: 1048576,
+    max_clientid_len: 256,
+    max_topic_levels: 100,
+    max_qos_allowed: 2,
+    max_subscriptions: Infinity,
+    max_awaiting_rel: 100,
+    await_rel_timeout: 300000,
+    idle_timeout: 15000,
     max_username_length: 1024,
-    connect_timeout_ms: 30000,
-    max_inflight_inbound: 1000,
     session_expiry_interval: 7200,
     max_offline_messages: 100000,
     session_checkpoint_interval_ms: 1000,
+    receive_maximum: 1000,
     max_topic_alias: 65535,
     server_keepalive: 0,
     reason_strings: false,
     peer_cert_as_username: 'disabled',
-    peer_cert_as_clientid: 'disabled'
+    peer_cert_as_clientid: 'disabled',
+    max_inflight: 32,
+    max_mqueue_len: 1000,
+    max_client_buffer_bytes: 1048576,
+    slow_client_timeout: 60000
   },
   kafka: {
     client_id: 'wharf',
@@ -66,7 +76,9 @@ const DEFAULTS: WharfConfig = {
     sessions: { name: 'wharf.sessions', partitions: 3, replication_factor: -1 },
     nodes: { name: 'wharf.nodes', partitions: 1, replication_factor: -1, retention_ms: 3600000 },
     users: { name: 'wharf.users', partitions: 1, replication_factor: -1 },
-    banned: { name: 'wharf.banned', partitions: 1, replication_factor: -1 }
+    banned: { name: 'wharf.banned', partitions: 1, replication_factor: -1 },
+    clients: { name: 'wharf.clients', partitions: 3, replication_factor: -1 },
+    api_keys: { name: 'wharf.api-keys', partitions: 1, replication_factor: -1 }
   },
   cluster: { heartbeat_interval_ms: 2000, node_timeout_ms: 10000, takeover_timeout_ms: 5000 },
   shared_subscription: { strategy: 'round_robin', group_strategy: {}, member_timeout_ms: 10000 },
@@ -78,7 +90,28 @@ const DEFAULTS: WharfConfig = {
     http: { headers: {}, request_timeout: 5000, cache: { enable: true, ttl: 60000, max_size: 100000 } }
   },
   authorization: { no_match: 'allow', deny_action: 'ignore', cache: { enable: true, max_size: 32, ttl: 60000 } },
-  flapping_detect: { enable: true, max_count: 15, window_time: 60000, ban_time: 300000 }
+  flapping_detect: { enable: true, max_count: 15, window_time: 60000, ban_time: 300000 },
+  api_key: {},
+  prometheus: { enable_basic_auth: false },
+  sys_topics: {
+    enable: true,
+    sys_msg_interval: 60000,
+    sys_heartbeat_interval: 30000,
+    sys_event_messages: { client_connected: true, client_disconnected: true, client_subscribed: false, client_unsubscribed: false }
+  },
+  overload_protection: {
+    enable: true,
+    backoff_new_conn: true,
+    backoff_publish: true,
+    heap_high_watermark: '90%',
+    heap_low_watermark: '80%',
+    rss_high_watermark: '90%',
+    rss_low_watermark: '80%',
+    kafka_pending_high_watermark: '90%',
+    kafka_pending_low_watermark: '50%',
+    kafka_ack_timeout: 10000,
+    check_interval: 1000
+  }
 }
 
 /** Every leaf key path (lists are leaves). */
@@ -111,7 +144,7 @@ describe('loadConfig', () => {
     assert.deepEqual(config.topics.messages, { name: 'mqtt.messages', partitions: 12, replication_factor: -1 })
     assert.deepEqual(config.topics.nodes, DEFAULTS.topics.nodes)
     // a given map replaces the default listeners; a bare number is a port
-    assert.deepEqual(config.listeners.tcp, { public: { bind: '8883', enable: true, max_connections: 10, proxy_protocol: false, proxy_protocol_timeout: 3000 } })
+    assert.deepEqual(config.listeners.tcp, { public: { bind: '8883', enable: true, max_connections: 10, max_conn_rate: undefined, messages_rate: undefined, bytes_rate: undefined, proxy_protocol: false, proxy_protocol_timeout: 3000 } })
   })
 
   it('takes the file from WHARF_CONFIG; an empty file or empty section means defaults', () => {
@@ -136,7 +169,7 @@ describe('loadConfig', () => {
     assert.equal(config.http.port, 0)
     assert.equal(config.kafka.producer.linger_ms, 5)
     assert.deepEqual(config.kafka.brokers, ['kafka-1:9092', 'kafka-2:9092'])
-    assert.deepEqual(config.listeners.tcp, { default: { bind: '127.0.0.1:1884', enable: true, max_connections: 1000000, proxy_protocol: false, proxy_protocol_timeout: 3000 } })
+    assert.deepEqual(config.listeners.tcp, { default: { bind: '127.0.0.1:1884', enable: true, max_connections: 1000000, max_conn_rate: undefined, messages_rate: undefined, bytes_rate: undefined, proxy_protocol: false, proxy_protocol_timeout: 3000 } })
     assert.deepEqual(config.topics.nodes, { ...DEFAULTS.topics.nodes, partitions: 2 })
   })
 
@@ -156,7 +189,7 @@ describe('loadConfig', () => {
   it('lets env win over the file, key by key', () => {
     const file = yamlFile('both.yaml', 'log: { level: debug, pretty: true }\nkafka: { brokers: "a:1" }\n')
     const config = loadConfig({ file, env: { WHARF_LOG__LEVEL: 'warn', WHARF_KAFKA__BROKERS: 'b:2,c:3' } })
-    assert.deepEqual(config.log, { level: 'warn', pretty: true })
+    assert.deepEqual(config.log, { level: 'warn', pretty: true, format: 'auto' })
     assert.deepEqual(config.kafka.brokers, ['b:2', 'c:3'])
   })
 
@@ -175,9 +208,9 @@ describe('loadConfig', () => {
     assert.equal(err.expected, 'an integer from 0 to 1000')
     assert.equal(err.message,
       'invalid configuration: kafka.producer.linger_ms: expected an integer from 0 to 1000, got "abc" (from WHARF_KAFKA__PRODUCER__LINGER_MS)')
-    const low = yamlFile('low.yaml', 'mqtt: { connect_timeout_ms: 10 }\n')
+    const low = yamlFile('low.yaml', 'mqtt: { max_username_length: 0 }\n')
     assert.equal(configError(() => loadConfig({ file: low, env: {} })).message,
-      'invalid configuration: mqtt.connect_timeout_ms: expected an integer >= 1000, got 10')
+      'invalid configuration: mqtt.max_username_length: expected an integer from 1 to 65535, got 0')
     const yes = yamlFile('yes.yaml', 'log: { pretty: yes }\n')
     assert.equal(configError(() => loadConfig({ file: yes, env: {} })).message,
       'invalid configuration: log.pretty: expected true or false, got "yes"')

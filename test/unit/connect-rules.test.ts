@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { connectRuleBreach } from '../../src/edge/connect-rules.js'
+import { connectMalformed, connectRuleBreach } from '../../src/edge/connect-rules.js'
 
 const limits = { maxClientIdLength: 10, maxUsernameLength: 5 }
 const connect = (clientId: string, clean: boolean, username?: string, protocolVersion: 3 | 4 | 5 = 4) => ({ clientId, clean, username, protocolVersion })
@@ -21,5 +21,20 @@ describe('CONNECT rules aedes does not apply', () => {
     assert.equal(connectRuleBreach(connect('x'.repeat(10), false, 'y'.repeat(5)), limits), undefined)
     assert.deepEqual(connectRuleBreach(connect('x'.repeat(11), true), limits), { returnCode: 2, reason: 'client_id_too_long' })
     assert.deepEqual(connectRuleBreach(connect('x', true, 'y'.repeat(6)), limits), { returnCode: 4, reason: 'username_too_long' })
+  })
+})
+
+describe('malformed CONNECTs mqtt-packet accepts', () => {
+  const will = (topic: string, qos: number) => ({ topic, payload: Buffer.from('x'), qos: qos as 0, retain: false })
+  it('will QoS 3, an empty or wildcard will topic, a password without a user name', () => {
+    assert.equal(connectMalformed({ will: will('w/x', 3) }), 'will QoS 3')
+    assert.equal(connectMalformed({ will: will('w/#', 1) }), 'will topic empty or with a wildcard')
+    assert.equal(connectMalformed({ will: will('', 0) }), 'will topic empty or with a wildcard')
+    assert.equal(connectMalformed({ password: Buffer.from('p') }), 'password without a user name')
+  })
+  it('well-formed CONNECTs pass', () => {
+    assert.equal(connectMalformed({}), undefined)
+    assert.equal(connectMalformed({ will: will('w/x', 2), username: 'u', password: Buffer.from('p') }), undefined)
+    assert.equal(connectMalformed({ username: 'u' }), undefined)
   })
 })

@@ -166,7 +166,7 @@ describe('max_connections', () => {
       await second.publishAsync('limit/t', 'the two serve on', { qos: 1 })
       await until(() => got.length === 1, 10000, 'the message')
       const stats = b.listeners.stats()['tcp:limited']
-      assert.deepEqual(stats, { current: 2, total: 2, handedOn: 2, closed: { max_connections: 1 } })
+      assert.deepEqual(stats, { current: 2, total: 2, handedOn: 2, throttled: 0, closed: { max_connections: 1 } })
     } finally {
       await end(first, second)
     }

@@ -1,4 +1,5 @@
 import { normalizeIp } from '../authz/acl-rule.js'
+import { readJsonObject } from '../../util/json-record.js'
 
 /*
  * The records of the banned topic (`wharf.banned`, compacted): key `clientid:<id>`,
@@ -41,14 +42,9 @@ export function encodeBanRecord (r: BanRecord): Buffer {
 export function decodeBanRecord (key: string, value: Buffer | null): BanRecord | null | undefined {
   const k = parseBanKey(key)
   if (k === undefined) return undefined
-  if (value === null || value.length === 0) return null
-  let v: Record<string, unknown>
-  try {
-    v = JSON.parse(value.toString('utf8')) as Record<string, unknown>
-  } catch {
-    return undefined
-  }
-  if (typeof v !== 'object' || v === null || v.v !== 1 || typeof v.by !== 'string' || typeof v.reason !== 'string' || typeof v.at !== 'number') return undefined
+  const v = readJsonObject(value)
+  if (v === null || v === undefined) return v
+  if (v.v !== 1 || typeof v.by !== 'string' || typeof v.reason !== 'string' || typeof v.at !== 'number') return undefined
   if (v.until !== null && typeof v.until !== 'number') return undefined
   return { v: 1, kind: k.kind, value: k.value, by: v.by, reason: v.reason, at: v.at, until: v.until }
 }

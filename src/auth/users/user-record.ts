@@ -1,4 +1,5 @@
 import { parseHashRecord, type HashRecord } from '../hash/password-hash.js'
+import { readJsonObject } from '../../util/json-record.js'
 
 /*
  * The records of the users topic (`wharf.users`, compacted): key = user name, value = JSON with a
@@ -30,15 +31,8 @@ export function encodeUserRecord (record: UserRecord): Buffer {
 
 /** The record, null for a tombstone, undefined for a value this version cannot read. */
 export function decodeUserRecord (key: string, value: Buffer | null): UserRecord | null | undefined {
-  if (value === null || value.length === 0) return null
-  let v: unknown
-  try {
-    v = JSON.parse(value.toString('utf8'))
-  } catch {
-    return undefined
-  }
-  if (typeof v !== 'object' || v === null) return undefined
-  const r = v as Record<string, unknown>
+  const r = readJsonObject(value)
+  if (r === null || r === undefined) return r
   if (r.v !== USER_RECORD_VERSION || r.username !== key || typeof r.superuser !== 'boolean') return undefined
   if (typeof r.createdAt !== 'number' || typeof r.updatedAt !== 'number') return undefined
   const hash = parseHashRecord(r.hash)

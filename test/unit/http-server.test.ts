@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
 import { pino } from 'pino'
-import { HealthServer, type ReadinessReport } from '../../src/observability/health-server.js'
+import { HttpServer, type ReadinessReport } from '../../src/api/http-server.js'
 
 const logger = pino({ level: 'silent' })
 
@@ -12,10 +12,17 @@ interface Reply {
   text: string
 }
 
-describe('HealthServer', () => {
+const metrics = { contentType: 'text/plain; version=0.0.4', metrics: async () => 'wharf_up 1\n' }
+
+/** The port without the REST API (its behaviour is tested on real nodes: test/integration/ops-api.test.ts). */
+function server (readiness: () => ReadinessReport): HttpServer {
+  return new HttpServer({ readiness, metrics, logger })
+}
+
+describe('HttpServer: health, readiness, metrics', () => {
   let report: ReadinessReport = { ready: false, kafka: 'connecting' }
   let calls = 0
-  const server = new HealthServer(() => { calls++; return report }, logger)
+  const server = new HttpServer({ readiness: () => { calls++; return report }, metrics, logger })
   let base = ''
 
   async function request (path: string, init: RequestInit = {}): Promise<Reply> {
@@ -33,7 +40,7 @@ describe('HealthServer', () => {
   it('GET /health answers 200 with a JSON body', async () => {
     const r = await request('/health')
     assert.equal(r.status, 200)
-    assert.equal(r.contentType, 'application/json')
+    assert.match(r.contentType ?? '', /^application\/json/)
     assert.deepEqual(JSON.parse(r.text), { status: 'ok' })
   })
 
@@ -41,7 +48,7 @@ describe('HealthServer', () => {
     report = { ready: false, kafka: 'connecting' }
     let r = await request('/ready')
     assert.equal(r.status, 503)
-    assert.equal(r.contentType, 'application/json')
+    assert.match(r.contentType ?? '', /^application\/json/)
     assert.deepEqual(JSON.parse(r.text), { ready: false, kafka: 'connecting' })
 
     report = { ready: true, kafka: 'ok', retained: 12 }
@@ -70,22 +77,29 @@ describe('HealthServer', () => {
     assert.equal((await request('/health?x')).status, 200)
   })
 
-  it('answers 404 with a JSON body for unknown paths', async () => {
-    for (const path of ['/', '/nope', '/health/x', '/readyz', '/HEALTH']) {
+  it('GET /metrics answers the Prometheus text', async () => {
+    const r = await request('/metrics')
+    assert.equal(r.status, 200)
+    assert.equal(r.contentType, metrics.contentType)
+    assert.equal(r.text, 'wharf_up 1\n')
+  })
+
+  it('answers 404 with a JSON body {code, message} for unknown paths (no dashboard, no API here)', async () => {
+    for (const path of ['/', '/nope', '/health/x', '/readyz', '/HEALTH', '/api/v1/clients']) {
       const r = await request(path)
       assert.equal(r.status, 404, path)
-      assert.equal(r.contentType, 'application/json')
-      assert.equal(typeof (JSON.parse(r.text) as { error: unknown }).error, 'string')
+      assert.match(r.contentType ?? '', /^application\/json/)
+      assert.equal((JSON.parse(r.text) as { code: unknown }).code, 'NOT_FOUND')
     }
   })
 
-  it('answers 405 with a JSON body for other methods', async () => {
+  it('answers 405 with a JSON body for other methods on /health and /ready', async () => {
     for (const method of ['POST', 'PUT', 'DELETE']) {
-      for (const path of ['/health', '/ready', '/nope']) {
-        const r = await request(path, { method, body: method === 'DELETE' ? null : '{}' })
+      for (const path of ['/health', '/ready']) {
+        const r = await request(path, method === 'DELETE' ? { method } : { method, body: '{}', headers: { 'content-type': 'application/json' } })
         assert.equal(r.status, 405, `${method} ${path}`)
-        assert.equal(r.contentType, 'application/json')
-        assert.equal(typeof (JSON.parse(r.text) as { error: unknown }).error, 'string')
+        assert.match(r.contentType ?? '', /^application\/json/)
+        assert.equal((JSON.parse(r.text) as { code: unknown }).code, 'METHOD_NOT_ALLOWED')
       }
     }
   })
@@ -101,25 +115,25 @@ describe('HealthServer', () => {
   })
 })
 
-describe('HealthServer.listen', () => {
+describe('HttpServer.listen', () => {
   it('rejects when the port is taken', async () => {
     const blocker = createServer()
     await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', () => resolve()))
     const address = blocker.address()
     assert.ok(typeof address === 'object' && address !== null)
-    const server = new HealthServer(() => ({ ready: true }), logger)
+    const s = server(() => ({ ready: true }))
     try {
-      await assert.rejects(server.listen('127.0.0.1', address.port), /EADDRINUSE/)
+      await assert.rejects(s.listen('127.0.0.1', address.port), /EADDRINUSE/)
     } finally {
       await new Promise<void>(resolve => blocker.close(() => resolve()))
     }
   })
 
   it('close() ends kept-alive connections', async () => {
-    const server = new HealthServer(() => ({ ready: true }), logger)
-    await server.listen('127.0.0.1', 0)
-    const res = await fetch(`http://127.0.0.1:${server.port}/health`, { headers: { connection: 'keep-alive' } })
+    const s = server(() => ({ ready: true }))
+    await s.listen('127.0.0.1', 0)
+    const res = await fetch(`http://127.0.0.1:${s.port}/health`, { headers: { connection: 'keep-alive' } })
     await res.text()
-    await server.close() // must not hang on the idle keep-alive socket
+    await s.close() // must not hang on the idle keep-alive socket
   })
 })
