@@ -61,7 +61,8 @@ interface ClientState {
  * `publishHook` and `subscribeHook` around aedes' hooks (topic levels, QoS, subscriptions, Kafka's
  * pending bound, QoS 2 awaiting PUBREL), `refuseConnect` for the CONNECT rules (overload). The
  * limits aedes applies itself (idle_timeout, topic levels above 100) are counted from its error
- * events; the inbound window's refusals (max_awaiting_rel, Receive Maximum) by `inboundRefused`. Every event goes to `LimitEvents` (metric and rate-limited log line).
+ * events; the inbound window's refusals (max_awaiting_rel, Receive Maximum) by `inboundRefused`.
+ * Every event goes to `LimitEvents` (metric and rate-limited log line).
  */
 export class EdgeLimits {
   private readonly states = new WeakMap<Client, ClientState>()
