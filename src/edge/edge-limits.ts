@@ -4,7 +4,8 @@ import { InboundLimiter } from '../limits/inbound-limiter.js'
 import { publishBreach, subscribeBreach, type ClientRules } from '../limits/client-rules.js'
 import type { LimitContext, LimitEvents } from '../limits/limit-events.js'
 import { parseShareFilter } from '../protocol/share-filter.js'
-import { aedesRefusal, isWillOf, watchIncoming } from './aedes-internals.js'
+import { REASON } from '../protocol/reason-codes.js'
+import { aedesRefusal, endConnection, isWillOf, watchIncoming } from './aedes-internals.js'
 import { AwaitRelExpiry } from './await-rel.js'
 import type { ConnectRuleBreach } from './connect-rules.js'
 import type { InboundRefusal, InboundWindow } from './inbound-window.js'
@@ -152,7 +153,10 @@ export class EdgeLimits {
       const breach = publishBreach(packet.topic, packet.qos, this.opts.rules)
       if (breach !== undefined) {
         this.record(breach, client, { topic: packet.topic, qos: packet.qos })
-        done(new Error(`PUBLISH refused: ${breach}`))
+        // aedes 2 would answer an MQTT 5 client's error with PUBACK/PUBREC 0x87 and keep it: it is a
+        // protocol error there, DISCONNECT 0x9B above the advertised Maximum QoS [MQTT-3.3.1-4]
+        if (client.version === 5) endConnection(client, breach === 'qos_not_allowed' ? REASON.qosNotSupported : REASON.topicNameInvalid)
+        else done(new Error(`PUBLISH refused: ${breach}`))
         return
       }
       if (!this.room.hasRoom()) this.waitForRoom(client)

@@ -17,10 +17,12 @@ export const REASON = {
   keepAliveTimeout: 0x8D,
   sessionTakenOver: 0x8E,
   topicFilterInvalid: 0x8F,
+  topicNameInvalid: 0x90,
   receiveMaximumExceeded: 0x93,
   packetTooLarge: 0x95,
   quotaExceeded: 0x97,
   payloadFormatInvalid: 0x99,
+  qosNotSupported: 0x9B,
   sharedSubscriptionsNotSupported: 0x9E
 } as const
 

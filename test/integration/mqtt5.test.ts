@@ -9,6 +9,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet'
 import { collect, until } from '../support/mqtt-client.js'
 import { RawMqtt } from '../support/raw-mqtt.js'
+import { limitEvents } from '../support/node-http.js'
 import { groupSettled } from '../support/shared-group.js'
 import { wharf } from '../support/wharf-cli.js'
 import { testBrokers, topicsEnv, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
@@ -320,5 +321,78 @@ describe('MQTT 5 on a cluster of edges', () => {
     const disconnect = await raw.next(p => p.cmd === 'disconnect', 10000)
     assert.equal(disconnect.cmd === 'disconnect' && disconnect.reasonCode, 0x8D)
     await raw.closed
+  })
+})
+
+/** A raw MQTT 5 client, connected (CONNACK taken). */
+async function rawV5 (port: number, clientId: string): Promise<{ raw: RawMqtt; connack: IConnackPacket }> {
+  const raw = await RawMqtt.open(port, 5)
+  raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId, clean: true, keepalive: 60 })
+  const connack = await raw.next(p => p.cmd === 'connack') as IConnackPacket
+  assert.equal(connack.reasonCode, 0)
+  return { raw, connack }
+}
+
+/** The reason code of the DISCONNECT the server sent before closing. */
+async function disconnectedWith (raw: RawMqtt): Promise<number | undefined> {
+  const disconnect = await raw.next(p => p.cmd === 'disconnect', 10000)
+  await raw.closed
+  return disconnect.cmd === 'disconnect' ? disconnect.reasonCode : undefined
+}
+
+describe('MQTT 5 and the input limits', () => {
+  const topics = uniqueTopics('mqtt5lim')
+  const id = randomUUID().slice(0, 6)
+  let l: WharfProcess
+  let q: WharfProcess
+
+  before(async () => {
+    ;[l, q] = await Promise.all([
+      WharfProcess.start({
+        brokers: testBrokers(),
+        topics,
+        env: { WHARF_MQTT__MAX_PACKET_SIZE: '1024', WHARF_MQTT__RECEIVE_MAXIMUM: '3', WHARF_MQTT__MAX_AWAITING_REL: '2' }
+      }),
+      WharfProcess.start({ brokers: testBrokers(), topics, env: { WHARF_MQTT__MAX_QOS_ALLOWED: '1' } })
+    ])
+  })
+
+  after(async () => { await Promise.all([l, q].filter(n => n !== undefined).map(n => n.stop())) })
+
+  it('CONNACK: Receive Maximum, Maximum Packet Size (the whole packet) and Maximum QoS from the configuration', async () => {
+    const { raw, connack } = await rawV5(l.mqttPort, `adv-${id}`)
+    assert.equal(connack.properties?.receiveMaximum, 3, 'mqtt.receive_maximum')
+    assert.equal(connack.properties?.maximumPacketSize, 1024 + 3, 'mqtt.max_packet_size is a remaining length; the fixed header of such a packet is 3 bytes')
+    assert.equal(connack.properties?.maximumQoS, undefined, 'QoS 2 allowed')
+    raw.disconnect()
+    const other = await rawV5(q.mqttPort, `advq-${id}`)
+    assert.equal(other.connack.properties?.maximumQoS, 1, 'mqtt.max_qos_allowed')
+    other.raw.disconnect()
+  })
+
+  it('a PUBLISH above mqtt.max_packet_size: DISCONNECT 0x95, counted as packet_too_large', async () => {
+    const before = await limitEvents(l, 'packet_too_large')
+    const { raw } = await rawV5(l.mqttPort, `big-${id}`)
+    raw.send({ cmd: 'publish', topic: 'big/one', payload: Buffer.alloc(2000), qos: 1, messageId: 1, retain: false, dup: false })
+    assert.equal(await disconnectedWith(raw), 0x95)
+    assert.ok(await limitEvents(l, 'packet_too_large') > before)
+  })
+
+  it('QoS 2 PUBLISHes awaiting PUBREL beyond mqtt.max_awaiting_rel: DISCONNECT 0x97, counted as awaiting_rel_full', async () => {
+    const { raw } = await rawV5(l.mqttPort, `rel-${id}`)
+    for (const messageId of [1, 2]) raw.send({ cmd: 'publish', topic: 'rel/one', payload: Buffer.from(String(messageId)), qos: 2, messageId, retain: false, dup: false })
+    await raw.next(p => p.cmd === 'pubrec')
+    await raw.next(p => p.cmd === 'pubrec')
+    raw.send({ cmd: 'publish', topic: 'rel/one', payload: Buffer.from('3'), qos: 2, messageId: 3, retain: false, dup: false })
+    assert.equal(await disconnectedWith(raw), 0x97)
+    assert.ok(await limitEvents(l, 'awaiting_rel_full') >= 1)
+  })
+
+  it('a PUBLISH above mqtt.max_qos_allowed: DISCONNECT 0x9B (not PUBREC 0x87), counted as qos_not_allowed', async () => {
+    const { raw } = await rawV5(q.mqttPort, `qos-${id}`)
+    raw.send({ cmd: 'publish', topic: 'qos/two', payload: Buffer.from('x'), qos: 2, messageId: 1, retain: false, dup: false })
+    assert.equal(await disconnectedWith(raw), 0x9B)
+    assert.equal(raw.packets.some(p => p.cmd === 'pubrec'), false, 'no PUBREC before the DISCONNECT')
+    assert.ok(await limitEvents(q, 'qos_not_allowed') >= 1)
   })
 })
