@@ -181,6 +181,28 @@ export function parseOneBatchAtATime (client: Client): void {
   if (c._parsingBatch === 1) c._parsingBatch = 0
   c.conn.removeListener('readable', nextBatch)
   c.conn.on('readable', () => { if (c._parsingBatch <= 0) nextBatch() })
+  // A packet whose handling ends synchronously (aedes 2: a QoS 0 PUBLISH with room in the producer)
+  // calls aedes' callback while its read is still being parsed; when it was the last in hand aedes
+  // reads and parses the next chunk right there, inside the parse that emitted it. mqtt-packet's
+  // parser is not re-entrant: the outer parse goes on from a state the inner one changed and reads
+  // a payload byte as a header (found after a pause for overload: "Invalid header flag bits").
+  // Such a callback is run once the parse returned.
+  const parser = c._parser
+  const parse = parser.parse.bind(parser)
+  let parsing = 0
+  parser.parse = (buf: Buffer): number => {
+    parsing++
+    try {
+      return parse(buf)
+    } finally {
+      parsing--
+    }
+  }
+  const done = (err?: Error | null): void => {
+    if (parsing > 0) queueMicrotask(() => done(err))
+    else nextBatch(err)
+  }
+  c._nextBatch = done
 }
 
 /** The client connected to this broker under `id`, if any. */
