@@ -341,19 +341,19 @@ async function disconnectedWith (raw: RawMqtt): Promise<number | undefined> {
 }
 
 describe('MQTT 5 and the input limits', () => {
-  const topics = uniqueTopics('mqtt5lim')
   const id = randomUUID().slice(0, 6)
   let l: WharfProcess
   let q: WharfProcess
 
   before(async () => {
     ;[l, q] = await Promise.all([
+      // topics of their own: a node creates them for its max_packet_size, and each checks them at start
       WharfProcess.start({
         brokers: testBrokers(),
-        topics,
+        topics: uniqueTopics('mqtt5lim'),
         env: { WHARF_MQTT__MAX_PACKET_SIZE: '1024', WHARF_MQTT__RECEIVE_MAXIMUM: '3', WHARF_MQTT__MAX_AWAITING_REL: '2' }
       }),
-      WharfProcess.start({ brokers: testBrokers(), topics, env: { WHARF_MQTT__MAX_QOS_ALLOWED: '1' } })
+      WharfProcess.start({ brokers: testBrokers(), topics: uniqueTopics('mqtt5qos'), env: { WHARF_MQTT__MAX_QOS_ALLOWED: '1' } })
     ])
   })
 
