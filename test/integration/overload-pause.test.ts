@@ -33,6 +33,10 @@ describe('a QoS 0 flood paused for overload', () => {
   it('keeps its connection and every message reaches Kafka', async () => {
     const produced = await metricValue(wharf, 'wharf_kafka_produced_records_total')
     const overloaded = await limitEvents(wharf, 'overloaded')
+    // connected before the flood: while the node is overloaded it refuses new CONNECTs
+    const marker = await connect(wharf.url, { clean: true })
+    const got = collect(marker)
+    await marker.subscribeAsync('flood/marker', { qos: 1 })
     const publisher = await connect(wharf.url, { clean: true })
     // the bug closed the publisher: fail then, instead of waiting for QoS 0 writes mqtt.js holds for a reconnect
     const closed = new Promise<never>((_resolve, reject) => publisher.once('close', () => reject(new Error('the publisher was closed'))))
@@ -47,10 +51,7 @@ describe('a QoS 0 flood paused for overload', () => {
       }
       await Promise.race([Promise.all(batch), closed])
     }
-    // a QoS 1 round trip on the same connection after the flood: everything before it was read
-    const marker = await connect(wharf.url, { clean: true })
-    const got = collect(marker)
-    await marker.subscribeAsync('flood/marker', { qos: 1 })
+    // a QoS 1 message on the same connection after the flood: everything before it was read
     await Promise.race([publisher.publishAsync('flood/marker', 'end', { qos: 1 }), closed])
     await until(() => got.length === 1, 30_000, 'the marker')
     assert.ok(await limitEvents(wharf, 'overloaded') > overloaded, 'the publisher was paused for overload (else this test shows nothing)')
