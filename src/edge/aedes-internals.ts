@@ -77,7 +77,7 @@ interface ParserInternals {
   /** parses what is buffered plus `buf` as far as it goes (a state machine: it resumes where it stopped) */
   parse: (buf: Buffer) => number
   /** the bytes read but not parsed yet */
-  _list: { length: number }
+  _list: { length: number; append: (buf: Buffer) => unknown }
   /** reads the remaining length; true once it is known (then in `packet.length`) */
   _parseLength: () => boolean
   packet: { cmd: string; length: number }
@@ -151,7 +151,7 @@ function missingReadInternals (client: Partial<ClientInternals>): string[] {
   const missing: string[] = []
   const parser = client._parser
   if (typeof parser?._parseLength !== 'function') missing.push('Client._parser._parseLength (mqtt-packet)')
-  if (typeof parser?.parse !== 'function' || typeof parser?._list?.length !== 'number') missing.push('Client._parser.parse/_list (mqtt-packet)')
+  if (typeof parser?.parse !== 'function' || typeof parser?._list?.length !== 'number' || typeof parser?._list?.append !== 'function') missing.push('Client._parser.parse/_list (mqtt-packet)')
   if (typeof parser?.packet !== 'object' || !('length' in (parser?.packet ?? {}))) missing.push('Client._parser.packet.length (mqtt-packet)')
   if (typeof parser?.prependListener !== 'function') missing.push('Client._parser.prependListener')
   if (typeof client._parsingBatch !== 'number') missing.push('Client._parsingBatch')
@@ -173,36 +173,49 @@ const internals = (client: Client): ClientInternals => client as unknown as Clie
  * packets of a connected client overlap. After this, new bytes are parsed only once every packet
  * in hand is done (each one's callback reads on); while one waits (a CONNECT being authenticated,
  * a PUBLISH waiting for Kafka) the bytes stay in the stream, which pushes back on the client.
+ *
+ * A packet can also be done within the parse that produced it (a QoS 0 PUBLISH is): aedes' callback
+ * would then read the stream and parse the next chunk inside the running parse, and mqtt-packet's
+ * parser, a state machine over one buffer list, is not reentrant (a QoS 0 flood read that way was
+ * cut mid-packet: "Invalid header flag bits"). Such a callback only counts the packet; the read that
+ * it would have done happens after the parse, on the next turn of the event loop.
  */
 export function parseOneBatchAtATime (client: Client): void {
   const c = internals(client)
-  const nextBatch = c._nextBatch
-  // aedes starts at 1 so that its first 'readable' (taken for a finished packet) brings it to 0
-  if (c._parsingBatch === 1) c._parsingBatch = 0
-  c.conn.removeListener('readable', nextBatch)
-  c.conn.on('readable', () => { if (c._parsingBatch <= 0) nextBatch() })
-  // A packet whose handling ends synchronously (aedes 2: a QoS 0 PUBLISH with room in the producer)
-  // calls aedes' callback while its read is still being parsed; when it was the last in hand aedes
-  // reads and parses the next chunk right there, inside the parse that emitted it. mqtt-packet's
-  // parser is not re-entrant: the outer parse goes on from a state the inner one changed and reads
-  // a payload byte as a header (found after a pause for overload: "Invalid header flag bits").
-  // Such a callback is run once the parse returned.
+  const readOn = c._nextBatch
   const parser = c._parser
-  const parse = parser.parse.bind(parser)
-  let parsing = 0
-  parser.parse = (buf: Buffer): number => {
-    parsing++
-    try {
-      return parse(buf)
-    } finally {
-      parsing--
+  const parse = parser.parse
+  let parsing = false
+  let readPending = false
+  const readLater = (): void => {
+    readPending = false
+    if (client.closed || c._paused === true || c._parsingBatch > 0) return
+    // aedes' callback takes one packet off the count, then reads when it reaches 0
+    c._parsingBatch = 1
+    readOn()
+  }
+  c._nextBatch = function nextBatch (err?: Error | null): void {
+    if (!parsing || (err !== undefined && err !== null) || c._paused === true) { readOn(err ?? undefined); return }
+    c._parsingBatch--
+    if (c._parsingBatch <= 0) {
+      c._parsingBatch = 0
+      if (!readPending) { readPending = true; setImmediate(readLater) }
     }
   }
-  const done = (err?: Error | null): void => {
-    if (parsing > 0) queueMicrotask(() => done(err))
-    else nextBatch(err)
+  parser.parse = function parseOnce (buf: Buffer): number {
+    // never reentrant: bytes handed over during a parse join the buffer list the running parse reads
+    if (parsing) { if (buf.length > 0) this._list.append(buf); return this._list.length }
+    parsing = true
+    try {
+      return parse.call(this, buf)
+    } finally {
+      parsing = false
+    }
   }
-  c._nextBatch = done
+  // aedes starts at 1 so that its first 'readable' (taken for a finished packet) brings it to 0
+  if (c._parsingBatch === 1) c._parsingBatch = 0
+  c.conn.removeListener('readable', readOn)
+  c.conn.on('readable', () => { if (c._parsingBatch <= 0 && !parsing) readOn() })
 }
 
 /** The client connected to this broker under `id`, if any. */

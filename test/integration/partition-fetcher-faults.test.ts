@@ -24,7 +24,13 @@ describe('PartitionFetcher: a partition leader is killed while records stream', 
     admin = client.admin()
     await admin.connect()
     await createTopicWithLeaders(admin, topic, 3, 3, true)
-    producer = client.producer({ idempotent: true, maxInFlightRequests: 1 })
+    // not idempotent: kafkajs' idempotent producer does not move its sequence number on a send that
+    // failed on the client's side (a timeout while the leader dies) although Kafka wrote it, so the
+    // next send reuses that number, Kafka answers it as a duplicate of the written batch, and kafkajs
+    // reports the next batch acknowledged at the earlier batch's offset (seen once under load: offset
+    // 101 "acknowledged" as r-102 holds r-101). Without idempotence a retry may write a batch twice,
+    // but every offset a send reports holds that send's records, which is what this test compares.
+    producer = client.producer({ idempotent: false, maxInFlightRequests: 1 })
     await producer.connect()
   })
   after(async () => {

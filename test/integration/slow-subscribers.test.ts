@@ -38,7 +38,10 @@ describe('slow and stuck subscribers', () => {
   let pub: WharfProcess
 
   before(async () => {
-    pub = await WharfProcess.start({ brokers: testBrokers(), topics, nodeName: `slowpub-${id}`, keepLines: 2000 })
+    // the stall test's bystander is a clean-session QoS 1 subscriber taking 2,000 messages as fast as
+    // it acknowledges them: past its window (32) and queue (mqtt.max_mqueue_len, 1,000 by default) a
+    // burst would be dropped, as in EMQX, when the machine is slow to acknowledge; here it must not be
+    pub = await WharfProcess.start({ brokers: testBrokers(), topics, nodeName: `slowpub-${id}`, keepLines: 2000, env: { WHARF_MQTT__MAX_MQUEUE_LEN: '100000' } })
   })
   after(async () => {
     await pub.stop()
