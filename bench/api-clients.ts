@@ -12,17 +12,14 @@
  * Without --brokers a single-node local Kafka is started in a temporary folder and stopped at the end.
  */
 import { execFile } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
 import { Agent, request } from 'node:http'
-import { availableParallelism, cpus, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { availableParallelism, cpus } from 'node:os'
 import { parseArgs, promisify } from 'node:util'
 import { Kafka, logLevel } from 'kafkajs'
-import { LocalKafka } from '../src/local-kafka/index.js'
-import { createLogger } from '../src/observability/logger.js'
 import { encodeClientRecord, type ClientRecord } from '../src/presence/client-record.js'
 import { addApiKey } from '../test/support/ops-api.js'
 import { uniqueTopics, WharfProcess } from '../test/support/wharf-process.js'
+import { benchKafka } from './lib/bench-kafka.js'
 import { cpuTicks } from './lib/proc-stats.js'
 
 const { values } = parseArgs({
@@ -98,15 +95,8 @@ async function measure (query: string, port: number, pid: number, auth: string):
   }
 }
 
-const logger = createLogger({ level: 'warn' })
-let kafka: LocalKafka | undefined
-let kafkaDir: string | undefined
-let brokers = values.brokers?.split(',')
-if (brokers === undefined) {
-  kafkaDir = await mkdtemp(join(tmpdir(), 'wharf-bench-kafka-'))
-  kafka = await LocalKafka.start({ dir: kafkaDir, nodes: 1, port: 0, logger })
-  brokers = kafka.brokers
-}
+const kafka = await benchKafka(values.brokers)
+const brokers = kafka.brokers
 let edge: WharfProcess | undefined
 const producerClient = new Kafka({ clientId: 'bench-api-clients', brokers, logLevel: logLevel.NOTHING })
 const producer = producerClient.producer()
@@ -167,6 +157,5 @@ try {
 } finally {
   await producer.disconnect().catch(() => undefined)
   await edge?.stop()
-  if (kafka !== undefined) await kafka.stop()
-  if (kafkaDir !== undefined) await rm(kafkaDir, { recursive: true, force: true })
+  await kafka.stop()
 }

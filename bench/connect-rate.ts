@@ -17,10 +17,9 @@ import { connect, type Socket } from 'node:net'
 import { availableParallelism, cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { LocalKafka } from '../src/local-kafka/index.js'
-import { createLogger } from '../src/observability/logger.js'
 import { wharf } from '../test/support/wharf-cli.js'
 import { topicsEnv, uniqueTopics, WharfProcess } from '../test/support/wharf-process.js'
+import { benchKafka } from './lib/bench-kafka.js'
 import { cpuTicks } from './lib/proc-stats.js'
 
 const { values } = parseArgs({
@@ -95,15 +94,8 @@ async function measure (scenario: string, port: number, pid: number, concurrency
   }
 }
 
-const logger = createLogger({ level: 'warn' })
-let kafka: LocalKafka | undefined
-let kafkaDir: string | undefined
-let brokers = values.brokers?.split(',')
-if (brokers === undefined) {
-  kafkaDir = await mkdtemp(join(tmpdir(), 'wharf-bench-kafka-'))
-  kafka = await LocalKafka.start({ dir: kafkaDir, nodes: 1, port: 0, logger })
-  brokers = kafka.brokers
-}
+const kafka = await benchKafka(values.brokers)
+const brokers = kafka.brokers
 const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-connect-'))
 let edge: WharfProcess | undefined
 try {
@@ -143,6 +135,5 @@ try {
 } finally {
   await edge?.stop()
   await rm(dir, { recursive: true, force: true })
-  if (kafka !== undefined) await kafka.stop()
-  if (kafkaDir !== undefined) await rm(kafkaDir, { recursive: true, force: true })
+  await kafka.stop()
 }

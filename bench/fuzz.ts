@@ -19,13 +19,9 @@
  * --probe-timeout-ms, or the bystander missed a message, lost its session or was disconnected.
  */
 import { createWriteStream } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { LocalKafka } from '../src/local-kafka/index.js'
-import { createLogger } from '../src/observability/logger.js'
 import { uniqueTopics, WharfProcess } from '../test/support/wharf-process.js'
+import { benchKafka, type BenchKafka } from './lib/bench-kafka.js'
 import { Bystander, type BystanderReport } from './lib/fuzz-bystander.js'
 import { planConnection } from './lib/fuzz-cases.js'
 import { runPlan, type Outcome } from './lib/fuzz-connection.js'
@@ -57,8 +53,7 @@ const probeTimeoutMs = Number(values['probe-timeout-ms'])
 const say = (line: string): void => { process.stderr.write(line + '\n') }
 const mb = (bytes: number | undefined): string => bytes === undefined ? 'n/a' : `${(bytes / 1048576).toFixed(0)} MB`
 
-let kafka: LocalKafka | undefined
-let kafkaDir: string | undefined
+let kafka: BenchKafka | undefined
 let node: WharfProcess | undefined
 const tally = new LogTally()
 let host: string
@@ -70,13 +65,8 @@ if (values.url !== undefined) {
   host = u.hostname
   port = Number(u.port === '' ? 1883 : u.port)
 } else {
-  let brokers = values.brokers?.split(',')
-  if (brokers === undefined) {
-    kafkaDir = await mkdtemp(join(tmpdir(), 'wharf-fuzz-kafka-'))
-    say('# starting a local Kafka')
-    kafka = await LocalKafka.start({ dir: kafkaDir, nodes: 1, port: 0, logger: createLogger({ level: 'warn' }) })
-    brokers = kafka.brokers
-  }
+  kafka = await benchKafka(values.brokers, () => say('# starting a local Kafka'))
+  const brokers = kafka.brokers
   const logFile = values['edge-log'] === undefined ? undefined : createWriteStream(values['edge-log'])
   const onLine = (line: string): void => { tally.add(line); logFile?.write(line + '\n') }
   node = await WharfProcess.start({ brokers, topics: uniqueTopics('fuzz'), nodeName: 'fuzz-edge', keepLines: 200, onLine })
@@ -205,8 +195,7 @@ const exitCode = await (async (): Promise<number> => {
       if (exit.code !== 0) say(`# the edge exited with ${exit.code ?? exit.signal}`)
       if (node.lines.length > 0 && exit.code !== 0) say(node.lines.slice(-20).join('\n'))
     }
-    if (kafka !== undefined) await kafka.stop()
-    if (kafkaDir !== undefined) await rm(kafkaDir, { recursive: true, force: true })
+    await kafka?.stop()
   }
 })()
 process.exit(exitCode)

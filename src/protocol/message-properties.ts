@@ -1,14 +1,10 @@
 import type { MessageProperties } from './message.js'
 
-/** A PUBLISH's properties as mqtt-packet reads and writes them (only those Wharf carries). */
-export interface WireProperties {
-  userProperties?: Record<string, string | string[]>
-  contentType?: string
-  payloadFormatIndicator?: boolean
-  responseTopic?: string
-  correlationData?: Buffer
-  messageExpiryInterval?: number
-}
+/**
+ * A PUBLISH's properties as mqtt-packet reads and writes them (only those Wharf carries): the
+ * message's own, less the expiry time Wharf derives when it reads the record.
+ */
+export type WireProperties = Omit<MessageProperties, 'expiresAt'>
 
 /**
  * The properties of a PUBLISH that belong to the message (not to the hop: topic alias and
