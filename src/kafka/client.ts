@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Kafka, logLevel, type KafkaConfig, type SASLOptions, type LogEntry } from 'kafkajs'
 import type { Logger } from '../observability/logger.js'
 import { kafkajsVersion, patchKafkajsEncoder } from './kafkajs-encoder.js'
+import { patchKafkajsProduce } from './kafkajs-produce.js'
 import { patchKafkajsRequestQueue } from './kafkajs-request-queue.js'
 
 /** The Kafka connection settings Wharf needs; a slice of `kafka.*` in the configuration. */
@@ -53,6 +54,11 @@ let encoderChecked = false
 export function createKafka (opts: KafkaConnectionOptions, logger: Logger, clientSuffix = ''): Kafka {
   // allocation-light Produce encoding (kafkajs-encoder.ts); no 1 ms idle timer per connection (kafkajs-request-queue.ts)
   const queuePatched = patchKafkajsRequestQueue()
+  // Produce requests written in one pass (kafkajs-produce.ts); kafkajs' own encoder otherwise
+  const producePatched = patchKafkajsProduce()
+  if (!producePatched && !encoderChecked) {
+    logger.warn({ kafkajs: kafkajsVersion() }, 'kafkajs is not the version the one-pass Produce encoder was written for; kafkajs encodes Produce requests itself (slower, same bytes)')
+  }
   if (!patchKafkajsEncoder() && !encoderChecked) {
     logger.warn({ kafkajs: kafkajsVersion() }, 'kafkajs is not the version the allocation-light Produce encoder was written for; using kafkajs\' own encoder (slower, same bytes)')
   }

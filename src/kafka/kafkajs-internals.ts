@@ -175,3 +175,56 @@ export function brokerSupportsFetchV11 (broker: KafkajsBroker): boolean {
   const range = broker.versions?.[FETCH_API_KEY]
   return range !== undefined && range.minVersion <= FETCH_VERSION && range.maxVersion >= FETCH_VERSION
 }
+
+/** kafkajs' Produce request definition (`protocol/requests/produce`): `protocol({ version })` is looked up on it per request. */
+export interface ProduceDefinition {
+  versions: string[]
+  protocol: (opts: { version: number }) => (args: object) => { request: ProtocolRequest; response: unknown }
+}
+
+/** The pieces of kafkajs the Produce fast path (kafka/kafkajs-produce.ts) uses. */
+export interface KafkajsProduceInternals {
+  version: string
+  /** the definition every Broker's `produce` looks its request up in (a shared module object) */
+  produce: ProduceDefinition
+  /** wraps finished bytes into a kafkajs Encoder (what `encode()` must return) */
+  encoderOf: (bytes: Buffer) => unknown
+  crc32C: (buffer: Buffer) => number
+  int64Bits: (value: unknown) => { high: number; low: number }
+}
+
+let produceLoaded: KafkajsProduceInternals | undefined
+
+/**
+ * The checked kafkajs internals of the Produce fast path: the Produce request definition (its
+ * versions 3 to 7 share one layout, v3's), the Encoder class, Long and CRC-32C. Throws
+ * KafkajsInternalsMissing when the installed kafkajs is not 2.2.4 or lacks one of them.
+ */
+export function kafkajsProduceInternals (): KafkajsProduceInternals {
+  if (produceLoaded !== undefined) return produceLoaded
+  const version = installedVersion()
+  if (version !== SUPPORTED_VERSION) throw new KafkajsInternalsMissing(version, 'a different kafkajs release is installed')
+  const produce = requireShape<ProduceDefinition>(version, 'kafkajs/src/protocol/requests/produce/index.js', (m) =>
+    isFunction(m.protocol) && Array.isArray(m.versions) && ['3', '7'].every((v) => m.versions.includes(v)), 'the Produce definition has no protocol() or not versions 3..7')
+  const requests = requireShape<{ requests: Record<string, unknown> }>(version, 'kafkajs/src/protocol/requests/index.js', (m) => typeof m.requests === 'object', 'requests is missing')
+  if (requests.requests.Produce !== produce) throw new KafkajsInternalsMissing(version, 'brokers do not look Produce requests up in protocol/requests/produce')
+  const Encoder = requireShape<new () => { buf: Buffer; offset: number }>(version, 'kafkajs/src/protocol/encoder.js', isFunction, 'Encoder is missing')
+  const Long = requireShape<{ fromValue: (v: unknown) => { getHighBits: () => number; getLowBits: () => number } }>(version, 'kafkajs/src/utils/long.js', (m) => isFunction(m.fromValue), 'Long.fromValue is missing')
+  const crc32C = requireShape<(b: Buffer) => number>(version, 'kafkajs/src/protocol/recordBatch/crc32C/index.js', isFunction, 'crc32C is missing')
+  produceLoaded = {
+    version,
+    produce,
+    encoderOf (bytes) {
+      const encoder = new Encoder()
+      encoder.buf = bytes
+      encoder.offset = bytes.length
+      return encoder
+    },
+    crc32C,
+    int64Bits (value) {
+      const long = Long.fromValue(value)
+      return { high: long.getHighBits(), low: long.getLowBits() }
+    }
+  }
+  return produceLoaded
+}
