@@ -2,6 +2,7 @@ import { CompressionTypes, Partitioners, type Kafka, type Producer, type IHeader
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../observability/logger.js'
 import { settlesWithin, sleep } from '../util/async.js'
+import { keyPartition } from './partitioner.js'
 import { KafkaRecordRefused, produceRefusal, type ProduceRefusal } from './produce-errors.js'
 
 /** One record on its way to Kafka. `bytes` is its approximate size, used for batching and flow control. */
@@ -131,9 +132,11 @@ export class BatchingProducer {
       createPartitioner: () => {
         const partitioner = Partitioners.DefaultPartitioner()
         return (args) => {
-          const known = this.assigned.get(args.message)
+          const message = args.message
+          const known = this.assigned.get(message)
           if (known !== undefined) return known
-          const partition = partitioner(args)
+          // kafkajs' DefaultPartitioner's choice; keyed records hashed without its 64-bit BigInt arithmetic
+          const partition = message.partition ?? (message.key === null || message.key === undefined ? partitioner(args) : keyPartition(message.key, args.partitionMetadata.length))
           this.assigned.set(args.message, partition)
           return partition
         }

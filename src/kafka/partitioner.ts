@@ -1,18 +1,17 @@
-import { Partitioners } from 'kafkajs'
-
-const defaultPartitioner = Partitioners.DefaultPartitioner()
-const metadataByCount = new Map<number, Array<{ partitionId: number; leader: number }>>()
+import { murmur2 } from './murmur2.js'
 
 /**
- * The partition a keyed record goes to: kafkajs' DefaultPartitioner, the one Wharf's producer uses
- * (murmur2 of the key, as the Java client's), asked directly so that readers compute exactly the
- * producer's choice.
+ * The partition of a keyed record among `partitions`: what kafkajs' DefaultPartitioner (and the Java
+ * client's) chooses, `toPositive(murmur2(key)) % partitions`, with Wharf's 32-bit murmur2.
  */
-export function partitionOf (topic: string, key: string, partitions: number): number {
-  let metadata = metadataByCount.get(partitions)
-  if (metadata === undefined) {
-    metadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0 }))
-    metadataByCount.set(partitions, metadata)
-  }
-  return defaultPartitioner({ topic, partitionMetadata: metadata as never, message: { key, value: null } })
+export function keyPartition (key: string | Buffer, partitions: number): number {
+  return (murmur2(key) & 0x7fffffff) % partitions
+}
+
+/**
+ * The partition a keyed record goes to, exactly the producer's choice (batching-producer.ts uses
+ * keyPartition for keyed records), so that readers compute where a key's records are.
+ */
+export function partitionOf (_topic: string, key: string, partitions: number): number {
+  return keyPartition(key, partitions)
 }
