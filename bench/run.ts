@@ -10,7 +10,7 @@
  *   npm run bench -- connections [--connections 18000] [--conn-rate 1000]
  *   npm run bench -- smoke                                # seconds; CI: exits 1 if nothing is delivered
  *   npm run bench -- scale [--rate 2000] [--seconds 20] [--connections 300]   # three edges: what each pays (bench/scale.ts)
- *   common: [--targets wharf1,wharf2,mosquitto,aedes] [--brokers host:port [--kafka-pid PID]] [--profile] [--no-json]
+ *   common: [--targets wharf1,wharf2,mosquitto,aedes] [--brokers host:port [--kafka-pid PID]] [--kafka-gc g1|serial] [--profile] [--no-json]
  *           [--env WHARF_KEY=value ...]  (extra environment for the Wharf edges, e.g. producer settings)
  *
  * Run `npm run build` first (Wharf runs as the built CLI, `node dist/cli/main.js start`). Without
@@ -47,6 +47,7 @@ const { values, positionals } = parseArgs({
     'conn-rate': { type: 'string' },
     brokers: { type: 'string' },
     'kafka-pid': { type: 'string' },
+    'kafka-gc': { type: 'string' },
     env: { type: 'string', multiple: true },
     profile: { type: 'boolean', default: false },
     'no-json': { type: 'boolean', default: false }
@@ -174,7 +175,10 @@ try {
   if (needsKafka && brokers === undefined) {
     kafkaDir = await mkdtemp(join(tmpdir(), 'wharf-bench-kafka-'))
     log('starting a local single-node Kafka')
-    kafka = await LocalKafka.start({ dir: kafkaDir, nodes: 1, port: 0, logger: createLogger({ level: 'warn' }) })
+    // G1 with 20 ms pause goal, as Kafka's own scripts (docs/benchmarks.md, "Per-message cost"): the
+    // serial collector of the small-machine default stops Kafka for 100s of ms per young collection
+    const gc = values['kafka-gc'] === 'serial' ? 'serial' : 'g1'
+    kafka = await LocalKafka.start({ dir: kafkaDir, nodes: 1, port: 0, gc, logger: createLogger({ level: 'warn' }) })
     brokers = kafka.brokers
     kafkaPid = (await kafka.status())[0]?.pid
   }

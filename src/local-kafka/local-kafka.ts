@@ -5,7 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { Logger } from '../observability/logger.js'
 import { brokerIdsSeenBy } from './cluster-probe.js'
-import { formatStorage, nodeMarker, spawnKafkaNode } from './java.js'
+import { formatStorage, nodeMarker, spawnKafkaNode, type KafkaGc } from './java.js'
 import { PINNED_KAFKA_VERSION, ensureKafkaJars, kafkaJarsDir, kafkaVersion } from './kafka-jars.js'
 import { LOCALHOST, arePortsFree, canConnect, findFreePort, findFreePortBlock } from './ports.js'
 import { isProcessAlive, signalProcess, sleep, tailFile, terminate, waitForExit } from './process-utils.js'
@@ -23,6 +23,8 @@ export interface LocalKafkaOptions {
   port: number
   /** default 512 for 1 node, 384 each for 3 */
   heapMb?: number
+  /** the JVM's garbage collector, default serial (java.ts: KafkaGc) */
+  gc?: KafkaGc
   logger: Logger
   /** aborting stops the start: whatever was started is killed and start() rejects */
   signal?: AbortSignal
@@ -52,13 +54,14 @@ export class LocalKafka {
   private readonly ports: NodePorts[]
   private readonly pids: Array<number | undefined>
   private readonly heapMb: number
+  private readonly gc: KafkaGc | undefined
   private readonly log: Logger
   private jarsDir: string | undefined
   private readonly security: LocalKafkaSecurity | undefined
   /** per secured listener, the port of node i at index i-1 */
   private readonly securePorts = new Map<SecureListenerName, number[]>()
 
-  private constructor (init: { dir: string; nodes: 1 | 3; version: string; clusterId: string; basePort: number; pids: Array<number | undefined>; heapMb: number; jarsDir: string | undefined; logger: Logger; security?: LocalKafkaSecurity }) {
+  private constructor (init: { dir: string; nodes: 1 | 3; version: string; clusterId: string; basePort: number; pids: Array<number | undefined>; heapMb: number; gc?: KafkaGc | undefined; jarsDir: string | undefined; logger: Logger; security?: LocalKafkaSecurity }) {
     this.dir = init.dir
     this.nodes = init.nodes
     this.version = init.version
@@ -67,6 +70,7 @@ export class LocalKafka {
     this.brokers = this.ports.map((p) => `${LOCALHOST}:${p.port}`)
     this.pids = init.pids
     this.heapMb = init.heapMb
+    this.gc = init.gc
     this.jarsDir = init.jarsDir
     this.security = init.security
     this.log = init.logger.child({ component: 'local-kafka', dir: init.dir })
@@ -108,7 +112,7 @@ export class LocalKafka {
     const basePort = await choosePorts(dir, n, opts.port, previous)
     const clusterId = await clusterIdFor(dir)
     const heapMb = opts.heapMb ?? (n === 1 ? 512 : 384)
-    const kafka = new LocalKafka({ dir, nodes: n, version, clusterId, basePort, pids: new Array<undefined>(n).fill(undefined), heapMb, jarsDir, logger: opts.logger, ...(opts.security === undefined ? {} : { security: opts.security }) })
+    const kafka = new LocalKafka({ dir, nodes: n, version, clusterId, basePort, pids: new Array<undefined>(n).fill(undefined), heapMb, gc: opts.gc, jarsDir, logger: opts.logger, ...(opts.security === undefined ? {} : { security: opts.security }) })
     for (const name of secureListenerNames(opts.security)) {
       const ports: number[] = []
       for (let i = 0; i < n; i++) ports.push(await findFreePort())
@@ -122,7 +126,7 @@ export class LocalKafka {
       await Promise.all(kafka.ports.map(async ({ id }) => { await kafka.prepareNode(id) }))
       for (const { id } of kafka.ports) {
         signal?.throwIfAborted()
-        kafka.pids[id - 1] = (await spawnKafkaNode({ jarsDir, version, clusterDir: dir, id, heapMb })).pid
+        kafka.pids[id - 1] = (await spawnKafkaNode({ jarsDir, version, clusterDir: dir, id, heapMb, gc: opts.gc })).pid
         await kafka.saveState()
       }
       log.info({ brokers: kafka.brokers, pids: kafka.pids }, 'local Kafka nodes started, waiting until ready')
@@ -154,6 +158,7 @@ export class LocalKafka {
       basePort,
       pids,
       heapMb: state.heapMb ?? (state.nodes === 1 ? 512 : 384),
+      gc: state.gc,
       jarsDir: state.jarsDir,
       logger
     })
@@ -222,7 +227,7 @@ export class LocalKafka {
       }
       const jarsDir = await this.jars()
       await this.prepareNode(id)
-      this.pids[id - 1] = (await spawnKafkaNode({ jarsDir, version: this.version, clusterDir: this.dir, id, heapMb: this.heapMb })).pid
+      this.pids[id - 1] = (await spawnKafkaNode({ jarsDir, version: this.version, clusterDir: this.dir, id, heapMb: this.heapMb, gc: this.gc })).pid
       await this.saveState()
     }
     try {
@@ -321,6 +326,7 @@ export class LocalKafka {
       pids: this.pids.map((pid) => pid ?? null),
       clusterId: this.clusterId,
       heapMb: this.heapMb,
+      ...(this.gc === undefined ? {} : { gc: this.gc }),
       ...(this.jarsDir === undefined ? {} : { jarsDir: this.jarsDir })
     }
     await writeState(this.dir, state)

@@ -15,6 +15,8 @@ export interface LocalKafkaState {
   jarsDir?: string
   /** heap of each node, MiB */
   heapMb?: number
+  /** the nodes' garbage collector (java.ts); serial when absent */
+  gc?: 'serial' | 'g1'
 }
 
 export function statePath (dir: string): string {
@@ -41,7 +43,8 @@ export async function readState (dir: string): Promise<LocalKafkaState | undefin
     pids: raw.ports.map((_, i) => typeof pids[i] === 'number' ? pids[i] : null),
     clusterId: raw.clusterId,
     ...(typeof raw.jarsDir === 'string' ? { jarsDir: raw.jarsDir } : {}),
-    ...(typeof raw.heapMb === 'number' ? { heapMb: raw.heapMb } : {})
+    ...(typeof raw.heapMb === 'number' ? { heapMb: raw.heapMb } : {}),
+    ...(raw.gc === 'serial' || raw.gc === 'g1' ? { gc: raw.gc } : {})
   }
 }
 
