@@ -15,7 +15,7 @@ import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming, leaveSessionExpiryToWharf } from './aedes-hardening.js'
 import { checkAedes, endConnection, incomingPersistence, parseOneBatchAtATime } from './aedes-internals.js'
-import { aedesMqtt5Options, advertisedProperties, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
+import { aedesMqtt5Options, advertisedProperties, withOutboundAliases, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
 import { advertiseOn } from './mqtt5-wire.js'
 import { rewriteV5Filters } from './v5-filters.js'
 import { REASON } from '../protocol/reason-codes.js'
@@ -152,7 +152,7 @@ export class MqttEdge {
       ...aedesMqtt5Options(opts.mqtt5),
       // a backstop behind mqtt.slow_client_timeout: aedes closes a socket that took no bytes this long
       drainTimeout: 2 * slowClientTimeoutMs,
-      preConnect: withServerKeepAlive(opts.mqtt5.serverKeepalive, withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, rules.preConnect)),
+      preConnect: withOutboundAliases(opts.mqtt5.maxTopicAlias, withServerKeepAlive(opts.mqtt5.serverKeepalive, withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, rules.preConnect))),
       authenticate: this.connections.authenticate,
       authorizePublish: this.limits.publishHook(createPublishHook({
         publisher: opts.publisher,
@@ -163,6 +163,7 @@ export class MqttEdge {
         willPublishing: (client, written) => this.disconnects.willPublishing(client, written),
         inbound,
         onInboundRefused: this.limits.inboundRefused,
+        onPayloadFormatInvalid: this.limits.payloadFormatInvalid,
         logger: this.log
       })),
       authorizeSubscribe: this.limits.subscribeHook((client, sub, done) => subscribeHook(client, sub, done)),

@@ -1,6 +1,6 @@
 import type { AedesOptions, PreConnectHandler } from 'aedes'
 import { fixedHeaderBytes, imposeServerKeepAlive } from './aedes-internals.js'
-import type { AdvertisedProperties } from './mqtt5-wire.js'
+import { aliasTopicsOn, type AdvertisedProperties } from './mqtt5-wire.js'
 
 /** What MQTT 5 clients are told and held to, from the `mqtt` section of the configuration. */
 export interface Mqtt5Options {
@@ -65,6 +65,20 @@ export function withServerKeepAlive (seconds: number, next: PreConnectHandler): 
   if (seconds === 0) return next
   return (client, packet, done) => {
     if (packet.protocolVersion === 5 && ((packet.keepalive ?? 0) === 0 || (packet.keepalive ?? 0) > seconds)) imposeServerKeepAlive(client, seconds)
+    next(client, packet, done)
+  }
+}
+
+/**
+ * Outbound topic aliases: an MQTT 5 client whose CONNECT has a Topic Alias Maximum above 0 gets
+ * PUBLISHes with aliases, up to that many and at most `mqtt.max_topic_alias` (0: none, either way).
+ * aedes sends none; the wire seam does (`aliasTopicsOn`). Never for 3.1.1.
+ */
+export function withOutboundAliases (maxTopicAlias: number, next: PreConnectHandler): PreConnectHandler {
+  if (maxTopicAlias === 0) return next
+  return (client, packet, done) => {
+    const asked = packet.protocolVersion === 5 ? packet.properties?.topicAliasMaximum ?? 0 : 0
+    if (asked > 0) aliasTopicsOn(client.conn, Math.min(asked, maxTopicAlias))
     next(client, packet, done)
   }
 }
