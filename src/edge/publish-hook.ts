@@ -168,7 +168,7 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
 
 /**
  * A PUBLISH whose Payload Format Indicator is 1 says its payload is UTF-8: Wharf checks it, always
- * (the receiver MAY check [MQTT-3.3.2-4]). It costs one native scan of the payloads that claim to be
+ * (the receiver MAY check, 3.3.2.3.2). It costs one native scan of the payloads that claim to be
  * text, none of the others, and it is what lets a backend decode `mqtt.payload_format_indicator: 1`
  * records as text without guarding against a device's broken bytes.
  */
