@@ -179,7 +179,7 @@ export class MqttEdge {
       if (session !== undefined) catchUp.roomFor(client, session)
     })
     this.limits.watch(this.aedes)
-    const sharedMembers = new SharedMembers(this.aedes, opts.shared)
+    const sharedMembers = new SharedMembers(this.aedes, opts.shared, client => outbound.limit('delivery_too_large', client))
     const subscribeHook = createSubscribeHook({
       authorize: opts.authorize,
       subjectOf,

@@ -42,6 +42,12 @@ interface Tracked {
 
 const LOG_INTERVAL_MS = 60_000
 
+/** Is `packet` larger than the Maximum Packet Size its MQTT 5 client accepts [MQTT-3.1.2-24]? */
+export function tooLargeFor (client: Client, packet: PublishPacket): boolean {
+  const max = flowLimitsOf(client)?.maximumPacketSize
+  return max !== undefined && publishWireSize(packet) > max
+}
+
 const matchers = new Map<string, TopicMatcher>()
 function matcher (filter: string): TopicMatcher {
   let m = matchers.get(filter)
@@ -114,8 +120,7 @@ export class Outbound {
     return (client, packet) => {
       const out = handler(client, packet)
       if (out === null || out === undefined || client.closed) return out
-      const max = flowLimitsOf(client)?.maximumPacketSize
-      if (max !== undefined && publishWireSize(out) > max) {
+      if (tooLargeFor(client, out)) {
         this.limit('delivery_too_large', client)
         return null
       }

@@ -7,6 +7,7 @@ import type { IConnackPacket, IConnectPacket, IPubackPacket, IPublishPacket, IPu
 import { until, untilAsync } from '../support/mqtt-client.js'
 import { limitEvents } from '../support/node-http.js'
 import { RawMqtt } from '../support/raw-mqtt.js'
+import { groupSettled } from '../support/shared-group.js'
 import { testBrokers, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
 
 /*
@@ -109,6 +110,47 @@ describe('MQTT 5 flow towards the client, and the remaining reason codes', () =>
     assert.equal(maxInFlight, 2, 'never more than the client\'s Receive Maximum unacknowledged')
     unacked = []
     raw.disconnect()
+  })
+
+  it('Receive Maximum 1 on a shared-subscription member: a backlog handed over in one batch goes out one at a time, each after the previous PUBACK', async () => {
+    const topic = `rmsh/${id}`
+    const group = `g${id}`
+    const filter = `$share/${group}/${topic}`
+    const member = async (clientId: string): Promise<RawMqtt> => {
+      const { raw } = await rawV5(b.mqttPort, { clientId, properties: { receiveMaximum: 1 } })
+      raws.push(raw)
+      assert.deepEqual((await rawSubscribe(raw, 1, [filter])).granted, [1])
+      return raw
+    }
+    const first = await member(`rmsh-1-${id}`)
+    await groupSettled([b], group)
+    // the group commits a position once a member acknowledged (the group's first fetch starts at the end: repeat until one arrives)
+    let m0: IPublishPacket | undefined
+    for (let i = 0; i < 40 && m0 === undefined; i++) {
+      await pub.publishAsync(topic, 'm0', { qos: 1 })
+      m0 = await first.next(p => p.cmd === 'publish', 500).catch(() => undefined) as IPublishPacket | undefined
+    }
+    assert.ok(m0 !== undefined, 'the group delivers')
+    first.send({ cmd: 'puback', messageId: m0.messageId as number })
+    first.disconnect()
+    await first.closed
+    const backlog = ['m1', 'm2', 'm3']
+    for (const m of backlog) await pub.publishAsync(topic, m, { qos: 1 })
+    // the next member gets the backlog from the group's position: one Kafka batch, dispatched at once
+    const next = await member(`rmsh-2-${id}`)
+    const got: string[] = []
+    while (got.length < backlog.length) {
+      const p = await next.next(q => q.cmd === 'publish', 30000) as IPublishPacket
+      // a warm-up message the first member left unacknowledged comes again, first: not part of the backlog
+      if (p.payload.toString() !== 'm0') got.push(p.payload.toString())
+      // a ping's answer comes after anything written before it: nothing else was in flight
+      next.send({ cmd: 'pingreq' })
+      await next.next(q => q.cmd === 'pingresp')
+      assert.equal(next.packets.filter(q => q.cmd === 'publish').length, 0, `only one unacknowledged PUBLISH (after ${p.payload.toString()})`)
+      next.send({ cmd: 'puback', messageId: p.messageId as number })
+    }
+    assert.deepEqual(got, backlog)
+    next.disconnect()
   })
 
   it('Maximum Packet Size 100: a 500-byte delivery is not sent and is counted, a later marker arrives; a persistent session is not held up by it, live or replayed', async () => {
