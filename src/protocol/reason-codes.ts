@@ -55,6 +55,6 @@ const CONNACK_BY_REASON: Record<string, number> = {
  */
 export function kafkaRefusalReasonCode (kafkaError: string): number {
   if (kafkaError === 'MESSAGE_TOO_LARGE' || kafkaError === 'RECORD_LIST_TOO_LARGE') return REASON.quotaExceeded
-  if (kafkaError === 'TOPIC_AUTHORIZATION_FAILED' || kafkaError === 'CLUSTER_AUTHORIZATION_FAILED') return REASON.notAuthorized
+  if (kafkaError === 'TOPIC_AUTHORIZATION_FAILED') return REASON.notAuthorized
   return REASON.unspecifiedError
 }
