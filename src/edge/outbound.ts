@@ -3,7 +3,8 @@ import type { Logger } from '../observability/logger.js'
 import type { Qos } from '../protocol/message.js'
 import { compileTopicFilter, type TopicMatcher } from '../protocol/topic-filter.js'
 import { deliverTo, directPacket, flowLimitsOf, grantedSubscriptions, takePacketId } from './aedes-internals.js'
-import { ClientOutbound, publishBytes, type OutboundLimits } from './client-outbound.js'
+import type { WireProperties } from '../protocol/message-properties.js'
+import { ClientOutbound, publishBytes, type OutboundLimits, type QueuedMessage } from './client-outbound.js'
 import { publishWireSize } from './mqtt5-wire.js'
 
 /**
@@ -177,7 +178,7 @@ export class Outbound {
     const bytes = publishBytes(packet.topic, packet.payload, packet.qos)
     const verdict = state.offer(bytes, packet.qos)
     if (verdict === 'send') return true
-    if (verdict === 'queue') state.enqueue({ topic: packet.topic, payload: packet.payload, qos: packet.qos, bytes })
+    if (verdict === 'queue') state.enqueue(queued(packet, bytes, Date.now()))
     else this.limit('queue_full', client)
     return false
   }
@@ -247,7 +248,10 @@ export class Outbound {
     if (client.closed || this.clients.get(client) !== t) return
     t.state.drained()
     for (let next = t.state.nextQueued(); next !== undefined; next = t.state.nextQueued()) {
-      deliverTo(client, directPacket(this.opts.aedes(), next, next.qos, false), noop)
+      const properties = propertiesNow(next, Date.now())
+      // its Message Expiry Interval ended while it waited: not delivered [MQTT-3.3.2-5]
+      if (properties === 'expired') continue
+      deliverTo(client, directPacket(this.opts.aedes(), next, next.qos, false, undefined, properties), noop)
     }
     if (!t.state.over && t.timer !== undefined) {
       clearTimeout(t.timer)
@@ -278,3 +282,17 @@ export class Outbound {
 }
 
 function noop (): void {}
+
+/** A live delivery to wait in a clean session's queue, its MQTT 5 properties and expiry kept. */
+function queued (packet: PublishPacket, bytes: number, now: number): QueuedMessage {
+  const properties = packet.properties as WireProperties | undefined
+  const interval = properties?.messageExpiryInterval
+  return { topic: packet.topic, payload: packet.payload, qos: packet.qos, bytes, properties, expiresAt: interval === undefined ? undefined : now + interval * 1000 }
+}
+
+/** A queued message's properties when it is sent: what is left of its expiry interval, or 'expired'. */
+function propertiesNow (m: QueuedMessage, now: number): WireProperties | undefined | 'expired' {
+  if (m.expiresAt === undefined || m.properties === undefined) return m.properties
+  const left = Math.ceil((m.expiresAt - now) / 1000)
+  return left > 0 ? { ...m.properties, messageExpiryInterval: left } : 'expired'
+}

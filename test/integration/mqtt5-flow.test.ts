@@ -112,6 +112,26 @@ describe('MQTT 5 flow towards the client, and the remaining reason codes', () =>
     raw.disconnect()
   })
 
+  it('Receive Maximum 1 on a clean session: the next QoS 1 message waits in its queue and goes out after the PUBACK with its properties', async () => {
+    const topic = `rmq/${id}`
+    const { raw } = await rawV5(b.mqttPort, { clientId: `rmq-${id}`, properties: { receiveMaximum: 1 } })
+    raws.push(raw)
+    assert.deepEqual((await rawSubscribe(raw, 1, [topic])).granted, [1])
+    await pub.publishAsync(topic, 'q1', { qos: 1 })
+    const q1 = await raw.next(p => p.cmd === 'publish') as IPublishPacket
+    // q1 is not acknowledged: q2 has no room and waits in the clean session's queue
+    await pub.publishAsync(topic, 'q2', { qos: 1, properties: { userProperties: { k: 'v' }, contentType: 'text/plain', messageExpiryInterval: 600 } })
+    raw.send({ cmd: 'puback', messageId: q1.messageId as number })
+    const q2 = await raw.next(p => p.cmd === 'publish') as IPublishPacket
+    assert.equal(q2.payload.toString(), 'q2')
+    assert.deepEqual({ ...q2.properties?.userProperties }, { k: 'v' })
+    assert.equal(q2.properties?.contentType, 'text/plain')
+    const left = q2.properties?.messageExpiryInterval ?? 0
+    assert.ok(left > 0 && left <= 600, `what is left of the expiry interval (${left})`)
+    raw.send({ cmd: 'puback', messageId: q2.messageId as number })
+    raw.disconnect()
+  })
+
   it('Receive Maximum 1 on a shared-subscription member: a backlog handed over in one batch goes out one at a time, each after the previous PUBACK', async () => {
     const topic = `rmsh/${id}`
     const group = `g${id}`
