@@ -2,7 +2,6 @@ import type { Client, PreConnectHandler } from 'aedes'
 import mqttPacket, { type IAuthPacket, type IConnectPacket, type Packet } from 'mqtt-packet'
 import type { EnhancedAuthenticator, EnhancedExchange, EnhancedOutcome } from '../auth/hooks.js'
 import type { Logger } from '../observability/logger.js'
-import { REASON } from '../protocol/reason-codes.js'
 import { beforeAedesHandles, endConnection } from './aedes-internals.js'
 import { addToConnack, refuseConnectV5 } from './mqtt5-wire.js'
 
