@@ -148,7 +148,7 @@ describe('MQTT 5 enhanced authentication (SCRAM)', () => {
       assert.equal(connack.reasonCode, 0)
       client.send({ cmd: 'auth', reasonCode: code, properties: { authenticationMethod: 'SCRAM-SHA-256', authenticationData: Buffer.from('n,,n=x,r=y') } })
       const disconnect = await client.next(p => p.cmd === 'disconnect')
-      assert.equal(disconnect.reasonCode, expected)
+      assert.equal((disconnect as Packet & { reasonCode?: number }).reasonCode, expected)
       await client.closed
     }
   })
