@@ -4,7 +4,7 @@ import avro from 'avsc'
 import { HEADER, headerText, parseQos, type DecodeResult } from './codec.js'
 import type { IHeaders } from 'kafkajs'
 import type { MessageProperties, MqttMessage, Qos } from '../protocol/message.js'
-import { propertiesToJson, userPropertiesOf } from './properties-json.js'
+import { propertiesToJson, userPropertiesOf, withProperties } from './properties-json.js'
 
 /**
  * The Avro envelope of `avro` mapping rules. The schema is `schemas/wharf-envelope.avsc` at the
@@ -146,7 +146,7 @@ function fromEnvelope (e: AvroEnvelope, headers: IHeaders | undefined): DecodeRe
       clientId: e.client_id ?? undefined,
       username: e.username ?? undefined,
       node: e.node ?? undefined,
-      properties: fromAvroProperties(e)
+      ...withProperties(fromAvroProperties(e))
     }
   }
 }

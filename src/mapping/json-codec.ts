@@ -3,7 +3,7 @@ import type { KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
 import { HEADER, headerText, metadataHeaders, parseQos, type DecodeResult, type RecordCodec, type RecordTarget } from './codec.js'
 import type { MqttMessage, Qos } from '../protocol/message.js'
-import { propertiesFromJson, propertiesToJson, type PropertiesJson } from './properties-json.js'
+import { propertiesFromJson, propertiesToJson, withProperties, type PropertiesJson } from './properties-json.js'
 
 /** The value of a `json` record (documented in README, "For backend services"). */
 export interface JsonEnvelope {
@@ -87,7 +87,7 @@ export const jsonCodec: RecordCodec = {
         clientId,
         username,
         node,
-        properties
+        ...withProperties(properties)
       }
     }
   }

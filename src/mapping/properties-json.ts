@@ -47,6 +47,11 @@ export function userPropertiesOf (pairs: ReadonlyArray<readonly [string, string]
   return user
 }
 
+/** `{ properties }` when there are some, else nothing (a decoded record leaves the key out). */
+export function withProperties (p: MessageProperties | undefined): { properties?: MessageProperties } {
+  return p === undefined ? {} : { properties: p }
+}
+
 const isString = (v: unknown): v is string => typeof v === 'string'
 const absent = (v: unknown): boolean => v === undefined || v === null
 
