@@ -32,7 +32,7 @@ export interface Mqtt5Options {
  * (`+`, `#`, U+0000) gets none (the server MAY omit it). undefined: nothing is sent.
  */
 export function responseInformationFor (prefix: string, clientId: string): string | undefined {
-  if (prefix === '' || /[+#\u0000]/.test(clientId)) return undefined
+  if (prefix === '' || clientId.includes('+') || clientId.includes('#') || clientId.includes('\u0000')) return undefined
   return `${prefix}${clientId}/`
 }
 

@@ -52,7 +52,8 @@ export function createPersistence (deps: PersistenceDeps): AedesMemoryPersistenc
   const stream = (patterns: string[]): Readable => Readable.from(retained.match(patterns).map(m => {
     const packet: RetainedPacket = { cmd: 'publish', topic: m.topic, payload: m.payload, qos: m.qos, retain: true }
     if (m.properties === undefined) return packet
-    const { expiresAt, messageExpiryInterval, ...rest } = m.properties
+    // the interval aedes sends is what is left of it at delivery, from `messageExpiry`
+    const { expiresAt, messageExpiryInterval: _asPublished, ...rest } = m.properties
     if (Object.keys(rest).length > 0) packet.properties = rest
     if (expiresAt !== undefined) packet.messageExpiry = expiresAt
     return packet
