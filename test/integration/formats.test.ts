@@ -78,7 +78,7 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
       const json = of(k.json)
       const j = JSON.parse(String(json.value)) as Record<string, unknown>
       assert.ok(typeof j.timestamp === 'number' && j.timestamp <= before && j.timestamp > before - 60000)
-      assert.deepEqual({ ...j, timestamp: 0 }, { topic: 'fmt/json/dev-1/out', payload: PAYLOAD.toString('base64'), payload_encoding: 'base64', qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0 })
+      assert.deepEqual({ ...j, timestamp: 0 }, { topic: 'fmt/json/dev-1/out', payload: PAYLOAD.toString('base64'), payload_encoding: 'base64', qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0, properties: {} })
       assertRawHeaders(json, 'fmt/json/dev-1/out', node)
 
       const av = of(k.avro)
@@ -173,7 +173,7 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
         assert.equal(header(m, 'wharf.schema.fingerprint'), undefined)
         assertRawHeaders(m, 'sr/dev-1/out', node)
         const e = (await schemaById(latest.id)).fromBuffer(value.subarray(5)) as Record<string, unknown>
-        assert.deepEqual({ ...e, timestamp: 0 }, { topic: 'sr/dev-1/out', payload: PAYLOAD, qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0, properties: {} })
+        assert.deepEqual({ ...e, timestamp: 0 }, { topic: 'sr/dev-1/out', payload: PAYLOAD, qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0, properties: {}, mqtt5_properties: null })
         await until(() => got.length === 1, 15000, 'own message delivered')
         got.length = 0
 
