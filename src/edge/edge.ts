@@ -13,7 +13,7 @@ import type { PersistentSession } from '../session/persistent-session.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
-import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming, leaveSessionExpiryToWharf } from './aedes-hardening.js'
+import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming, leaveSessionExpiryToWharf, takeOverWillDelay } from './aedes-hardening.js'
 import { checkAedes, endConnection, incomingPersistence, parseOneBatchAtATime } from './aedes-internals.js'
 import { aedesMqtt5Options, advertisedProperties, withOutboundAliases, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
 import { advertiseOn } from './mqtt5-wire.js'
@@ -140,7 +140,12 @@ export class MqttEdge {
       reasonStrings: opts.mqtt5.reasonStrings,
       logger: this.log
     })
-    this.disconnects = new DisconnectFlow({ node: opts.node, inc: opts.inc, connections: this.connections, sessions, wills, logger: this.log })
+    const mayPublishWill = (c: Client, will: { topic: string; qos: 0 | 1 | 2; retain: boolean }): boolean => {
+      const subject = this.connections.connected(c)?.subject
+      if (subject === undefined || will.topic.startsWith('$SYS/')) return false
+      return subject.superuser || opts.authorize.mayPublish(subject, will.topic, will.qos, will.retain)
+    }
+    this.disconnects = new DisconnectFlow({ node: opts.node, inc: opts.inc, connections: this.connections, sessions, wills, mayPublishWill, logger: this.log })
     const persistence = createPersistence({
       retained: opts.retained,
       sessionOf: (clientId) => sessions.get(clientId),
@@ -177,6 +182,7 @@ export class MqttEdge {
     })
     hardenBroker(this.aedes)
     leaveSessionExpiryToWharf(this.aedes)
+    takeOverWillDelay(this.aedes, (client, will, delayS) => this.disconnects.willDelayed(client, will, delayS))
     const advertised = advertisedProperties(opts.mqtt5)
     this.advertise = stream => advertiseOn(stream, advertised)
     outbound.attach(this.aedes)
@@ -274,6 +280,8 @@ export class MqttEdge {
     // connections still in a TLS or WebSocket handshake, which aedes never saw
     this.listeners?.close()
     await this.disconnects.drain()
+    // delayed wills not due yet stay in Kafka: a survivor publishes them when due
+    this.opts.wills.stop()
   }
 
   /**
