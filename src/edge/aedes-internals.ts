@@ -5,6 +5,7 @@ import { PassThrough, type Duplex } from 'node:stream'
 import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes'
 import type { Qos } from '../protocol/message.js'
 import type { WireProperties } from '../protocol/message-properties.js'
+import { subscriptionOptionsOf, type HeldSubscription } from '../protocol/subscription-options.js'
 import { missingForHardening } from './aedes-hardening.js'
 import { missingForWire } from './mqtt5-wire.js'
 
@@ -35,6 +36,16 @@ export interface AedesPacket extends PublishPacket {
   brokerCounter: number
 }
 
+/** aedes 2's Subscription (`lib/handlers/subscribe.js`): granted QoS and the MQTT 5 options as the SUBSCRIBE gave them. */
+interface AedesSubscription {
+  qos: number
+  /** No Local, Retain As Published, Retain Handling, Subscription Identifier (absent for 3.1.1) */
+  nl?: boolean
+  rap?: boolean
+  rh?: number
+  si?: number
+}
+
 /** The private parts of aedes' per-connection client that Wharf uses. */
 interface ClientInternals {
   /** hand one packet to this client through its QoS 1/2 flow; `cb` once written */
@@ -43,8 +54,8 @@ interface ClientInternals {
   deliver0: (packet: AedesPacket, cb: () => void) => void
   /** the next packet id aedes assigns (aedes keeps an id a packet already has) */
   _nextId: number
-  /** granted subscriptions, filter -> { qos } */
-  subscriptions: Record<string, { qos: number }>
+  /** granted subscriptions, filter -> aedes' Subscription */
+  subscriptions: Record<string, AedesSubscription>
   /** the will aedes publishes when the connection ends abnormally (null after a DISCONNECT) */
   will: PublishPacket | null
   /** MQTT 5 Clean Start as the CONNECT said it (aedes 2 keeps `clean` for "session expiry = 0") */
@@ -226,6 +237,22 @@ export function connectedClient (aedes: Aedes, id: string): Client | undefined {
 /** The client's granted subscriptions (filter -> QoS), as aedes keeps them. */
 export function grantedSubscriptions (client: Client): Readonly<Record<string, { qos: number }>> {
   return internals(client).subscriptions
+}
+
+const held = new WeakMap<AedesSubscription, HeldSubscription>()
+
+/**
+ * The client's granted subscriptions with their MQTT 5 options, as aedes keeps them (it makes a
+ * new Subscription object on every change, so each is converted once).
+ */
+export function * heldSubscriptions (client: Client): Generator<[string, HeldSubscription]> {
+  const subs = internals(client).subscriptions
+  for (const filter in subs) {
+    const sub = subs[filter] as AedesSubscription
+    let h = held.get(sub)
+    if (h === undefined) held.set(sub, h = { ...subscriptionOptionsOf({ nl: sub.nl, rap: sub.rap, rh: sub.rh, id: sub.si }), qos: sub.qos as Qos })
+    yield [filter, h]
+  }
 }
 
 /** MQTT 5 Clean Start, or clean session for MQTT 3.1/3.1.1: the previous session is discarded. */

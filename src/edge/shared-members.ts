@@ -1,10 +1,11 @@
 import type { Aedes, Client } from 'aedes'
 import type { MqttMessage, Qos } from '../protocol/message.js'
 import { deliveryProperties } from '../protocol/message-properties.js'
+import { withSubscriptionIds, type SubscriptionOptions } from '../protocol/subscription-options.js'
 import { isShareFilter, parseShareFilter, type ShareFilter } from '../protocol/share-filter.js'
 import type { SharedMember } from '../shared/shared-group.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
-import { deliverTo, directPacket, takePacketId } from './aedes-internals.js'
+import { deliverTo, directPacket, takePacketId, type AedesPacket } from './aedes-internals.js'
 
 /** One connected client as a member of shared groups: delivers and waits for its acknowledgement. */
 class ClientMember implements SharedMember {
@@ -17,17 +18,24 @@ class ClientMember implements SharedMember {
 
   get clientId (): string { return this.client.id }
 
-  deliver (message: MqttMessage, qos: Qos): Promise<void> {
+  deliver (message: MqttMessage, qos: Qos, options: SubscriptionOptions): Promise<void> {
     if (this.gone || this.client.closed) return Promise.reject(new Error('member gone'))
-    const properties = deliveryProperties(message.properties, Date.now())
+    const expiring = deliveryProperties(message.properties, Date.now())
     // an expired message is done with: nobody gets it
-    if (properties === 'expired') return Promise.resolve()
-    if (qos === 0) return new Promise(resolve => deliverTo(this.client, directPacket(this.aedes, message, 0, false, undefined, properties), resolve))
+    if (expiring === 'expired') return Promise.resolve()
+    // the member's Subscription Identifier [MQTT-3.3.4-3]; RETAIN only with Retain As Published
+    const properties = this.client.version === 5 && options.id !== undefined ? withSubscriptionIds(expiring, [options.id]) : expiring
+    const packet = (id?: number): AedesPacket => {
+      const p = directPacket(this.aedes, message, qos, false, id, properties)
+      p.retain = message.retain && options.rap === true
+      return p
+    }
+    if (qos === 0) return new Promise(resolve => deliverTo(this.client, packet(), resolve))
     // the packet id is taken here (aedes keeps one it finds) so that the acknowledgement can be matched
     const id = takePacketId(this.client)
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
-      deliverTo(this.client, directPacket(this.aedes, message, qos, false, id, properties), () => undefined)
+      deliverTo(this.client, packet(id), () => undefined)
     })
   }
 
@@ -65,12 +73,12 @@ export class SharedMembers {
     })
   }
 
-  /** A granted `$share/...` subscription (`filter` as the client wrote it). */
-  join (client: Client, filter: string, share: ShareFilter, qos: Qos): void {
+  /** A granted `$share/...` subscription (`filter` as the client wrote it), with its options. */
+  join (client: Client, filter: string, share: ShareFilter, qos: Qos, options: SubscriptionOptions = {}): void {
     let member = this.members.get(client)
     if (member === undefined || member.gone) this.members.set(client, member = new ClientMember(this.aedes, client))
     member.filters.add(filter)
-    this.shared.join(member, share, qos)
+    this.shared.join(member, share, qos, options)
   }
 
   /** The client is gone: leave every group; its unacknowledged messages go to other members. */
