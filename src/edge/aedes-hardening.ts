@@ -70,7 +70,7 @@ export function hardenIncomingStore (persistence: object, window: InboundWindow)
 }
 
 /**
- * [MQTT-3.1.2-6]: the inbound QoS 2 ids are session state. aedes 1.2.0 discards them at a clean
+ * [MQTT-3.1.2-6] (MQTT 3.1.1; MQTT 5: [MQTT-3.1.2-4]): the inbound QoS 2 ids are session state. aedes 1.2.0 discards them at a clean
  * start and when a clean session ends; the beta never does, so a new QoS 2 PUBLISH reusing an id
  * of an earlier session looks like a retransmission and is never written to Kafka. Wharf calls
  * this at both points (`ConnectFlow.open`, the end of a connection whose session ends with it).

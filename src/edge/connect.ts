@@ -8,7 +8,7 @@ import type { WillStore } from '../session/will-store.js'
 import { discardIncoming } from './aedes-hardening.js'
 import { cleanStartOf, connectRefusal, connectedClient, endConnection, type ConnackRefusal } from './aedes-internals.js'
 import { closeAtExpiry } from './auth-expiry.js'
-import { refuseConnectV5 } from './mqtt5-wire.js'
+import { refuseConnectV5, sessionPresentOn } from './mqtt5-wire.js'
 import { connackReasonCode, REASON } from '../protocol/reason-codes.js'
 import type { CatchUp } from './catch-up.js'
 import type { ConnectRules } from './connect-rules.js'
@@ -139,13 +139,14 @@ export class ConnectFlow {
     this.byClient.set(client, connected)
     const previous = connectedClient(this.opts.aedes(), client.id)
     if (previous !== undefined && previous !== client) endConnection(previous, REASON.sessionTakenOver)
-    // [MQTT-3.1.2-6]: a clean start discards the inbound QoS 2 ids of an earlier connection too
+    // [MQTT-3.1.2-4] (3.1.1: [MQTT-3.1.2-6]): a clean start discards the inbound QoS 2 ids of an earlier connection too
     if (cleanStartOf(client)) await discardIncoming(this.opts.aedes(), client)
     const opened = await this.opts.sessions.open(client.id, client.clean, claim.conn, client.version === 5 ? v5Session(client) : undefined)
     await this.opts.wills.discardStale(client.id, claim.conn)
     if (opened.session === undefined) return
     if (client.closed) { void this.opts.sessions.close(opened.session); return }
     connected.session = opened.session
+    if (opened.present) sessionPresentOn(client.conn)
     // the node reads what the session's subscriptions need before the CONNACK; partitions the
     // session has no cursor for yet start where the node reads them now
     const subscriptions = this.opts.subscriptions

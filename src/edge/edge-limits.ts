@@ -154,7 +154,7 @@ export class EdgeLimits {
       if (breach !== undefined) {
         this.record(breach, client, { topic: packet.topic, qos: packet.qos })
         // aedes 2 would answer an MQTT 5 client's error with PUBACK/PUBREC 0x87 and keep it: it is a
-        // protocol error there, DISCONNECT 0x9B above the advertised Maximum QoS [MQTT-3.3.1-4]
+        // protocol error there, DISCONNECT 0x9B above the advertised Maximum QoS (§3.2.2.3.4)
         if (client.version === 5) endConnection(client, breach === 'qos_not_allowed' ? REASON.qosNotSupported : REASON.topicNameInvalid)
         else done(new Error(`PUBLISH refused: ${breach}`))
         return

@@ -118,7 +118,7 @@ export class MqttEdge {
     // Receive Maximum (QoS 1 and 2 not yet acknowledged) and max_awaiting_rel (QoS 2 awaiting PUBREL)
     const inbound = new InboundWindow(opts.mqtt5.receiveMaximum, opts.mqtt.maxAwaitingRel)
     this.limits = new EdgeLimits(aedes, opts.limits, opts.publisher, inbound)
-    const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength, refuse: this.limits.refuseConnect, onLimitBreach: this.limits.connectBreach })
+    const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength, maxQos: opts.mqtt5.maxQos, refuse: this.limits.refuseConnect, onLimitBreach: this.limits.connectBreach })
     this.connections = new ConnectFlow({
       aedes,
       authenticate: opts.authenticate,
@@ -204,7 +204,7 @@ export class MqttEdge {
       subscriptions.clientGone(client)
       outbound.gone(client)
       this.disconnects.ended(client)
-      // a session that ends with its connection takes its inbound QoS 2 ids with it [MQTT-3.1.2-6]
+      // a session that ends with its connection takes its inbound QoS 2 ids with it [MQTT-3.1.2-6] (MQTT 5: [MQTT-3.1.2-4])
       if (client.clean) void discardIncoming(this.aedes, client)
     })
     watchClients(this.aedes, {

@@ -28,6 +28,20 @@ export type AdvertisedProperties = Pick<NonNullable<IConnackPacket['properties']
 
 const advertised = new WeakMap<Duplex, AdvertisedProperties>()
 
+/** Streams whose client resumed a stored session (Session Present = 1 in its CONNACK). */
+const resumed = new WeakSet<Duplex>()
+
+/**
+ * The client on `stream` resumed a stored session: its successful CONNACK says Session Present
+ * [MQTT-3.2.2-2], whether or not the session has subscriptions. aedes sets the flag only when it
+ * restored at least one subscription (its `restoreSubs`), so a resumed session without any was
+ * answered 0, and a client that trusts the flag would start over (every MQTT version).
+ */
+export function sessionPresentOn (stream: Duplex): void {
+  installWrap()
+  resumed.add(stream)
+}
+
 /**
  * aedes hard-codes `sharedSubscriptionAvailable: false` in every MQTT 5 CONNACK (its shared
  * subscriptions would be per instance); Wharf's are cluster-wide. A successful v5 CONNACK on
@@ -42,8 +56,9 @@ function installWrap (): void {
   const original = mqttPacket.writeToStream
   if (original.wharfWrapped === true) return
   const wrapped: MqttPacketModule['writeToStream'] = function writeToStream (this: unknown, packet, stream, opts) {
-    if (packet.cmd === 'connack' && opts?.protocolVersion === 5 && (packet.reasonCode ?? 0) === 0) {
-      const extra = advertised.get(stream)
+    if (packet.cmd === 'connack' && (packet.returnCode ?? 0) === 0 && (packet.reasonCode ?? 0) === 0) {
+      if (resumed.has(stream)) packet.sessionPresent = true
+      const extra = opts?.protocolVersion === 5 ? advertised.get(stream) : undefined
       if (extra !== undefined) packet.properties = { ...packet.properties, ...extra }
     } else if (packet.cmd === 'suback' && opts?.protocolVersion === 5) {
       subackWithCodes(packet, stream)
@@ -58,7 +73,8 @@ function installWrap (): void {
  * Refuses an MQTT 5 CONNECT with any CONNACK reason code (aedes maps only 3.1.1's return codes 2-5):
  * the CONNACK is written here, the connection closed, and aedes, which then finds the client
  * closed when its authenticate hook calls back, writes nothing more. `reasonString` is sent when
- * given (`mqtt.reason_strings`) and the client did not ask for no problem information.
+ * given (`mqtt.reason_strings`), also to a client that asked for no problem information: a CONNACK
+ * may carry it [MQTT-3.1.2-29].
  */
 export function refuseConnectV5 (client: Client, reasonCode: number, reasonString?: string): void {
   const packet: IConnackPacket = { cmd: 'connack', sessionPresent: false, reasonCode }

@@ -46,5 +46,6 @@ const CONNACK_BY_REASON: Record<string, number> = {
   empty_client_id_with_persistent_session: REASON.clientIdentifierNotValid,
   empty_client_id_mqtt_3_1: REASON.clientIdentifierNotValid,
   client_id_too_long: REASON.clientIdentifierNotValid,
-  username_too_long: REASON.badUserNameOrPassword
+  username_too_long: REASON.badUserNameOrPassword,
+  will_qos_not_supported: REASON.qosNotSupported
 }
