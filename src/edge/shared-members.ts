@@ -1,11 +1,12 @@
 import type { Aedes, Client } from 'aedes'
 import type { MqttMessage, Qos } from '../protocol/message.js'
 import { deliveryProperties } from '../protocol/message-properties.js'
+import { REASON } from '../protocol/reason-codes.js'
 import { withSubscriptionIds, type SubscriptionOptions } from '../protocol/subscription-options.js'
 import { isShareFilter, parseShareFilter, type ShareFilter } from '../protocol/share-filter.js'
 import type { SharedMember } from '../shared/shared-group.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
-import { deliverTo, directPacket, takePacketId, type AedesPacket } from './aedes-internals.js'
+import { deliverTo, directPacket, onIncomingPacket, takePacketId, type AedesPacket } from './aedes-internals.js'
 
 /** One connected client as a member of shared groups: delivers and waits for its acknowledgement. */
 class ClientMember implements SharedMember {
@@ -62,6 +63,7 @@ class ClientMember implements SharedMember {
  */
 export class SharedMembers {
   private readonly members = new WeakMap<Client, ClientMember>()
+  private readonly watched = new WeakSet<Client>()
 
   constructor (private readonly aedes: Aedes, private readonly shared: SharedSubscriptions) {
     aedes.on('ack', (packet, client) => {
@@ -77,6 +79,15 @@ export class SharedMembers {
   join (client: Client, filter: string, share: ShareFilter, qos: Qos, options: SubscriptionOptions = {}): void {
     let member = this.members.get(client)
     if (member === undefined || member.gone) this.members.set(client, member = new ClientMember(this.aedes, client))
+    if (client.version === 5 && !this.watched.has(client)) {
+      this.watched.add(client)
+      // a PUBREC >= 0x80 ends a QoS 2 delivery: the message is done, not for another member
+      // [MQTT-4.8.2-6]; aedes ends the flow without the `ack` event that settles the others
+      onIncomingPacket(client, packet => {
+        const p = packet as { cmd: string; messageId?: number; reasonCode?: number }
+        if (p.cmd === 'pubrec' && (p.reasonCode ?? 0) >= REASON.unspecifiedError && p.messageId !== undefined) this.members.get(client)?.acked(p.messageId)
+      })
+    }
     member.filters.add(filter)
     this.shared.join(member, share, qos, options)
   }

@@ -186,4 +186,30 @@ describe('MQTT 5 subscription options and identifiers across nodes', () => {
     await raw.closed
     assert.ok(!raw.packets.some(p => p.cmd === 'suback'), 'no SUBACK after the DISCONNECT')
   })
+
+  it('a shared member\'s PUBREC >= 0x80 ends the QoS 2 delivery: the message goes to no other member [MQTT-4.8.2-6]', async () => {
+    const group = `q2-${id}`
+    const topic = `q2/${id}`
+    const refuser = await RawMqtt.open(a.mqttPort, 5)
+    refuser.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: `q2-raw-${id}`, clean: true, keepalive: 60 })
+    await refuser.next(p => p.cmd === 'connack')
+    refuser.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `$share/${group}/${topic}`, qos: 2, nl: false, rap: false, rh: 0 }] })
+    await refuser.next(p => p.cmd === 'suback')
+    await groupSettled([a], group)
+    const pub = keep(await v5(b.mqttPort, { clientId: `q2-pub-${id}` }))
+    await pub.client.publishAsync(topic, 'refused', { qos: 2 })
+    const delivery = await refuser.next(p => p.cmd === 'publish')
+    refuser.send({ cmd: 'pubrec', messageId: delivery.messageId as number, reasonCode: 0x80 })
+    // packets of one connection are handled in order: the PINGRESP comes after the PUBREC was taken
+    refuser.send({ cmd: 'pingreq' })
+    await refuser.next(p => p.cmd === 'pingresp')
+    const other = keep(await v5(a.mqttPort, { clientId: `q2-other-${id}` }))
+    await other.client.subscribeAsync(`$share/${group}/${topic}`, { qos: 2 })
+    refuser.drop()
+    await refuser.closed
+    await pub.client.publishAsync(topic, 'marker', { qos: 2 })
+    await until(() => find(other.got, 'marker') !== undefined, 20000, 'the marker at the other member')
+    assert.equal(find(other.got, 'refused'), undefined, 'the refused message is not handed to another member')
+    assert.ok(!refuser.packets.some(p => p.cmd === 'pubrel'), 'no PUBREL after a PUBREC >= 0x80')
+  })
 })
