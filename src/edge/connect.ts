@@ -1,5 +1,5 @@
 import type { Aedes, AuthenticateHandler, Client } from 'aedes'
-import { loggableUsername, type Authenticate, type Authorize, type AuthzSubject, type RefusalReason } from '../auth/hooks.js'
+import { loggableUsername, type Authenticate, type EnhancedOutcome, type Authorize, type AuthzSubject, type RefusalReason } from '../auth/hooks.js'
 import type { Claim, LocalConnection } from '../cluster/takeover.js'
 import type { Logger } from '../observability/logger.js'
 import type { PersistentSession } from '../session/persistent-session.js'
@@ -33,6 +33,8 @@ export interface ConnectOptions {
   connectionOf: (client: Client) => { listener: string; peerhost: string }
   /** the CONNECT rules aedes does not apply (zero-length client ids, lengths) */
   rules: ConnectRules
+  /** how a client's MQTT 5 enhanced authentication ended, when it had one (enhanced-auth.ts) */
+  enhancedOf?: (client: Client) => EnhancedOutcome | undefined
   /** `mqtt.reason_strings`: MQTT 5 refusals say why in a reason string */
   reasonStrings: boolean
   logger: Logger
@@ -108,7 +110,8 @@ export class ConnectFlow {
       this.refuse(client, breach.returnCode, breach.reason, done)
       return
     }
-    Promise.resolve(this.opts.authenticate.authenticate({ clientId, username: name, password: password ?? undefined, peerhost, listener }))
+    const enhanced = this.opts.enhancedOf?.(client)
+    Promise.resolve(this.opts.authenticate.authenticate({ clientId, username: name, password: password ?? undefined, peerhost, listener, enhanced }))
       .then(decision => {
         if (!decision.allow) { refuse(decision.reason); return }
         const subject: AuthzSubject = { clientId, username: name, peerhost, superuser: decision.superuser, acl: decision.acl }

@@ -1,6 +1,6 @@
 import { Aedes, type Client } from 'aedes'
 import type { Duplex } from 'node:stream'
-import type { Authenticate, Authorize, AuthzSubject } from '../auth/hooks.js'
+import type { Authenticate, Authorize, AuthzSubject, EnhancedAuthenticator } from '../auth/hooks.js'
 import type { Claim, LocalConnection } from '../cluster/takeover.js'
 import type { ListenersConfig } from '../config/listeners-schema.js'
 import { Listeners, type Connection, type ListenerDescription, type ListenerStats } from '../listeners/index.js'
@@ -25,6 +25,7 @@ import { ConnectFlow } from './connect.js'
 import { ConnectRules } from './connect-rules.js'
 import { Delivery } from './delivery.js'
 import { EdgeLimits, type EdgeLimitOptions } from './edge-limits.js'
+import { EnhancedAuth } from './enhanced-auth.js'
 import { DisconnectFlow } from './disconnect.js'
 import { createLocalEmitter } from './local-emitter.js'
 import { Outbound, type OutboundLimitReason } from './outbound.js'
@@ -64,6 +65,8 @@ export interface MqttEdgeOptions {
   /** what clients may send: packet size, rates, topic levels, QoS, subscriptions, overload (edge-limits.ts) */
   limits: EdgeLimitOptions
   authenticate: Authenticate
+  /** MQTT 5 enhanced authentication (`authentication.scram`), when enabled */
+  enhancedAuth?: EnhancedAuthenticator | undefined
   authorize: Authorize
   /** what the node reads for its clients' subscriptions (held before SUBACK and CONNACK) */
   interest: InterestSink
@@ -96,6 +99,7 @@ export class MqttEdge {
   readonly limits: EdgeLimits
   private readonly connections: ConnectFlow
   private readonly disconnects: DisconnectFlow
+  private readonly enhanced: EnhancedAuth
   /** a new connection's v5 CONNACK gets Wharf's capabilities */
   private readonly advertise: (stream: Duplex) => void
 
@@ -118,6 +122,7 @@ export class MqttEdge {
     // Receive Maximum (QoS 1 and 2 not yet acknowledged) and max_awaiting_rel (QoS 2 awaiting PUBREL)
     const inbound = new InboundWindow(opts.mqtt5.receiveMaximum, opts.mqtt.maxAwaitingRel)
     this.limits = new EdgeLimits(aedes, opts.limits, opts.publisher, inbound)
+    this.enhanced = new EnhancedAuth({ authenticator: opts.enhancedAuth, timeoutMs: opts.mqtt.connectTimeoutMs, logger: this.log })
     const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength, maxQos: opts.mqtt5.maxQos, refuse: this.limits.refuseConnect, onLimitBreach: this.limits.connectBreach })
     this.connections = new ConnectFlow({
       aedes,
@@ -131,6 +136,7 @@ export class MqttEdge {
       subscriptions,
       connectionOf: c => this.connectionOf(c),
       rules,
+      enhancedOf: c => this.enhanced.outcomeOf(c),
       reasonStrings: opts.mqtt5.reasonStrings,
       logger: this.log
     })
@@ -152,7 +158,7 @@ export class MqttEdge {
       ...aedesMqtt5Options(opts.mqtt5),
       // a backstop behind mqtt.slow_client_timeout: aedes closes a socket that took no bytes this long
       drainTimeout: 2 * slowClientTimeoutMs,
-      preConnect: withServerKeepAlive(opts.mqtt5.serverKeepalive, withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, rules.preConnect)),
+      preConnect: withServerKeepAlive(opts.mqtt5.serverKeepalive, withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, this.enhanced.preConnect(rules.preConnect))),
       authenticate: this.connections.authenticate,
       authorizePublish: this.limits.publishHook(createPublishHook({
         publisher: opts.publisher,
@@ -250,6 +256,7 @@ export class MqttEdge {
       this.limits.attach(client, c.listener, c.peer.address)
       // after the limits' parser hook, so before it: SUBSCRIBE QoS capping sees the rewritten $share filters
       rewriteV5Filters(client)
+      this.enhanced.attach(client)
     }, this.opts.logger)
     this.limits.watchListeners(this.listeners)
   }

@@ -52,6 +52,15 @@ export function advertiseOn (stream: Duplex, properties: AdvertisedProperties): 
   advertised.set(stream, properties)
 }
 
+/** Properties of one connection's successful v5 CONNACK (enhanced authentication's method and data). */
+const connackOf = new WeakMap<Duplex, NonNullable<IConnackPacket['properties']>>()
+
+/** The successful MQTT 5 CONNACK on `stream` carries `properties` too. */
+export function addToConnack (stream: Duplex, properties: NonNullable<IConnackPacket['properties']>): void {
+  installWrap()
+  connackOf.set(stream, { ...connackOf.get(stream), ...properties })
+}
+
 function installWrap (): void {
   const original = mqttPacket.writeToStream
   if (original.wharfWrapped === true) return
@@ -60,6 +69,8 @@ function installWrap (): void {
       if (resumed.has(stream)) packet.sessionPresent = true
       const extra = opts?.protocolVersion === 5 ? advertised.get(stream) : undefined
       if (extra !== undefined) packet.properties = { ...packet.properties, ...extra }
+      const own = connackOf.get(stream)
+      if (own !== undefined) packet.properties = { ...packet.properties, ...own }
     } else if (packet.cmd === 'suback' && opts?.protocolVersion === 5) {
       subackWithCodes(packet, stream)
     }
