@@ -13,9 +13,9 @@ import type { PersistentSession } from '../session/persistent-session.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
-import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming, leaveSessionExpiryToWharf } from './aedes-hardening.js'
+import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming, leaveSessionExpiryToWharf, takeOverWillDelay } from './aedes-hardening.js'
 import { checkAedes, endConnection, incomingPersistence, parseOneBatchAtATime } from './aedes-internals.js'
-import { aedesMqtt5Options, advertisedProperties, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
+import { aedesMqtt5Options, advertisedProperties, withOutboundAliases, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
 import { advertiseOn } from './mqtt5-wire.js'
 import { rewriteV5Filters } from './v5-filters.js'
 import { REASON } from '../protocol/reason-codes.js'
@@ -140,7 +140,12 @@ export class MqttEdge {
       reasonStrings: opts.mqtt5.reasonStrings,
       logger: this.log
     })
-    this.disconnects = new DisconnectFlow({ node: opts.node, inc: opts.inc, connections: this.connections, sessions, wills, logger: this.log })
+    const mayPublishWill = (c: Client, will: { topic: string; qos: 0 | 1 | 2; retain: boolean }): boolean => {
+      const subject = this.connections.connected(c)?.subject
+      if (subject === undefined || will.topic.startsWith('$SYS/')) return false
+      return subject.superuser || opts.authorize.mayPublish(subject, will.topic, will.qos, will.retain)
+    }
+    this.disconnects = new DisconnectFlow({ node: opts.node, inc: opts.inc, connections: this.connections, sessions, wills, mayPublishWill, logger: this.log })
     const persistence = createPersistence({
       retained: opts.retained,
       sessionOf: (clientId) => sessions.get(clientId),
@@ -158,7 +163,7 @@ export class MqttEdge {
       ...aedesMqtt5Options(opts.mqtt5),
       // a backstop behind mqtt.slow_client_timeout: aedes closes a socket that took no bytes this long
       drainTimeout: 2 * slowClientTimeoutMs,
-      preConnect: withServerKeepAlive(opts.mqtt5.serverKeepalive, withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, this.enhanced.preConnect(rules.preConnect))),
+      preConnect: withOutboundAliases(opts.mqtt5.maxTopicAlias, withServerKeepAlive(opts.mqtt5.serverKeepalive, withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, this.enhanced.preConnect(rules.preConnect)))),
       authenticate: this.connections.authenticate,
       authorizePublish: this.limits.publishHook(createPublishHook({
         publisher: opts.publisher,
@@ -169,6 +174,7 @@ export class MqttEdge {
         willPublishing: (client, written) => this.disconnects.willPublishing(client, written),
         inbound,
         onInboundRefused: this.limits.inboundRefused,
+        onPayloadFormatInvalid: this.limits.payloadFormatInvalid,
         logger: this.log
       })),
       authorizeSubscribe: this.limits.subscribeHook((client, sub, done) => subscribeHook(client, sub, done)),
@@ -176,6 +182,7 @@ export class MqttEdge {
     })
     hardenBroker(this.aedes)
     leaveSessionExpiryToWharf(this.aedes)
+    takeOverWillDelay(this.aedes, (client, will, delayS) => this.disconnects.willDelayed(client, will, delayS))
     const advertised = advertisedProperties(opts.mqtt5)
     this.advertise = stream => advertiseOn(stream, advertised)
     outbound.attach(this.aedes)
@@ -184,7 +191,7 @@ export class MqttEdge {
       if (session !== undefined) catchUp.roomFor(client, session)
     })
     this.limits.watch(this.aedes)
-    const sharedMembers = new SharedMembers(this.aedes, opts.shared)
+    const sharedMembers = new SharedMembers(this.aedes, opts.shared, client => outbound.limit('delivery_too_large', client))
     const subscribeHook = createSubscribeHook({
       authorize: opts.authorize,
       subjectOf,
@@ -273,6 +280,8 @@ export class MqttEdge {
     // connections still in a TLS or WebSocket handshake, which aedes never saw
     this.listeners?.close()
     await this.disconnects.drain()
+    // delayed wills not due yet stay in Kafka: a survivor publishes them when due
+    this.opts.wills.stop()
   }
 
   /**

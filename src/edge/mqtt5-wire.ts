@@ -2,7 +2,8 @@ import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import type { Duplex } from 'node:stream'
 import type { Client } from 'aedes'
-import type { IConnackPacket, Packet } from 'mqtt-packet'
+import type { IConnackPacket, IPublishPacket, Packet } from 'mqtt-packet'
+import { TopicAliases } from '../protocol/topic-aliases.js'
 
 /*
  * What Wharf changes in what aedes 2.0.0-beta.1 writes to MQTT 5 clients, where aedes has no
@@ -73,6 +74,10 @@ function installWrap (): void {
       if (own !== undefined) packet.properties = { ...packet.properties, ...own }
     } else if (packet.cmd === 'suback' && opts?.protocolVersion === 5) {
       subackWithCodes(packet, stream)
+    } else if (packet.cmd === 'publish' && opts?.protocolVersion === 5) {
+      packet = withTopicAlias(packet, stream)
+    } else if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && opts?.protocolVersion === 5) {
+      ackWithCode(packet, stream)
     }
     return original.call(this, packet, stream, opts)
   }
@@ -124,4 +129,81 @@ function subackWithCodes (packet: Packet, stream: Duplex): void {
   if (byId === undefined || codes === undefined) return
   byId.delete(packet.messageId)
   packet.granted = packet.granted.map((g, i) => codes.get(i) ?? g) as typeof packet.granted
+}
+
+/** The outbound topic aliases of each MQTT 5 connection whose client accepts them. */
+const aliases = new WeakMap<Duplex, TopicAliases>()
+
+/**
+ * The server sends topic aliases on `stream` (its client's CONNECT had Topic Alias Maximum > 0):
+ * up to `max` of them, the table new with the connection (aliases never outlive it [MQTT-3.3.2-7]).
+ */
+export function aliasTopicsOn (stream: Duplex, max: number): void {
+  if (max <= 0) return
+  installWrap()
+  aliases.set(stream, new TopicAliases(max))
+}
+
+/**
+ * aedes does not send topic aliases. A PUBLISH to a client with an alias table goes out with the
+ * alias: its topic and the alias the first time (and when an alias is re-mapped), an empty topic
+ * and the alias afterwards. A copy: aedes' packet (and the properties it shares with other
+ * subscribers) is left as it was.
+ */
+function withTopicAlias (packet: IPublishPacket, stream: Duplex): IPublishPacket {
+  const table = aliases.get(stream)
+  const alias = table?.aliasFor(packet.topic)
+  if (alias === undefined) return packet
+  return { ...packet, topic: alias.known ? '' : packet.topic, properties: { ...packet.properties, topicAlias: alias.alias } }
+}
+
+/** PUBACK/PUBREC reason codes Wharf decided for PUBLISHes it refused, by packet id. */
+const ackCodes = new WeakMap<Duplex, Map<number, number>>()
+
+/**
+ * The PUBACK or PUBREC for the MQTT 5 PUBLISH `messageId` on `stream` carries `code` (aedes answers
+ * every refused PUBLISH with 0x87, not authorized): call before the publish hook calls back with
+ * its error.
+ */
+export function overrideAckCode (stream: Duplex, messageId: number, code: number): void {
+  installWrap()
+  let byId = ackCodes.get(stream)
+  if (byId === undefined) ackCodes.set(stream, byId = new Map())
+  byId.set(messageId, code)
+}
+
+/** Applies `overrideAckCode` to a failed PUBACK/PUBREC about to be written to `stream`. */
+function ackWithCode (packet: Packet, stream: Duplex): void {
+  if ((packet.cmd !== 'puback' && packet.cmd !== 'pubrec') || packet.messageId === undefined) return
+  const byId = ackCodes.get(stream)
+  const code = byId?.get(packet.messageId)
+  if (byId === undefined || code === undefined) return
+  byId.delete(packet.messageId)
+  if ((packet.reasonCode ?? 0) >= 0x80) packet.reasonCode = code
+}
+
+const NO_PAYLOAD = Buffer.alloc(0)
+
+/**
+ * The size of `packet` on the wire as an MQTT 5 PUBLISH (fixed header included), with its topic
+ * spelled out. The packet is encoded without its payload (the properties vary too much to add up
+ * by hand) and the payload's length added.
+ */
+export function publishWireSize (packet: { topic: string; payload: Buffer | string; qos: number; properties?: object | undefined }): number {
+  const head = mqttPacket.generate({
+    cmd: 'publish', topic: packet.topic, payload: NO_PAYLOAD, qos: packet.qos as 0 | 1 | 2, retain: false, dup: false, messageId: 1,
+    properties: { ...packet.properties, topicAlias: undefined }
+  } as IPublishPacket, { protocolVersion: 5 })
+  const headRemaining = head.length - fixedHeaderSize(head.length)
+  const remaining = headRemaining + (typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length)
+  return remaining + 1 + (remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4)
+}
+
+/** The fixed header's size of an encoded packet of `total` bytes. */
+function fixedHeaderSize (total: number): number {
+  for (let n = 2; n <= 5; n++) {
+    const remaining = total - n
+    if (remaining < 128 ** (n - 1)) return n
+  }
+  return 5
 }

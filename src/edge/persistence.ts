@@ -4,6 +4,7 @@ import type { Client, PublishPacket } from 'aedes'
 import type { AedesMemoryPersistence } from 'aedes-persistence'
 import type { RetainedView } from '../retained/retained-view.js'
 import type { Qos } from '../protocol/message.js'
+import type { WireProperties } from '../protocol/message-properties.js'
 import type { PersistentSession } from '../session/persistent-session.js'
 import { subscriptionOptionsOf, type HeldSubscription } from '../protocol/subscription-options.js'
 
@@ -18,6 +19,17 @@ export interface PersistenceDeps {
   subscriptionsChanged: (session: PersistentSession) => Promise<void>
   /** a client connects with a will; resolves when Kafka has it (CONNACK waits for it) */
   putWill: (client: Client, will: PublishPacket) => Promise<void>
+}
+
+interface RetainedPacket {
+  cmd: 'publish'
+  topic: string
+  payload: Buffer
+  qos: Qos
+  retain: true
+  properties?: WireProperties
+  /** aedes 2's expiry instant of a message (ms since the epoch) */
+  messageExpiry?: number
 }
 
 interface QosPacket { cmd: string; messageId?: number; brokerCounter: number }
@@ -36,9 +48,17 @@ interface QosPacket { cmd: string; messageId?: number; brokerCounter: number }
 export function createPersistence (deps: PersistenceDeps): AedesMemoryPersistence {
   const persistence = memory()
   const { retained, sessionOf } = deps
-  const stream = (patterns: string[]): Readable => Readable.from(
-    retained.match(patterns).map(m => ({ cmd: 'publish', topic: m.topic, payload: m.payload, qos: m.qos, retain: true }))
-  )
+  // aedes 2 drops a retained message whose `messageExpiry` (ms since the epoch) passed and sends the
+  // others with what is left of the interval and their properties (to MQTT 5 subscribers only)
+  const stream = (patterns: string[]): Readable => Readable.from(retained.match(patterns).map(m => {
+    const packet: RetainedPacket = { cmd: 'publish', topic: m.topic, payload: m.payload, qos: m.qos, retain: true }
+    if (m.properties === undefined) return packet
+    // the interval aedes sends is what is left of it at delivery, from `messageExpiry`
+    const { expiresAt, messageExpiryInterval: _asPublished, ...rest } = m.properties
+    if (Object.keys(rest).length > 0) packet.properties = rest
+    if (expiresAt !== undefined) packet.messageExpiry = expiresAt
+    return packet
+  }))
   const session = (client: { id: string }): PersistentSession | undefined => sessionOf(client.id)
   Object.assign(persistence, {
     storeRetained: async () => undefined,

@@ -49,3 +49,14 @@ const CONNACK_BY_REASON: Record<string, number> = {
   username_too_long: REASON.badUserNameOrPassword,
   will_qos_not_supported: REASON.qosNotSupported
 }
+
+/**
+ * The PUBACK/PUBREC reason code for an MQTT 5 PUBLISH whose record Kafka refused for good (its
+ * error name, e.g. MESSAGE_TOO_LARGE): quota exceeded for a record too large, not authorized for
+ * Kafka's authorization, unspecified error otherwise.
+ */
+export function kafkaRefusalReasonCode (kafkaError: string): number {
+  if (kafkaError === 'MESSAGE_TOO_LARGE' || kafkaError === 'RECORD_LIST_TOO_LARGE') return REASON.quotaExceeded
+  if (kafkaError === 'TOPIC_AUTHORIZATION_FAILED') return REASON.notAuthorized
+  return REASON.unspecifiedError
+}

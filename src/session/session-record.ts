@@ -1,5 +1,6 @@
 import type { Qos } from '../protocol/message.js'
 import type { SubscriptionOptions } from '../protocol/subscription-options.js'
+import type { PropertiesJson } from '../mapping/properties-json.js'
 
 /**
  * The records of the sessions topic (`wharf.sessions`, compacted). Key `<clientId>`: the persistent
@@ -69,6 +70,8 @@ export interface WillMessage {
   payload: string
   qos: Qos
   retain: boolean
+  /** MQTT 5 will properties that travel with the message (absent: none) */
+  properties?: PropertiesJson
 }
 
 export interface WillRecord {
@@ -77,6 +80,13 @@ export interface WillRecord {
   owner: Owner
   at: number
   will: WillMessage
+  /**
+   * MQTT 5 Will Delay Interval, seconds, capped by the Session Expiry Interval (absent or 0: the will
+   * goes out as the connection ends). It counts from `disconnectedAt`, or from the owner's death.
+   */
+  delayS?: number
+  /** when the connection ended abnormally (its will then waits `delayS`; absent while connected) */
+  disconnectedAt?: number
 }
 
 const WILL_SUFFIX = '#will'
@@ -146,5 +156,6 @@ function decodeWill (clientId: string, value: Buffer | null): WillRecord | null 
   if (v === undefined || v.clientId !== clientId || !isOwner(v.owner) || typeof v.at !== 'number' || !isObject(v.will)) return null
   const w = v.will
   if (typeof w.topic !== 'string' || typeof w.payload !== 'string' || ![0, 1, 2].includes(w.qos as number) || typeof w.retain !== 'boolean') return null
+  if ((v.delayS !== undefined && typeof v.delayS !== 'number') || (v.disconnectedAt !== undefined && typeof v.disconnectedAt !== 'number')) return null
   return v as unknown as WillRecord
 }

@@ -55,6 +55,7 @@ const DEFAULTS: WharfConfig = {
     max_topic_alias: 65535,
     server_keepalive: 0,
     reason_strings: false,
+    response_information: '',
     peer_cert_as_username: 'disabled',
     peer_cert_as_clientid: 'disabled',
     max_inflight: 32,
