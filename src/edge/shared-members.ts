@@ -51,6 +51,15 @@ class ClientMember implements SharedMember {
     })
   }
 
+  /**
+   * A QoS 2 delivery the member answered with PUBREC: it has the message (exactly once is its
+   * business from here), so the group may commit it and it never goes to another member, even if
+   * the member leaves before its PUBCOMP. It stays in flight (Receive Maximum) until the PUBCOMP.
+   */
+  received (messageId: number): void {
+    this.pending.get(messageId)?.resolve()
+  }
+
   acked (messageId: number): void {
     const p = this.pending.get(messageId)
     if (p === undefined) return
@@ -98,13 +107,17 @@ export class SharedMembers {
   join (client: Client, filter: string, share: ShareFilter, qos: Qos, options: SubscriptionOptions = {}): void {
     let member = this.members.get(client)
     if (member === undefined || member.gone) this.members.set(client, member = new ClientMember(this.aedes, client, this.onTooLarge))
-    if (client.version === 5 && !this.watched.has(client)) {
+    if (!this.watched.has(client)) {
       this.watched.add(client)
-      // a PUBREC >= 0x80 ends a QoS 2 delivery: the message is done, not for another member
-      // [MQTT-4.8.2-6]; aedes ends the flow without the `ack` event that settles the others
+      // a PUBREC settles a QoS 2 delivery: the member took the message, which then goes to no
+      // other member (the part of [MQTT-4.8.2-4/5] Wharf keeps); one >= 0x80 (MQTT 5) also ends
+      // the flow, the message done with [MQTT-4.8.2-6] (aedes sends no PUBREL and emits no `ack`)
       onIncomingPacket(client, packet => {
         const p = packet as { cmd: string; messageId?: number; reasonCode?: number }
-        if (p.cmd === 'pubrec' && (p.reasonCode ?? 0) >= REASON.unspecifiedError && p.messageId !== undefined) this.members.get(client)?.acked(p.messageId)
+        if (p.cmd !== 'pubrec' || p.messageId === undefined) return
+        const member = this.members.get(client)
+        if ((p.reasonCode ?? 0) >= REASON.unspecifiedError) member?.acked(p.messageId)
+        else member?.received(p.messageId)
       })
     }
     member.filters.add(filter)

@@ -215,4 +215,28 @@ describe('MQTT 5 subscription options and identifiers across nodes', () => {
     assert.equal(find(other.got, 'refused'), undefined, 'the refused message is not handed to another member')
     assert.ok(!refuser.packets.some(p => p.cmd === 'pubrel'), 'no PUBREL after a PUBREC >= 0x80')
   })
+
+  it('a shared member that PUBRECs a QoS 2 delivery and leaves before PUBCOMP: the message goes to no other member (3.1.1 member)', async () => {
+    const group = `q2ok-${id}`
+    const topic = `q2ok/${id}`
+    const taker = await RawMqtt.open(a.mqttPort, 4)
+    taker.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: `q2ok-raw-${id}`, clean: true, keepalive: 60 })
+    await taker.next(p => p.cmd === 'connack')
+    taker.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `$share/${group}/${topic}`, qos: 2 }] })
+    await taker.next(p => p.cmd === 'suback')
+    await groupSettled([a], group)
+    const pub = keep(await v5(b.mqttPort, { clientId: `q2ok-pub-${id}` }))
+    await pub.client.publishAsync(topic, 'taken', { qos: 2 })
+    const delivery = await taker.next(p => p.cmd === 'publish')
+    taker.send({ cmd: 'pubrec', messageId: delivery.messageId as number })
+    // the PUBREL shows the PUBREC was handled; the member leaves without PUBCOMP
+    await taker.next(p => p.cmd === 'pubrel')
+    const other = keep(await v5(a.mqttPort, { clientId: `q2ok-other-${id}` }))
+    await other.client.subscribeAsync(`$share/${group}/${topic}`, { qos: 2 })
+    taker.drop()
+    await taker.closed
+    await pub.client.publishAsync(topic, 'marker', { qos: 2 })
+    await until(() => find(other.got, 'marker') !== undefined, 20000, 'the marker at the other member')
+    assert.equal(find(other.got, 'taken'), undefined, 'a message the member PUBRECed is not handed to another member')
+  })
 })
