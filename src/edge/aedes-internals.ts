@@ -63,6 +63,8 @@ interface ClientInternals {
   _cleanStart?: boolean
   /** MQTT 5 Server Keep Alive: aedes sends it in the CONNACK and times the connection by it */
   _serverKeepAlive?: number
+  /** MQTT 5: the Session Expiry Interval the CONNECT asked for (before aedes capped it) */
+  _connectSessionExpiryInterval?: number
   /** the connection's byte stream */
   conn: Duplex
   /** mqtt-packet's parser of this connection's bytes (emits 'packet' for every packet read) */
@@ -303,6 +305,11 @@ export function endConnection (client: Client, reasonCode: number, done?: () => 
 /** Calls `listener` with every packet the client sends (after aedes' own handling was queued). */
 export function onIncomingPacket (client: Client, listener: (packet: { cmd: string; length: number; qos?: number }) => void): void {
   internals(client)._parser.on('packet', listener)
+}
+
+/** The Session Expiry Interval an MQTT 5 client's CONNECT asked for (undefined before CONNECT, or 3.1.1). */
+export function connectSessionExpiryOf (client: Client): number | undefined {
+  return internals(client)._connectSessionExpiryInterval
 }
 
 /** Did the client end its connection with DISCONNECT? */

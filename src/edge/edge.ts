@@ -18,6 +18,7 @@ import { checkAedes, endConnection, incomingPersistence, parseOneBatchAtATime } 
 import { aedesMqtt5Options, advertisedProperties, withOutboundAliases, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
 import { advertiseOn } from './mqtt5-wire.js'
 import { rewriteV5Filters } from './v5-filters.js'
+import { refuseSessionExpiryRaise } from './v5-disconnect.js'
 import { REASON } from '../protocol/reason-codes.js'
 import { CatchUp } from './catch-up.js'
 import { watchClients } from './client-watch.js'
@@ -263,6 +264,7 @@ export class MqttEdge {
       this.limits.attach(client, c.listener, c.peer.address)
       // after the limits' parser hook, so before it: SUBSCRIBE QoS capping sees the rewritten $share filters
       rewriteV5Filters(client)
+      refuseSessionExpiryRaise(client)
       this.enhanced.attach(client)
     }, this.opts.logger)
     this.limits.watchListeners(this.listeners)
