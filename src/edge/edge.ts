@@ -17,6 +17,7 @@ import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming, l
 import { checkAedes, endConnection, incomingPersistence, parseOneBatchAtATime } from './aedes-internals.js'
 import { aedesMqtt5Options, advertisedProperties, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
 import { advertiseOn } from './mqtt5-wire.js'
+import { writeWholePackets } from './packet-writer.js'
 import { rewriteV5Filters } from './v5-filters.js'
 import { REASON } from '../protocol/reason-codes.js'
 import { CatchUp } from './catch-up.js'
@@ -170,6 +171,7 @@ export class MqttEdge {
     })
     hardenBroker(this.aedes)
     leaveSessionExpiryToWharf(this.aedes)
+    if (!writeWholePackets()) this.log.warn('MQTT packets are written in chunks: another writer wraps mqtt-packet already')
     const advertised = advertisedProperties(opts.mqtt5)
     this.advertise = stream => advertiseOn(stream, advertised)
     outbound.attach(this.aedes)
