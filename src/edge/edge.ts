@@ -18,6 +18,7 @@ import { checkAedes, endConnection, incomingPersistence, parseOneBatchAtATime } 
 import { aedesMqtt5Options, advertisedProperties, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
 import { advertiseOn } from './mqtt5-wire.js'
 import { writeWholePackets } from './packet-writer.js'
+import { leanParserBuffers } from './parser-buffers.js'
 import { rewriteV5Filters } from './v5-filters.js'
 import { REASON } from '../protocol/reason-codes.js'
 import { CatchUp } from './catch-up.js'
@@ -172,6 +173,7 @@ export class MqttEdge {
     hardenBroker(this.aedes)
     leaveSessionExpiryToWharf(this.aedes)
     if (!writeWholePackets()) this.log.warn('MQTT packets are written in chunks: another writer wraps mqtt-packet already')
+    if (!leanParserBuffers()) this.log.warn('mqtt-packet or bl are not shaped as expected: every parser keeps a stream per connection')
     const advertised = advertisedProperties(opts.mqtt5)
     this.advertise = stream => advertiseOn(stream, advertised)
     outbound.attach(this.aedes)
