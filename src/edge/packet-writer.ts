@@ -58,6 +58,55 @@ function corkForTurn (stream: Duplex): void {
   }
 }
 
+/** The remaining-length varint's size for `n` (< 268,435,456). */
+function varintBytes (n: number): number { return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4 }
+
+/**
+ * The two packets of every message, encoded straight into one buffer without mqtt-packet's
+ * per-packet accumulator (an EventEmitter and two arrays) and debug calls: a PUBLISH without MQTT 5
+ * properties (a string topic, a Buffer or string payload), and a 3.1.1 PUBACK. Byte-identical to
+ * mqtt-packet's `generate` (test/unit/packet-writer.test.ts); undefined for anything else.
+ */
+export function encodeHot (packet: Packet, version: number): Buffer | undefined {
+  if (packet.cmd === 'puback') {
+    if (version === 5 || typeof packet.messageId !== 'number') return undefined
+    const out = Buffer.allocUnsafe(4)
+    out[0] = 0x40
+    out[1] = 2
+    out.writeUInt16BE(packet.messageId, 2)
+    return out
+  }
+  if (packet.cmd !== 'publish') return undefined
+  const { topic, messageId, properties } = packet
+  const qos = packet.qos ?? 0
+  if (typeof topic !== 'string' || topic === '' || qos > 2 || (qos > 0 && typeof messageId !== 'number')) return undefined
+  if (version === 5 && properties !== undefined && Object.keys(properties).length > 0) return undefined
+  const payload = packet.payload ?? EMPTY
+  const payloadBytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
+  const topicBytes = Buffer.byteLength(topic)
+  const length = 2 + topicBytes + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0) + payloadBytes
+  const out = Buffer.allocUnsafe(1 + varintBytes(length) + length)
+  out[0] = 0x30 | (packet.dup === true ? 0x08 : 0) | (qos << 1) | (packet.retain === true ? 1 : 0)
+  let o = 1
+  let n = length
+  do {
+    let digit = n % 128
+    n = Math.floor(n / 128)
+    if (n > 0) digit |= 0x80
+    out[o++] = digit
+  } while (n > 0)
+  out.writeUInt16BE(topicBytes, o)
+  o += 2
+  o += out.write(topic, o, 'utf8')
+  if (qos > 0) { out.writeUInt16BE(messageId as number, o); o += 2 }
+  if (version === 5) out[o++] = 0 // no properties
+  if (typeof payload === 'string') out.write(payload, o, 'utf8')
+  else payload.copy(out, o)
+  return out
+}
+
+const EMPTY = Buffer.alloc(0)
+
 /**
  * Makes every MQTT packet one write of one buffer. Idempotent; false (and nothing changed) when
  * another wrapper is installed already, since it would then be bypassed.
@@ -71,9 +120,9 @@ export function writeWholePackets (): boolean {
     if (packet.cmd === 'publish' && packet.payload !== undefined && packet.payload.length > COPY_PAYLOAD_UP_TO) {
       return original.call(this, packet, stream, opts)
     }
-    let bytes: Buffer
+    let bytes: Buffer | undefined
     try {
-      bytes = generate(packet, opts)
+      bytes = encodeHot(packet, opts?.protocolVersion ?? 4) ?? generate(packet, opts)
     } catch {
       // an invalid packet: mqtt-packet destroys the stream with the reason, as before
       return original.call(this, packet, stream, opts)
