@@ -22,7 +22,7 @@ const require = createRequire(import.meta.url)
 
 type WriteToStream = (packet: Packet, stream: Duplex, opts?: { protocolVersion?: number }) => boolean
 interface MqttPacketModule {
-  writeToStream: WriteToStream & { wharfWrapped?: true, wharfWhole?: true }
+  writeToStream: WriteToStream & { wharfWrapped?: true }
   generate: (packet: Packet, opts?: { protocolVersion?: number }) => Buffer
 }
 
@@ -107,13 +107,16 @@ export function encodeHot (packet: Packet, version: number): Buffer | undefined 
 
 const EMPTY = Buffer.alloc(0)
 
+/** Installed in this process (other wrappers may sit on top of it since). */
+let installed = false
+
 /**
  * Makes every MQTT packet one write of one buffer. Idempotent; false (and nothing changed) when
- * another wrapper is installed already, since it would then be bypassed.
+ * another wrapper was installed before it, since that one would then be bypassed.
  */
 export function writeWholePackets (): boolean {
+  if (installed) return true
   const original = mqttPacket.writeToStream
-  if (original.wharfWhole === true) return true
   if (original.wharfWrapped === true) return false
   const { generate } = mqttPacket
   const whole: MqttPacketModule['writeToStream'] = function writeToStream (this: unknown, packet, stream, opts) {
@@ -130,7 +133,7 @@ export function writeWholePackets (): boolean {
     if (typeof stream.cork === 'function') corkForTurn(stream)
     return stream.write(bytes)
   }
-  whole.wharfWhole = true
   mqttPacket.writeToStream = whole
+  installed = true
   return true
 }
