@@ -1,6 +1,6 @@
 import type { ApiKeyView } from '../auth/api-keys/api-key-view.js'
 import type { BannedView } from '../auth/bans/banned-view.js'
-import type { HashRecord } from '../auth/hash/password-hash.js'
+import type { UserRecord } from '../auth/users/user-record.js'
 import type { UserView } from '../auth/users/user-view.js'
 import type { Membership } from '../cluster/membership.js'
 import type { NodeCounters } from '../cluster/node-records.js'
@@ -49,8 +49,8 @@ export interface ApiContext {
   /** writes to the users / banned topics (null = delete); resolve on Kafka's acknowledgement */
   writeUser: (username: string, value: Buffer | null) => Promise<void>
   writeBan: (key: string, value: Buffer | null) => Promise<void>
-  /** hashes with `authentication.password_hash_algorithm` and the pepper */
-  hashPassword: (password: Buffer) => Promise<HashRecord>
+  /** what a user record keeps of a new password: its hash (`password_hash_algorithm`, pepper) and SCRAM credentials when enabled */
+  passwordCredentials: (password: Buffer) => Promise<Pick<UserRecord, 'hash' | 'scram'>>
   /** records in a persistent session's partitions after its cursors (an upper bound of its backlog) */
   sessionBacklog: (session: SessionRecord) => Promise<number | null>
 }

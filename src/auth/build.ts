@@ -9,6 +9,8 @@ import { RulesWatcher } from './authz/rules-watcher.js'
 import type { BanRecord } from './bans/banned-record.js'
 import type { BannedView } from './bans/banned-view.js'
 import { FailureTracker } from './bans/failure-tracker.js'
+import type { EnhancedAuthenticator } from './hooks.js'
+import { ScramAuthenticator } from './scram/scram-authenticator.js'
 import type { AuthnSource } from './types.js'
 import type { UserView } from './users/user-view.js'
 
@@ -34,6 +36,8 @@ export interface AuthDeps {
 export interface Auth {
   authenticator: AuthChain
   authorizer: AclAuthorizer
+  /** MQTT 5 enhanced authentication (`authentication.scram`), when enabled */
+  enhanced: EnhancedAuthenticator | undefined
   /** SIGHUP: read the ACL files again */
   reload: () => boolean
   close: () => void
@@ -80,9 +84,13 @@ export function createAuth (config: AuthConfig, deps: AuthDeps): Auth {
   }, deps.logger)
   const files = [z.file, z.mosquitto_acl_file].filter((x): x is string => x !== undefined)
   const watcher = deps.watch !== false && files.length > 0 ? new RulesWatcher(files, () => authorizer.reload(), deps.logger) : undefined
+  const enhanced = a.scram.enable
+    ? new ScramAuthenticator(deps.users, { algorithms: a.scram.algorithm, iterations: a.scram.iteration_count, secret: pepper })
+    : undefined
   return {
     authenticator,
     authorizer,
+    enhanced,
     reload: () => authorizer.reload(),
     close: () => {
       watcher?.close()

@@ -22,6 +22,42 @@ export interface ConnectRequest {
   peerhost: string
   /** the listener's name */
   listener: string
+  /**
+   * MQTT 5 enhanced authentication: the exchange already ran (the edge, with an EnhancedAuthenticator)
+   * and `username` is the name it proved or claimed; the chain decides on its outcome, not on a password
+   */
+  enhanced?: EnhancedOutcome | undefined
+}
+
+/** How an MQTT 5 enhanced authentication exchange ended, for the chain. */
+export interface EnhancedOutcome {
+  /** the Authentication Method (`SCRAM-SHA-256`) */
+  method: string
+  verified: boolean
+  /** only when verified: the user's superuser flag */
+  superuser?: boolean | undefined
+  /** why it failed, for the server's log (never a secret) */
+  why?: string | undefined
+}
+
+/** One step of an exchange: data for the client and more to come, or the end. */
+export type EnhancedStep =
+  | { done: false; data: Buffer }
+  | { done: true; verified: true; username: string; superuser: boolean; data: Buffer }
+  | { done: true; verified: false; username: string | undefined; why: string }
+
+/** The server side of one exchange, fed the client's Authentication Data step by step. */
+export interface EnhancedExchange {
+  step (data: Buffer): EnhancedStep
+}
+
+/**
+ * MQTT 5 enhanced authentication (the AUTH packet, MQTT 5.0 section 4.12): the Authentication
+ * Methods offered, and a new exchange for one of them (undefined for a method not offered).
+ */
+export interface EnhancedAuthenticator {
+  readonly methods: readonly string[]
+  begin (method: string): EnhancedExchange | undefined
 }
 
 /** Why a CONNECT is refused; the edge picks the CONNACK code. */

@@ -20,6 +20,8 @@ export interface AuthCli {
   topic: TopicSpec
   hash: HashSettings
   pepper: string | undefined
+  /** `authentication.scram.iteration_count` when SCRAM is enabled: new passwords get SCRAM credentials */
+  scramIterations: number | undefined
 }
 
 /** Loads the configuration (exit 2 when invalid), connects, makes sure the topic exists and is compacted. */
@@ -32,7 +34,7 @@ export async function openAuthTopic (configFile: string | undefined, which: 'use
   const topic = { ...config.topics[which], compacted: true }
   await ensureTopics(kafka, [topic], logger)
   const a = config.authentication
-  return { kafka, logger, topic, hash: a.password_hash_algorithm, pepper: a.password_hash_salt }
+  return { kafka, logger, topic, hash: a.password_hash_algorithm, pepper: a.password_hash_salt, scramIterations: a.scram.enable ? a.scram.iteration_count : undefined }
 }
 
 /** Every record of the topic up to its end now, in order. */

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
-import { hashPassword, PasswordTooLongError } from '../auth/hash/password-hash.js'
+import { PasswordTooLongError } from '../auth/hash/password-hash.js'
 import { parseMosquittoPasswd } from '../auth/hash/mosquitto-passwd.js'
 import { encodeUserRecord, isValidUsername, summarize, type UserRecord } from '../auth/users/user-record.js'
+import { userCredentials } from '../auth/users/user-credentials.js'
 import { UserView } from '../auth/users/user-view.js'
 import { fail, openAuthTopic, snapshot, table, timeText, write, type AuthCli } from './auth-kafka.js'
 import { readPassword } from './read-password.js'
@@ -19,11 +20,14 @@ async function currentUsers (cli: AuthCli): Promise<UserView> {
   return view
 }
 
-/** The record of a new password with this machine's settings; a password bcrypt would cut short is refused. */
-async function hashed (cli: AuthCli, password: Buffer): Promise<UserRecord['hash']> {
+/**
+ * What a record keeps of a new password with this machine's settings (hash, and SCRAM credentials
+ * when `authentication.scram` is enabled); a password bcrypt would cut short is refused.
+ */
+async function hashed (cli: AuthCli, password: Buffer): Promise<Pick<UserRecord, 'hash' | 'scram'>> {
   if (cli.hash.name === 'plain') process.stderr.write('wharf: warning: password_hash_algorithm is plain: the password is stored as it is\n')
   try {
-    return await hashPassword(password, cli.hash, cli.pepper)
+    return await userCredentials(password, cli)
   } catch (err) {
     return err instanceof PasswordTooLongError ? fail(err.message) : Promise.reject(err)
   }
@@ -54,7 +58,7 @@ export function registerUsersCommands (program: Command): void {
       const cli = await openAuthTopic(opts.config, 'users')
       if ((await currentUsers(cli)).get(name) !== undefined) fail(`user ${name} exists; change its password with wharf users passwd`)
       const now = Date.now()
-      const record: UserRecord = { v: 1, username: name, superuser: opts.superuser === true, hash: await hashed(cli, password), createdAt: now, updatedAt: now }
+      const record: UserRecord = { v: 1, username: name, superuser: opts.superuser === true, ...await hashed(cli, password), createdAt: now, updatedAt: now }
       await write(cli, [{ key: name, value: encodeUserRecord(record) }])
       console.log(`added user ${name}${record.superuser ? ' (superuser)' : ''}`)
       process.exit(0)
@@ -69,7 +73,7 @@ export function registerUsersCommands (program: Command): void {
       const password = await passwordOrFail(opts)
       const cli = await openAuthTopic(opts.config, 'users')
       const old = (await currentUsers(cli)).get(name) ?? fail(`no user ${name}`)
-      const record: UserRecord = { ...old, hash: await hashed(cli, password), updatedAt: Date.now() }
+      const record: UserRecord = { ...old, scram: undefined, ...await hashed(cli, password), updatedAt: Date.now() }
       await write(cli, [{ key: name, value: encodeUserRecord(record) }])
       console.log(`changed the password of ${name}`)
       process.exit(0)

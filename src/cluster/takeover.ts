@@ -41,6 +41,8 @@ export class TakeoverCoordinator {
       topic: string
       /** told before a local connection is closed for a later CONNECT elsewhere or a kick */
       onClose?: (clientId: string, conn: string, reason: 'takenover' | 'kicked') => void
+      /** told of every claim read from the log, whichever node wrote it (a client is back: its delayed will waits no more) */
+      onClaimed?: (clientId: string, conn: string) => void
     },
     logger: Logger
   ) {
@@ -64,6 +66,7 @@ export class TakeoverCoordinator {
 
   /** A takeover record read from the log, in log order. */
   apply (record: TakeoverRecord): void {
+    this.opts.onClaimed?.(record.clientId, record.conn)
     const owned = this.owned.get(record.clientId)
     if (owned === undefined) return
     if (record.conn === owned.conn) {

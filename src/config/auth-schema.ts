@@ -112,6 +112,21 @@ export const httpAuthSchema = withDefaults(z.strictObject({
   }))
 }))
 
+const SCRAM_ALGORITHMS = ['sha256', 'sha512'] as const
+
+/**
+ * `authentication.scram`: MQTT 5 enhanced authentication (AUTH) with SCRAM against the users topic
+ * (EMQX's mechanism `scram`, backend `built_in_database`, with its `algorithm` and `iteration_count`).
+ */
+export const scramSchema = withDefaults(z.strictObject({
+  enable: flag.default(false),
+  // one algorithm, a list, or one comma-separated string of them
+  algorithm: z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()) : v),
+    z.array(choice(SCRAM_ALGORITHMS), { error: `a list of ${SCRAM_ALGORITHMS.join(', ')}` }).min(1, { error: 'at least one algorithm' }).default([...SCRAM_ALGORITHMS]))
+    .transform((a) => [...new Set(a)]),
+  iteration_count: intIn(4096, 10_000_000).default(4096)
+}))
+
 function need (ctx: z.RefinementCtx, path: (string | number)[], expected: string): void {
   ctx.addIssue({ code: 'custom', path, message: `missing (expected ${expected})`, params: { expected } })
 }
@@ -125,7 +140,8 @@ export const authenticationSchema = withDefaults(z.strictObject({
   password_hash_algorithm: passwordHashAlgorithmSchema,
   password_hash_salt: text.optional(),
   jwt: jwtSchema,
-  http: httpAuthSchema
+  http: httpAuthSchema,
+  scram: scramSchema
 }).superRefine((a, ctx) => {
   if (a.chain.includes('jwt')) {
     const j = a.jwt

@@ -65,6 +65,8 @@ const mqtt = section(withMqttLimitAliases(z.strictObject({
   server_keepalive: int(0, 65535).default(0),
   /** MQTT 5: a refusal (CONNACK, DISCONNECT) says why in a reason string */
   reason_strings: bool.default(false),
+  /** MQTT 5 Response Information (EMQX's key): the prefix of response topics, sent with the client id to clients that ask; empty = not sent */
+  response_information: z.string().default(''),
   /** a verified client certificate's cn, dn or md5 as the user name / client id (EMQX's keys; mutual TLS) */
   peer_cert_as_username: peerCertAs,
   peer_cert_as_clientid: peerCertAs,

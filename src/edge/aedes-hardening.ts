@@ -1,4 +1,4 @@
-import type { Aedes, Client } from 'aedes'
+import type { Aedes, Client, PublishPacket } from 'aedes'
 import type { Duplex } from 'node:stream'
 import type { InboundWindow } from './inbound-window.js'
 
@@ -70,7 +70,7 @@ export function hardenIncomingStore (persistence: object, window: InboundWindow)
 }
 
 /**
- * [MQTT-3.1.2-6]: the inbound QoS 2 ids are session state. aedes 1.2.0 discards them at a clean
+ * [MQTT-3.1.2-6] (MQTT 3.1.1; MQTT 5: [MQTT-3.1.2-4]): the inbound QoS 2 ids are session state. aedes 1.2.0 discards them at a clean
  * start and when a clean session ends; the beta never does, so a new QoS 2 PUBLISH reusing an id
  * of an earlier session looks like a retransmission and is never written to Kafka. Wharf calls
  * this at both points (`ConnectFlow.open`, the end of a connection whose session ends with it).
@@ -88,6 +88,17 @@ export function leaveSessionExpiryToWharf (aedes: Aedes): void {
   (aedes as unknown as { scheduleSessionExpiry: (client: Client) => void }).scheduleSessionExpiry = () => undefined
 }
 
+/**
+ * Will Delay Interval is Wharf's, cluster-wide (`WillStore`): aedes 2 would time a delayed will on
+ * this node only, publish it although the client came back on another node, and lose it when this
+ * node stops. aedes calls `scheduleWill(client, will, delayS)` as an abnormally ended connection
+ * closes (the delay already capped by the Session Expiry Interval), before 'clientDisconnect';
+ * Wharf takes it from there.
+ */
+export function takeOverWillDelay (aedes: Aedes, onDelayed: (client: Client, will: PublishPacket, delayS: number) => void): void {
+  (aedes as unknown as { scheduleWill: typeof onDelayed }).scheduleWill = onDelayed
+}
+
 /** What `checkAedes` reports missing of what this file relies on (a client, or the broker). */
 export function missingForHardening (client: object | undefined, aedes?: Aedes): string[] {
   const missing: string[] = []
@@ -100,6 +111,7 @@ export function missingForHardening (client: object | undefined, aedes?: Aedes):
     const b = aedes as unknown as Partial<Maps> & { persistence?: Partial<IncomingStore> }
     if (typeof b.brokers !== 'object' || b.brokers === null) missing.push('Aedes.brokers')
     if (typeof (aedes as unknown as { scheduleSessionExpiry?: unknown }).scheduleSessionExpiry !== 'function') missing.push('Aedes.scheduleSessionExpiry')
+    if (typeof (aedes as unknown as { scheduleWill?: unknown }).scheduleWill !== 'function') missing.push('Aedes.scheduleWill')
     if (typeof b.persistence?.cleanIncoming !== 'function') missing.push('Aedes.persistence.cleanIncoming')
     if (typeof b.persistence?.incomingDelPacket !== 'function') missing.push('Aedes.persistence.incomingDelPacket')
   }

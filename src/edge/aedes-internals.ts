@@ -5,8 +5,10 @@ import { PassThrough, type Duplex } from 'node:stream'
 import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes'
 import type { Qos } from '../protocol/message.js'
 import type { WireProperties } from '../protocol/message-properties.js'
+import { subscriptionOptionsOf, type HeldSubscription } from '../protocol/subscription-options.js'
 import { missingForHardening } from './aedes-hardening.js'
-import { missingForWire } from './mqtt5-wire.js'
+import { missingForWire, refuseConnectV5 } from './mqtt5-wire.js'
+import { REASON } from '../protocol/reason-codes.js'
 
 /*
  * Every private field and method of aedes that Wharf uses, typed once and reached from here only.
@@ -35,6 +37,16 @@ export interface AedesPacket extends PublishPacket {
   brokerCounter: number
 }
 
+/** aedes 2's Subscription (`lib/handlers/subscribe.js`): granted QoS and the MQTT 5 options as the SUBSCRIBE gave them. */
+interface AedesSubscription {
+  qos: number
+  /** No Local, Retain As Published, Retain Handling, Subscription Identifier (absent for 3.1.1) */
+  nl?: boolean
+  rap?: boolean
+  rh?: number
+  si?: number
+}
+
 /** The private parts of aedes' per-connection client that Wharf uses. */
 interface ClientInternals {
   /** hand one packet to this client through its QoS 1/2 flow; `cb` once written */
@@ -43,8 +55,8 @@ interface ClientInternals {
   deliver0: (packet: AedesPacket, cb: () => void) => void
   /** the next packet id aedes assigns (aedes keeps an id a packet already has) */
   _nextId: number
-  /** granted subscriptions, filter -> { qos } */
-  subscriptions: Record<string, { qos: number }>
+  /** granted subscriptions, filter -> aedes' Subscription */
+  subscriptions: Record<string, AedesSubscription>
   /** the will aedes publishes when the connection ends abnormally (null after a DISCONNECT) */
   will: PublishPacket | null
   /** MQTT 5 Clean Start as the CONNECT said it (aedes 2 keeps `clean` for "session expiry = 0") */
@@ -77,7 +89,7 @@ interface ParserInternals {
   /** parses what is buffered plus `buf` as far as it goes (a state machine: it resumes where it stopped) */
   parse: (buf: Buffer) => number
   /** the bytes read but not parsed yet */
-  _list: { length: number; append: (buf: Buffer) => unknown }
+  _list: { length: number; append: (buf: Buffer) => unknown; get: (index: number) => number }
   /** reads the remaining length; true once it is known (then in `packet.length`) */
   _parseLength: () => boolean
   packet: { cmd: string; length: number }
@@ -226,6 +238,34 @@ export function connectedClient (aedes: Aedes, id: string): Client | undefined {
 /** The client's granted subscriptions (filter -> QoS), as aedes keeps them. */
 export function grantedSubscriptions (client: Client): Readonly<Record<string, { qos: number }>> {
   return internals(client).subscriptions
+}
+
+/**
+ * What an MQTT 5 client's CONNECT asked of the server's deliveries to it (aedes 2 keeps both,
+ * unused): Receive Maximum (QoS 1/2 PUBLISHes unacknowledged at once; 65535 when absent) and
+ * Maximum Packet Size (bytes of a whole packet; undefined = no limit). Undefined for 3.1.1 and
+ * before the CONNECT went through.
+ */
+export function flowLimitsOf (client: Client): { receiveMaximum: number; maximumPacketSize: number | undefined } | undefined {
+  if (client.version !== 5) return undefined
+  const c = client as unknown as { receiveMaximum?: number; maximumPacketSize?: number }
+  return { receiveMaximum: c.receiveMaximum ?? 65535, maximumPacketSize: c.maximumPacketSize }
+}
+
+const held = new WeakMap<AedesSubscription, HeldSubscription>()
+
+/**
+ * The client's granted subscriptions with their MQTT 5 options, as aedes keeps them (it makes a
+ * new Subscription object on every change, so each is converted once).
+ */
+export function * heldSubscriptions (client: Client): Generator<[string, HeldSubscription]> {
+  const subs = internals(client).subscriptions
+  for (const filter in subs) {
+    const sub = subs[filter] as AedesSubscription
+    let h = held.get(sub)
+    if (h === undefined) held.set(sub, h = { ...subscriptionOptionsOf({ nl: sub.nl, rap: sub.rap, rh: sub.rh, id: sub.si }), qos: sub.qos as Qos })
+    yield [filter, h]
+  }
 }
 
 /** MQTT 5 Clean Start, or clean session for MQTT 3.1/3.1.1: the previous session is discarded. */
@@ -391,6 +431,11 @@ export function watchIncoming (client: Client, watch: IncomingWatch): void {
     const { cmd, length } = this.packet
     if (length > watch.maxPacketSize) {
       watch.onTooLarge(cmd, length + fixedHeaderBytes(length))
+      // an MQTT 5 CONNECT too large: CONNACK 0x95 (3.2.2.2), when its protocol level is among the bytes read
+      if (cmd === 'connect' && !client.connecting && !client.connected && connectProtocolLevel(this._list) === 5) {
+        refuseConnectV5(client, REASON.packetTooLarge)
+        return false
+      }
       // aedes' own refusal, once per connection: DISCONNECT 0x95 to a connected MQTT 5 client, else the connection is closed
       c.rejectPacketTooLarge(length + fixedHeaderBytes(length))
       return false
@@ -400,6 +445,16 @@ export function watchIncoming (client: Client, watch: IncomingWatch): void {
   }
   const onPacket = watch.onPacket
   if (onPacket !== undefined) parser.prependListener('packet', packet => onPacket(packet as { cmd: string }))
+}
+
+/**
+ * The protocol level of a CONNECT whose fixed header was just read, from its variable header's
+ * first bytes (protocol name, then the level), if they have arrived; undefined otherwise.
+ */
+function connectProtocolLevel (list: ParserInternals['_list']): number | undefined {
+  if (list.length < 2) return undefined
+  const nameLength = (list.get(0) << 8) | list.get(1)
+  return list.length > 2 + nameLength ? list.get(2 + nameLength) : undefined
 }
 
 /**

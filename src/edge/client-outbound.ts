@@ -1,4 +1,5 @@
 import type { Qos } from '../protocol/message.js'
+import type { WireProperties } from '../protocol/message-properties.js'
 
 /** What one client may have waiting on the node (`mqtt.max_inflight`, `max_mqueue_len`, `max_client_buffer_bytes`). */
 export interface OutboundLimits {
@@ -16,6 +17,10 @@ export interface QueuedMessage {
   payload: Buffer | string
   qos: Qos
   bytes: number
+  /** MQTT 5 properties as the delivery had them (the subscription identifier included) */
+  properties?: WireProperties | undefined
+  /** when its Message Expiry Interval ends (ms): it is not sent after that */
+  expiresAt?: number | undefined
 }
 
 /** What becomes of a live delivery to a clean session. */

@@ -6,6 +6,8 @@ export interface ConnectLimits {
   maxClientIdLength: number
   /** `mqtt.max_username_length`, in characters */
   maxUsernameLength: number
+  /** `mqtt.max_qos_allowed`: a will above it is refused (MQTT 5: CONNACK 0x9B) */
+  maxQos: 0 | 1 | 2
   /** a refusal that does not depend on the packet (the node is overloaded: CONNACK 0x03), asked first */
   refuse?: ((client: Client) => ConnectRuleBreach | undefined) | undefined
   /** told of every breach of a configured limit (client id or user name too long), to count it */
@@ -15,11 +17,11 @@ export interface ConnectLimits {
 /** Why a CONNECT breaks a rule of the protocol or of the configuration, and its CONNACK code. */
 export interface ConnectRuleBreach {
   returnCode: ConnackRefusal
-  reason: 'empty_client_id_with_persistent_session' | 'empty_client_id_mqtt_3_1' | 'client_id_too_long' | 'username_too_long' | 'overloaded'
+  reason: 'empty_client_id_with_persistent_session' | 'empty_client_id_mqtt_3_1' | 'client_id_too_long' | 'username_too_long' | 'will_qos_not_supported' | 'overloaded'
 }
 
 /** The rule a CONNECT breaks, if any (pure). */
-export function connectRuleBreach (packet: Pick<ConnectPacket, 'clientId' | 'clean' | 'username' | 'protocolVersion'>, limits: ConnectLimits): ConnectRuleBreach | undefined {
+export function connectRuleBreach (packet: Pick<ConnectPacket, 'clientId' | 'clean' | 'username' | 'protocolVersion' | 'will'>, limits: ConnectLimits): ConnectRuleBreach | undefined {
   if (packet.clientId === '') {
     // [MQTT-3.1.3-8]: a zero-length id is allowed only with clean session = 1 (the server assigns
     // one, [MQTT-3.1.3-6]); MQTT 3.1 allows none at all (1 to 23 characters)
@@ -30,6 +32,11 @@ export function connectRuleBreach (packet: Pick<ConnectPacket, 'clientId' | 'cle
   if (packet.clientId.length > limits.maxClientIdLength) return { returnCode: 2, reason: 'client_id_too_long' }
   // MQTT 3.1.1 has no return code for a user name that is too long: "bad user name or password"
   if (packet.username !== undefined && packet.username.length > limits.maxUsernameLength) return { returnCode: 4, reason: 'username_too_long' }
+  // [MQTT-3.2.2-12]: a will QoS the server does not support refuses the CONNECT (MQTT 5: 0x9B).
+  // MQTT 3.1.1 has no return code for it: 5 (not authorized: the server does not allow this
+  // CONNECT), rather than accepting a will it would later publish at a QoS it refuses
+  const will = packet.will
+  if (will !== undefined && will !== null && (will.qos ?? 0) > limits.maxQos) return { returnCode: 5, reason: 'will_qos_not_supported' }
   return undefined
 }
 
@@ -39,16 +46,17 @@ const CONFIGURED = new Set<ConnectRuleBreach['reason']>(['client_id_too_long', '
 /**
  * What makes a CONNECT malformed, which mqtt-packet 9 parses without complaint (pure): a will QoS of
  * 3 [MQTT-3.1.2-14] (aedes would later publish that will at QoS 3, a record Wharf cannot write), a
- * will topic that is empty or has a wildcard (a will is a PUBLISH, [MQTT-3.3.2-2]), a password
- * without a user name [MQTT-3.1.2-22]. The server closes such a connection without a CONNACK.
+ * will topic that is empty or has a wildcard (a will is a PUBLISH, [MQTT-3.3.2-2]), and for MQTT
+ * 3.1 and 3.1.1 a password without a user name [MQTT-3.1.2-22] (MQTT 5 allows it, §3.1.2.9). The
+ * server closes such a connection without a CONNACK.
  */
-export function connectMalformed (packet: Pick<ConnectPacket, 'username' | 'password' | 'will'>): string | undefined {
+export function connectMalformed (packet: Pick<ConnectPacket, 'username' | 'password' | 'will' | 'protocolVersion'>): string | undefined {
   const will = packet.will
   if (will !== undefined && will !== null) {
     if (will.qos !== 0 && will.qos !== 1 && will.qos !== 2) return 'will QoS 3'
     if (will.topic === '' || /[#+]/.test(will.topic)) return 'will topic empty or with a wildcard'
   }
-  if (packet.password !== undefined && packet.password !== null && (packet.username === undefined || packet.username === null)) return 'password without a user name'
+  if (packet.protocolVersion !== 5 && packet.password !== undefined && packet.password !== null && (packet.username === undefined || packet.username === null)) return 'password without a user name'
   return undefined
 }
 

@@ -1,5 +1,5 @@
 import type { Aedes, AuthenticateHandler, Client } from 'aedes'
-import { loggableUsername, type Authenticate, type Authorize, type AuthzSubject, type RefusalReason } from '../auth/hooks.js'
+import { loggableUsername, type Authenticate, type EnhancedOutcome, type Authorize, type AuthzSubject, type RefusalReason } from '../auth/hooks.js'
 import type { Claim, LocalConnection } from '../cluster/takeover.js'
 import type { Logger } from '../observability/logger.js'
 import type { PersistentSession } from '../session/persistent-session.js'
@@ -8,7 +8,7 @@ import type { WillStore } from '../session/will-store.js'
 import { discardIncoming } from './aedes-hardening.js'
 import { cleanStartOf, connectRefusal, connectedClient, endConnection, type ConnackRefusal } from './aedes-internals.js'
 import { closeAtExpiry } from './auth-expiry.js'
-import { refuseConnectV5 } from './mqtt5-wire.js'
+import { refuseConnectV5, sessionPresentOn } from './mqtt5-wire.js'
 import { connackReasonCode, REASON } from '../protocol/reason-codes.js'
 import type { CatchUp } from './catch-up.js'
 import type { ConnectRules } from './connect-rules.js'
@@ -33,6 +33,8 @@ export interface ConnectOptions {
   connectionOf: (client: Client) => { listener: string; peerhost: string }
   /** the CONNECT rules aedes does not apply (zero-length client ids, lengths) */
   rules: ConnectRules
+  /** how a client's MQTT 5 enhanced authentication ended, when it had one (enhanced-auth.ts) */
+  enhancedOf?: (client: Client) => EnhancedOutcome | undefined
   /** `mqtt.reason_strings`: MQTT 5 refusals say why in a reason string */
   reasonStrings: boolean
   logger: Logger
@@ -108,7 +110,8 @@ export class ConnectFlow {
       this.refuse(client, breach.returnCode, breach.reason, done)
       return
     }
-    Promise.resolve(this.opts.authenticate.authenticate({ clientId, username: name, password: password ?? undefined, peerhost, listener }))
+    const enhanced = this.opts.enhancedOf?.(client)
+    Promise.resolve(this.opts.authenticate.authenticate({ clientId, username: name, password: password ?? undefined, peerhost, listener, enhanced }))
       .then(decision => {
         if (!decision.allow) { refuse(decision.reason); return }
         const subject: AuthzSubject = { clientId, username: name, peerhost, superuser: decision.superuser, acl: decision.acl }
@@ -139,13 +142,14 @@ export class ConnectFlow {
     this.byClient.set(client, connected)
     const previous = connectedClient(this.opts.aedes(), client.id)
     if (previous !== undefined && previous !== client) endConnection(previous, REASON.sessionTakenOver)
-    // [MQTT-3.1.2-6]: a clean start discards the inbound QoS 2 ids of an earlier connection too
+    // [MQTT-3.1.2-4] (3.1.1: [MQTT-3.1.2-6]): a clean start discards the inbound QoS 2 ids of an earlier connection too
     if (cleanStartOf(client)) await discardIncoming(this.opts.aedes(), client)
     const opened = await this.opts.sessions.open(client.id, client.clean, claim.conn, client.version === 5 ? v5Session(client) : undefined)
     await this.opts.wills.discardStale(client.id, claim.conn)
     if (opened.session === undefined) return
     if (client.closed) { void this.opts.sessions.close(opened.session); return }
     connected.session = opened.session
+    if (opened.present) sessionPresentOn(client.conn)
     // the node reads what the session's subscriptions need before the CONNACK; partitions the
     // session has no cursor for yet start where the node reads them now
     const subscriptions = this.opts.subscriptions

@@ -10,6 +10,7 @@ import { AwaitRelExpiry } from './await-rel.js'
 import type { ConnectRuleBreach } from './connect-rules.js'
 import type { InboundRefusal, InboundWindow } from './inbound-window.js'
 import { ReadGate } from './read-gate.js'
+import { refuseFilterV5 } from './v5-filters.js'
 
 /** The node's overload state, as the edge needs it (limits/overload-monitor.ts). */
 export interface OverloadSignal {
@@ -154,7 +155,7 @@ export class EdgeLimits {
       if (breach !== undefined) {
         this.record(breach, client, { topic: packet.topic, qos: packet.qos })
         // aedes 2 would answer an MQTT 5 client's error with PUBACK/PUBREC 0x87 and keep it: it is a
-        // protocol error there, DISCONNECT 0x9B above the advertised Maximum QoS [MQTT-3.3.1-4]
+        // protocol error there, DISCONNECT 0x9B above the advertised Maximum QoS (§3.2.2.3.4)
         if (client.version === 5) endConnection(client, breach === 'qos_not_allowed' ? REASON.qosNotSupported : REASON.topicNameInvalid)
         else done(new Error(`PUBLISH refused: ${breach}`))
         return
@@ -165,7 +166,15 @@ export class EdgeLimits {
     }
   }
 
-  /** aedes' authorizeSubscribe with the subscribe limits checked first: a breach is 0x80 for that filter. */
+  /** An MQTT 5 PUBLISH with Payload Format Indicator 1 and a payload that is not UTF-8 was refused (publish-hook.ts). */
+  readonly payloadFormatInvalid = (client: Client): void => {
+    this.record('payload_format_invalid', client)
+  }
+
+  /**
+   * aedes' authorizeSubscribe with the subscribe limits checked first: a breach is 0x80 for that
+   * filter (MQTT 3.1.1), for MQTT 5 0x97 quota exceeded (`max_subscriptions`) or 0x8F (too many levels).
+   */
   subscribeHook (inner: AuthorizeSubscribeHandler): AuthorizeSubscribeHandler {
     return (client, sub, done) => {
       const state = client === null ? undefined : this.states.get(client)
@@ -174,6 +183,7 @@ export class EdgeLimits {
       const breach = subscribeBreach(filter, state.held, this.opts.rules)
       if (breach !== undefined) {
         this.record(breach, client, { filter: sub.topic, held: state.held.size })
+        refuseFilterV5(client, sub, breach === 'max_subscriptions' ? REASON.quotaExceeded : REASON.topicFilterInvalid)
         done(null, null)
         return
       }

@@ -1,6 +1,6 @@
 import { Aedes, type Client } from 'aedes'
 import type { Duplex } from 'node:stream'
-import type { Authenticate, Authorize, AuthzSubject } from '../auth/hooks.js'
+import type { Authenticate, Authorize, AuthzSubject, EnhancedAuthenticator } from '../auth/hooks.js'
 import type { Claim, LocalConnection } from '../cluster/takeover.js'
 import type { ListenersConfig } from '../config/listeners-schema.js'
 import { Listeners, type Connection, type ListenerDescription, type ListenerStats } from '../listeners/index.js'
@@ -13,9 +13,9 @@ import type { PersistentSession } from '../session/persistent-session.js'
 import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
-import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming, leaveSessionExpiryToWharf } from './aedes-hardening.js'
+import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming, leaveSessionExpiryToWharf, takeOverWillDelay } from './aedes-hardening.js'
 import { checkAedes, endConnection, incomingPersistence, parseOneBatchAtATime } from './aedes-internals.js'
-import { aedesMqtt5Options, advertisedProperties, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
+import { aedesMqtt5Options, advertisedProperties, withOutboundAliases, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
 import { advertiseOn } from './mqtt5-wire.js'
 import { writeWholePackets } from './packet-writer.js'
 import { leanParserBuffers } from './parser-buffers.js'
@@ -27,6 +27,7 @@ import { ConnectFlow } from './connect.js'
 import { ConnectRules } from './connect-rules.js'
 import { Delivery } from './delivery.js'
 import { EdgeLimits, type EdgeLimitOptions } from './edge-limits.js'
+import { EnhancedAuth } from './enhanced-auth.js'
 import { DisconnectFlow } from './disconnect.js'
 import { createLocalEmitter } from './local-emitter.js'
 import { Outbound, type OutboundLimitReason } from './outbound.js'
@@ -66,6 +67,8 @@ export interface MqttEdgeOptions {
   /** what clients may send: packet size, rates, topic levels, QoS, subscriptions, overload (edge-limits.ts) */
   limits: EdgeLimitOptions
   authenticate: Authenticate
+  /** MQTT 5 enhanced authentication (`authentication.scram`), when enabled */
+  enhancedAuth?: EnhancedAuthenticator | undefined
   authorize: Authorize
   /** what the node reads for its clients' subscriptions (held before SUBACK and CONNACK) */
   interest: InterestSink
@@ -98,6 +101,7 @@ export class MqttEdge {
   readonly limits: EdgeLimits
   private readonly connections: ConnectFlow
   private readonly disconnects: DisconnectFlow
+  private readonly enhanced: EnhancedAuth
   /** a new connection's v5 CONNACK gets Wharf's capabilities */
   private readonly advertise: (stream: Duplex) => void
 
@@ -120,7 +124,8 @@ export class MqttEdge {
     // Receive Maximum (QoS 1 and 2 not yet acknowledged) and max_awaiting_rel (QoS 2 awaiting PUBREL)
     const inbound = new InboundWindow(opts.mqtt5.receiveMaximum, opts.mqtt.maxAwaitingRel)
     this.limits = new EdgeLimits(aedes, opts.limits, opts.publisher, inbound)
-    const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength, refuse: this.limits.refuseConnect, onLimitBreach: this.limits.connectBreach })
+    this.enhanced = new EnhancedAuth({ authenticator: opts.enhancedAuth, timeoutMs: opts.mqtt.connectTimeoutMs, logger: this.log })
+    const rules = new ConnectRules({ maxClientIdLength: opts.mqtt.maxClientIdLength, maxUsernameLength: opts.mqtt.maxUsernameLength, maxQos: opts.mqtt5.maxQos, refuse: this.limits.refuseConnect, onLimitBreach: this.limits.connectBreach })
     this.connections = new ConnectFlow({
       aedes,
       authenticate: opts.authenticate,
@@ -133,10 +138,16 @@ export class MqttEdge {
       subscriptions,
       connectionOf: c => this.connectionOf(c),
       rules,
+      enhancedOf: c => this.enhanced.outcomeOf(c),
       reasonStrings: opts.mqtt5.reasonStrings,
       logger: this.log
     })
-    this.disconnects = new DisconnectFlow({ node: opts.node, inc: opts.inc, connections: this.connections, sessions, wills, logger: this.log })
+    const mayPublishWill = (c: Client, will: { topic: string; qos: 0 | 1 | 2; retain: boolean }): boolean => {
+      const subject = this.connections.connected(c)?.subject
+      if (subject === undefined || will.topic.startsWith('$SYS/')) return false
+      return subject.superuser || opts.authorize.mayPublish(subject, will.topic, will.qos, will.retain)
+    }
+    this.disconnects = new DisconnectFlow({ node: opts.node, inc: opts.inc, connections: this.connections, sessions, wills, mayPublishWill, logger: this.log })
     const persistence = createPersistence({
       retained: opts.retained,
       sessionOf: (clientId) => sessions.get(clientId),
@@ -154,7 +165,7 @@ export class MqttEdge {
       ...aedesMqtt5Options(opts.mqtt5),
       // a backstop behind mqtt.slow_client_timeout: aedes closes a socket that took no bytes this long
       drainTimeout: 2 * slowClientTimeoutMs,
-      preConnect: withServerKeepAlive(opts.mqtt5.serverKeepalive, withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, rules.preConnect)),
+      preConnect: withOutboundAliases(opts.mqtt5.maxTopicAlias, withServerKeepAlive(opts.mqtt5.serverKeepalive, withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, this.enhanced.preConnect(rules.preConnect)))),
       authenticate: this.connections.authenticate,
       authorizePublish: this.limits.publishHook(createPublishHook({
         publisher: opts.publisher,
@@ -165,6 +176,7 @@ export class MqttEdge {
         willPublishing: (client, written) => this.disconnects.willPublishing(client, written),
         inbound,
         onInboundRefused: this.limits.inboundRefused,
+        onPayloadFormatInvalid: this.limits.payloadFormatInvalid,
         logger: this.log
       })),
       authorizeSubscribe: this.limits.subscribeHook((client, sub, done) => subscribeHook(client, sub, done)),
@@ -172,6 +184,7 @@ export class MqttEdge {
     })
     hardenBroker(this.aedes)
     leaveSessionExpiryToWharf(this.aedes)
+    takeOverWillDelay(this.aedes, (client, will, delayS) => this.disconnects.willDelayed(client, will, delayS))
     if (!writeWholePackets()) this.log.warn('MQTT packets are written in chunks: another writer wraps mqtt-packet already')
     if (!leanParserBuffers()) this.log.warn('mqtt-packet or bl are not shaped as expected: every parser keeps a stream per connection')
     const advertised = advertisedProperties(opts.mqtt5)
@@ -182,7 +195,7 @@ export class MqttEdge {
       if (session !== undefined) catchUp.roomFor(client, session)
     })
     this.limits.watch(this.aedes)
-    const sharedMembers = new SharedMembers(this.aedes, opts.shared)
+    const sharedMembers = new SharedMembers(this.aedes, opts.shared, client => outbound.limit('delivery_too_large', client))
     const subscribeHook = createSubscribeHook({
       authorize: opts.authorize,
       subjectOf,
@@ -208,7 +221,7 @@ export class MqttEdge {
       subscriptions.clientGone(client)
       outbound.gone(client)
       this.disconnects.ended(client)
-      // a session that ends with its connection takes its inbound QoS 2 ids with it [MQTT-3.1.2-6]
+      // a session that ends with its connection takes its inbound QoS 2 ids with it [MQTT-3.1.2-6] (MQTT 5: [MQTT-3.1.2-4])
       if (client.clean) void discardIncoming(this.aedes, client)
     })
     watchClients(this.aedes, {
@@ -254,6 +267,7 @@ export class MqttEdge {
       this.limits.attach(client, c.listener, c.peer.address)
       // after the limits' parser hook, so before it: SUBSCRIBE QoS capping sees the rewritten $share filters
       rewriteV5Filters(client)
+      this.enhanced.attach(client)
     }, this.opts.logger)
     this.limits.watchListeners(this.listeners)
   }
@@ -270,6 +284,8 @@ export class MqttEdge {
     // connections still in a TLS or WebSocket handshake, which aedes never saw
     this.listeners?.close()
     await this.disconnects.drain()
+    // delayed wills not due yet stay in Kafka: a survivor publishes them when due
+    this.opts.wills.stop()
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { AedesOptions, PreConnectHandler } from 'aedes'
 import { fixedHeaderBytes, imposeServerKeepAlive } from './aedes-internals.js'
-import type { AdvertisedProperties } from './mqtt5-wire.js'
+import { aliasTopicsOn, type AdvertisedProperties } from './mqtt5-wire.js'
 
 /** What MQTT 5 clients are told and held to, from the `mqtt` section of the configuration. */
 export interface Mqtt5Options {
@@ -18,6 +18,22 @@ export interface Mqtt5Options {
   maxPacketSize: number
   /** `mqtt.max_qos_allowed`: the highest QoS accepted on PUBLISH (advertised when below 2) */
   maxQos: 0 | 1 | 2
+  /** `mqtt.response_information`: the response topic prefix (empty = none) */
+  responseInformation: string
+}
+
+/**
+ * The Response Information a client that asks for it gets [MQTT-3.1.2-28]: the configured prefix
+ * followed by its client id and a slash, a response topic prefix of its own. EMQX sends the
+ * configured string alone, which gives every client the same prefix: requesters would then see one
+ * another's responses unless each invents a unique suffix, and the ACL could not confine a client to
+ * its own responses. The client id is unique in the cluster (takeover) and `${clientid}` in an ACL
+ * rule can grant exactly `<prefix><clientid>/#`. A client id that cannot be part of a topic name
+ * (`+`, `#`, U+0000) gets none (the server MAY omit it). undefined: nothing is sent.
+ */
+export function responseInformationFor (prefix: string, clientId: string): string | undefined {
+  if (prefix === '' || clientId.includes('+') || clientId.includes('#') || clientId.includes('\u0000')) return undefined
+  return `${prefix}${clientId}/`
 }
 
 /** The largest Receive Maximum MQTT 5 can say. */
@@ -36,7 +52,9 @@ export function aedesMqtt5Options (o: Mqtt5Options): Partial<AedesOptions> {
     receiveMaximum: Math.min(o.receiveMaximum, RECEIVE_MAXIMUM_LIMIT),
     sessionExpiryIntervalLimit: o.sessionExpiryInterval,
     topicAliasMaximum: o.maxTopicAlias,
-    maximumPacketSize: o.maxPacketSize + fixedHeaderBytes(o.maxPacketSize)
+    maximumPacketSize: o.maxPacketSize + fixedHeaderBytes(o.maxPacketSize),
+    // aedes sends it only to clients whose CONNECT asked (Request Response Information = 1)
+    responseInformation: o.responseInformation === '' ? null : (client: { id: string }) => responseInformationFor(o.responseInformation, client.id)
   }
 }
 
@@ -65,6 +83,20 @@ export function withServerKeepAlive (seconds: number, next: PreConnectHandler): 
   if (seconds === 0) return next
   return (client, packet, done) => {
     if (packet.protocolVersion === 5 && ((packet.keepalive ?? 0) === 0 || (packet.keepalive ?? 0) > seconds)) imposeServerKeepAlive(client, seconds)
+    next(client, packet, done)
+  }
+}
+
+/**
+ * Outbound topic aliases: an MQTT 5 client whose CONNECT has a Topic Alias Maximum above 0 gets
+ * PUBLISHes with aliases, up to that many and at most `mqtt.max_topic_alias` (0: none, either way).
+ * aedes sends none; the wire seam does (`aliasTopicsOn`). Never for 3.1.1.
+ */
+export function withOutboundAliases (maxTopicAlias: number, next: PreConnectHandler): PreConnectHandler {
+  if (maxTopicAlias === 0) return next
+  return (client, packet, done) => {
+    const asked = packet.protocolVersion === 5 ? packet.properties?.topicAliasMaximum ?? 0 : 0
+    if (asked > 0) aliasTopicsOn(client.conn, Math.min(asked, maxTopicAlias))
     next(client, packet, done)
   }
 }

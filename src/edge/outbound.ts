@@ -2,11 +2,23 @@ import type { Aedes, AuthorizeForwardHandler, Client, PublishPacket } from 'aede
 import type { Logger } from '../observability/logger.js'
 import type { Qos } from '../protocol/message.js'
 import { compileTopicFilter, type TopicMatcher } from '../protocol/topic-filter.js'
-import { deliverTo, directPacket, grantedSubscriptions, takePacketId } from './aedes-internals.js'
-import { ClientOutbound, publishBytes, type OutboundLimits } from './client-outbound.js'
+import { deliverTo, directPacket, flowLimitsOf, grantedSubscriptions, takePacketId } from './aedes-internals.js'
+import type { WireProperties } from '../protocol/message-properties.js'
+import { ClientOutbound, publishBytes, type OutboundLimits, type QueuedMessage } from './client-outbound.js'
+import { publishWireSize } from './mqtt5-wire.js'
 
-/** Why a limit took effect (the `reason` label of `wharf_limit_events_total`). */
-export type OutboundLimitReason = 'queue_full' | 'inflight_full' | 'slow_client'
+/**
+ * Why a limit took effect (the `reason` label of `wharf_limit_events_total`); `delivery_too_large`:
+ * a PUBLISH larger than the MQTT 5 client's Maximum Packet Size was not sent.
+ */
+export type OutboundLimitReason = 'queue_full' | 'inflight_full' | 'slow_client' | 'delivery_too_large'
+
+const LIMIT_LOG: Record<OutboundLimitReason, string> = {
+  queue_full: 'messages dropped: a subscriber has no room (mqtt.max_client_buffer_bytes / max_mqueue_len)',
+  inflight_full: 'persistent sessions fell behind: messages left in Kafka for a catch-up (mqtt.max_inflight / max_client_buffer_bytes)',
+  slow_client: 'slow client disconnected',
+  delivery_too_large: 'messages not sent: larger than the Maximum Packet Size their MQTT 5 subscriber accepts (discarded, as the spec says)'
+}
 
 export interface OutboundOptions {
   limits: OutboundLimits & {
@@ -30,6 +42,12 @@ interface Tracked {
 }
 
 const LOG_INTERVAL_MS = 60_000
+
+/** Is `packet` larger than the Maximum Packet Size its MQTT 5 client accepts [MQTT-3.1.2-24]? */
+export function tooLargeFor (client: Client, packet: PublishPacket): boolean {
+  const max = flowLimitsOf(client)?.maximumPacketSize
+  return max !== undefined && publishWireSize(packet) > max
+}
 
 const matchers = new Map<string, TopicMatcher>()
 function matcher (filter: string): TopicMatcher {
@@ -92,11 +110,21 @@ export class Outbound {
     this.roomListeners.push(listener)
   }
 
-  /** aedes' authorizeForward hook, wrapped: every packet it lets through is counted for its client. */
+  /**
+   * aedes' authorizeForward hook, wrapped: every packet it lets through is counted for its client.
+   * A PUBLISH larger than an MQTT 5 client's Maximum Packet Size is discarded here, after the
+   * handler [MQTT-3.1.2-25]: a persistent session's cursor has moved past it (it is skipped, not
+   * owed: the session does not stall on it), and aedes forgets a resent one's packet id
+   * (`outgoingClearMessageId`: the session counts it completed).
+   */
   wrap (handler: AuthorizeForwardHandler): AuthorizeForwardHandler {
     return (client, packet) => {
       const out = handler(client, packet)
       if (out === null || out === undefined || client.closed) return out
+      if (tooLargeFor(client, out)) {
+        this.limit('delivery_too_large', client)
+        return null
+      }
       const t = this.track(client)
       let id: number | undefined
       if (acknowledged(client, out)) {
@@ -150,7 +178,7 @@ export class Outbound {
     const bytes = publishBytes(packet.topic, packet.payload, packet.qos)
     const verdict = state.offer(bytes, packet.qos)
     if (verdict === 'send') return true
-    if (verdict === 'queue') state.enqueue({ topic: packet.topic, payload: packet.payload, qos: packet.qos, bytes })
+    if (verdict === 'queue') state.enqueue(queued(packet, bytes, Date.now()))
     else this.limit('queue_full', client)
     return false
   }
@@ -162,9 +190,7 @@ export class Outbound {
     const last = this.lastLogged.get(reason) ?? { at: 0, since: 0 }
     last.since++
     if (now - last.at >= LOG_INTERVAL_MS) {
-      this.log.warn({ reason, clientId: client.id, count: last.since }, reason === 'queue_full'
-        ? 'messages dropped: a subscriber has no room (mqtt.max_client_buffer_bytes / max_mqueue_len)'
-        : 'persistent sessions fell behind: messages left in Kafka for a catch-up (mqtt.max_inflight / max_client_buffer_bytes)')
+      this.log.warn({ reason, clientId: client.id, count: last.since }, LIMIT_LOG[reason])
       last.at = now
       last.since = 0
     }
@@ -184,11 +210,23 @@ export class Outbound {
     let t = this.clients.get(client)
     if (t === undefined) {
       const conn = client.conn as unknown as NodeJS.WritableStream & { writableLength?: number }
-      const tracked: Tracked = { state: new ClientOutbound(this.opts.limits, () => conn.writableLength ?? 0), waiters: [], timer: undefined, turning: false }
+      const tracked: Tracked = { state: new ClientOutbound(this.limitsOf(client), () => conn.writableLength ?? 0), waiters: [], timer: undefined, turning: false }
       conn.on('drain', () => this.changed(client, tracked))
       this.clients.set(client, t = tracked)
     }
     return t
+  }
+
+  /**
+   * The client's bounds: an MQTT 5 client's window is min(`mqtt.max_inflight`, its Receive Maximum)
+   * [MQTT-3.3.4-9]; everything built on the window (a clean session's queue, a persistent session
+   * falling behind and catching up from its cursor) follows it.
+   */
+  private limitsOf (client: Client): OutboundLimits {
+    const receiveMaximum = flowLimitsOf(client)?.receiveMaximum
+    const { maxInflight, maxQueueLen, maxBufferBytes } = this.opts.limits
+    if (receiveMaximum === undefined || receiveMaximum >= maxInflight) return this.opts.limits
+    return { maxInflight: Math.max(1, receiveMaximum), maxQueueLen, maxBufferBytes }
   }
 
   /** What was accepted now is written by aedes next turn; a turn after that, it is in the stream's own count. */
@@ -210,7 +248,10 @@ export class Outbound {
     if (client.closed || this.clients.get(client) !== t) return
     t.state.drained()
     for (let next = t.state.nextQueued(); next !== undefined; next = t.state.nextQueued()) {
-      deliverTo(client, directPacket(this.opts.aedes(), next, next.qos, false), noop)
+      const properties = propertiesNow(next, Date.now())
+      // its Message Expiry Interval ended while it waited: not delivered [MQTT-3.3.2-5]
+      if (properties === 'expired') continue
+      deliverTo(client, directPacket(this.opts.aedes(), next, next.qos, false, undefined, properties), noop)
     }
     if (!t.state.over && t.timer !== undefined) {
       clearTimeout(t.timer)
@@ -241,3 +282,17 @@ export class Outbound {
 }
 
 function noop (): void {}
+
+/** A live delivery to wait in a clean session's queue, its MQTT 5 properties and expiry kept. */
+function queued (packet: PublishPacket, bytes: number, now: number): QueuedMessage {
+  const properties = packet.properties as WireProperties | undefined
+  const interval = properties?.messageExpiryInterval
+  return { topic: packet.topic, payload: packet.payload, qos: packet.qos, bytes, properties, expiresAt: interval === undefined ? undefined : now + interval * 1000 }
+}
+
+/** A queued message's properties when it is sent: what is left of its expiry interval, or 'expired'. */
+function propertiesNow (m: QueuedMessage, now: number): WireProperties | undefined | 'expired' {
+  if (m.expiresAt === undefined || m.properties === undefined) return m.properties
+  const left = Math.ceil((m.expiresAt - now) / 1000)
+  return left > 0 ? { ...m.properties, messageExpiryInterval: left } : 'expired'
+}

@@ -4,7 +4,9 @@ import type { Client, PublishPacket } from 'aedes'
 import type { AedesMemoryPersistence } from 'aedes-persistence'
 import type { RetainedView } from '../retained/retained-view.js'
 import type { Qos } from '../protocol/message.js'
+import type { WireProperties } from '../protocol/message-properties.js'
 import type { PersistentSession } from '../session/persistent-session.js'
+import { subscriptionOptionsOf, type HeldSubscription } from '../protocol/subscription-options.js'
 
 // a CommonJS module whose typings describe an ES default export: load it the CommonJS way
 const memory = createRequire(import.meta.url)('aedes-persistence') as () => AedesMemoryPersistence
@@ -17,6 +19,17 @@ export interface PersistenceDeps {
   subscriptionsChanged: (session: PersistentSession) => Promise<void>
   /** a client connects with a will; resolves when Kafka has it (CONNACK waits for it) */
   putWill: (client: Client, will: PublishPacket) => Promise<void>
+}
+
+interface RetainedPacket {
+  cmd: 'publish'
+  topic: string
+  payload: Buffer
+  qos: Qos
+  retain: true
+  properties?: WireProperties
+  /** aedes 2's expiry instant of a message (ms since the epoch) */
+  messageExpiry?: number
 }
 
 interface QosPacket { cmd: string; messageId?: number; brokerCounter: number }
@@ -35,19 +48,28 @@ interface QosPacket { cmd: string; messageId?: number; brokerCounter: number }
 export function createPersistence (deps: PersistenceDeps): AedesMemoryPersistence {
   const persistence = memory()
   const { retained, sessionOf } = deps
-  const stream = (patterns: string[]): Readable => Readable.from(
-    retained.match(patterns).map(m => ({ cmd: 'publish', topic: m.topic, payload: m.payload, qos: m.qos, retain: true }))
-  )
+  // aedes 2 drops a retained message whose `messageExpiry` (ms since the epoch) passed and sends the
+  // others with what is left of the interval and their properties (to MQTT 5 subscribers only)
+  const stream = (patterns: string[]): Readable => Readable.from(retained.match(patterns).map(m => {
+    const packet: RetainedPacket = { cmd: 'publish', topic: m.topic, payload: m.payload, qos: m.qos, retain: true }
+    if (m.properties === undefined) return packet
+    // the interval aedes sends is what is left of it at delivery, from `messageExpiry`
+    const { expiresAt, messageExpiryInterval: _asPublished, ...rest } = m.properties
+    if (Object.keys(rest).length > 0) packet.properties = rest
+    if (expiresAt !== undefined) packet.messageExpiry = expiresAt
+    return packet
+  }))
   const session = (client: { id: string }): PersistentSession | undefined => sessionOf(client.id)
   Object.assign(persistence, {
     storeRetained: async () => undefined,
     createRetainedStream: (pattern: string) => stream([pattern]),
     createRetainedStreamCombi: (patterns: string[]) => stream(patterns),
 
-    addSubscriptions: async (client: Client, subs: Array<{ topic: string; qos: Qos }>) => {
+    // a SUBSCRIBE's subscriptions as aedes 2 has them: MQTT 5 options and identifier included
+    addSubscriptions: async (client: Client, subs: Array<{ topic: string; qos: Qos; nl?: boolean; rap?: boolean; rh?: number; subscriptionIdentifier?: number }>) => {
       const s = session(client)
       if (s === undefined) return
-      for (const sub of subs) s.addSub(sub.topic, sub.qos)
+      for (const sub of subs) s.addSub(sub.topic, sub.qos, subscriptionOptionsOf(sub))
       await deps.subscriptionsChanged(s)
     },
     removeSubscriptions: async (client: Client, topics: string[]) => {
@@ -58,7 +80,9 @@ export function createPersistence (deps: PersistenceDeps): AedesMemoryPersistenc
     },
     subscriptionsByClient: async (client: { id: string }) => {
       const s = session(client)
-      return s === undefined ? [] : [...s.subs].map(([topic, sub]) => ({ topic, qos: sub.qos }))
+      // restored with their options: aedes applies them to live deliveries, and Retain Handling 1
+      // finds the subscription existing when the client subscribes again
+      return s === undefined ? [] : [...s.subs].map(([topic, sub]) => restoredSubscription(topic, sub))
     },
     cleanSubscriptions: async () => undefined,
     subscriptionsByTopic: async () => [],
@@ -86,4 +110,16 @@ export function createPersistence (deps: PersistenceDeps): AedesMemoryPersistenc
     streamWill: () => Readable.from([])
   })
   return persistence
+}
+
+/** A session's subscription as aedes' restore (its SUBSCRIBE handling) takes it: options only where set. */
+function restoredSubscription (topic: string, sub: HeldSubscription): { topic: string; qos: Qos; nl?: boolean; rap?: boolean; rh?: number; subscriptionIdentifier?: number } {
+  return {
+    topic,
+    qos: sub.qos,
+    ...(sub.nl === true ? { nl: true } : {}),
+    ...(sub.rap === true ? { rap: true } : {}),
+    ...(sub.rh === undefined ? {} : { rh: sub.rh }),
+    ...(sub.id === undefined ? {} : { subscriptionIdentifier: sub.id })
+  }
 }

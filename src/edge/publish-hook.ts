@@ -1,4 +1,6 @@
+import { isUtf8 } from 'node:buffer'
 import type { AuthorizePublishHandler, Client, PublishPacket } from 'aedes'
+import { KafkaRecordRefused } from '../kafka/produce-errors.js'
 import type { Authorize, AuthzSubject } from '../auth/hooks.js'
 import type { Logger } from '../observability/logger.js'
 import type { MqttMessage } from '../protocol/message.js'
@@ -6,7 +8,8 @@ import type { LogPublisher } from '../routing/log-publisher.js'
 import { endConnection, isWillOf, type IncomingPersistence } from './aedes-internals.js'
 import type { InboundRefusal, InboundWindow } from './inbound-window.js'
 import { messagePropertiesOf } from '../protocol/message-properties.js'
-import { REASON } from '../protocol/reason-codes.js'
+import { kafkaRefusalReasonCode, REASON } from '../protocol/reason-codes.js'
+import { overrideAckCode } from './mqtt5-wire.js'
 
 export interface PublishHookOptions {
   publisher: LogPublisher
@@ -21,6 +24,8 @@ export interface PublishHookOptions {
   inbound: InboundWindow
   /** the window refused a PUBLISH (counted by the limits): the connection ends */
   onInboundRefused?: ((client: Client, reason: InboundRefusal) => void) | undefined
+  /** an MQTT 5 PUBLISH said its payload is UTF-8 and it is not: refused (PUBACK/PUBREC 0x99) or, QoS 0, dropped */
+  onPayloadFormatInvalid?: ((client: Client) => void) | undefined
   logger: Logger
 }
 
@@ -72,6 +77,14 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
       denied(client as Client, packet, callback)
       return
     }
+    if (client !== null && !will && !payloadFormatValid(packet)) {
+      opts.onPayloadFormatInvalid?.(client)
+      logger.debug({ clientId: client.id, topic: packet.topic }, 'PUBLISH refused: Payload Format Indicator 1 and a payload that is not UTF-8')
+      // QoS 0: dropped (aedes' emitter drops client packets: they are never delivered but through Kafka)
+      if (packet.qos === 0) { callback(null); return }
+      refuseWithCode(client, packet, REASON.payloadFormatInvalid, new Error('payload is not valid UTF-8 (Payload Format Indicator 1)'), callback)
+      return
+    }
     if (client !== null && packet.qos === 2) {
       // a retransmitted QoS 2 PUBLISH (DUP, before PUBREL) is already in Kafka: do not write it twice
       opts.persistence().incomingGetPacket(client, packet).then(
@@ -106,6 +119,16 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
     callback(new Error('not authorized to publish to this topic'))
   }
 
+  /**
+   * An MQTT 5 QoS 1/2 PUBLISH answered with a failure reason code and the connection kept: aedes
+   * answers the hook's error with 0x87, which the wire seam turns into `code`.
+   */
+  function refuseWithCode (client: Client, packet: PublishPacket, code: number, err: Error, callback: (err?: Error | null) => void): void {
+    const messageId = (packet as { messageId?: number }).messageId
+    if (messageId !== undefined) overrideAckCode(client.conn, messageId, code)
+    callback(err)
+  }
+
   function produce (client: Client | null, subject: AuthzSubject | undefined, packet: PublishPacket, callback: (err?: Error | null) => void): void {
     const message: MqttMessage = {
       topic: packet.topic,
@@ -125,6 +148,11 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
         callback(null)
       } else {
         acked.then(() => callback(null), err => {
+          if (err instanceof KafkaRecordRefused && client !== null && client.version === 5 && !isWillOf(client, packet)) {
+            // refused for good (sending it again cannot help): MQTT 5 can say so and keep the connection
+            refuseWithCode(client, packet, kafkaRefusalReasonCode(err.type), err, callback)
+            return
+          }
           logger.warn({ err, clientId: client?.id, topic: packet.topic }, 'PUBLISH not acknowledged by Kafka; closing the connection without PUBACK')
           // an error answers an MQTT 5 client with PUBACK 0x87 (not authorized) and keeps the
           // connection: end it first, so that no acknowledgement goes out and the client resends
@@ -136,4 +164,16 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
     if (publisher.hasRoom()) send()
     else void publisher.waitForRoom().then(send)
   }
+}
+
+/**
+ * A PUBLISH whose Payload Format Indicator is 1 says its payload is UTF-8: Wharf checks it, always
+ * (the receiver MAY check, 3.3.2.3.2). It costs one native scan of the payloads that claim to be
+ * text, none of the others, and it is what lets a backend decode `mqtt.payload_format_indicator: 1`
+ * records as text without guarding against a device's broken bytes.
+ */
+export function payloadFormatValid (packet: PublishPacket): boolean {
+  if (packet.properties?.payloadFormatIndicator !== true) return true
+  const payload = packet.payload
+  return typeof payload === 'string' || isUtf8(payload)
 }

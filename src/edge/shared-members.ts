@@ -1,10 +1,16 @@
 import type { Aedes, Client } from 'aedes'
 import type { MqttMessage, Qos } from '../protocol/message.js'
 import { deliveryProperties } from '../protocol/message-properties.js'
+import { REASON } from '../protocol/reason-codes.js'
+import { withSubscriptionIds, type SubscriptionOptions } from '../protocol/subscription-options.js'
 import { isShareFilter, parseShareFilter, type ShareFilter } from '../protocol/share-filter.js'
 import type { SharedMember } from '../shared/shared-group.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
-import { deliverTo, directPacket, takePacketId } from './aedes-internals.js'
+import { deliverTo, directPacket, flowLimitsOf, onIncomingPacket, takePacketId, type AedesPacket } from './aedes-internals.js'
+import { tooLargeFor } from './outbound.js'
+
+/** A delivery with a packet id that waits for a free place in the client's Receive Maximum. */
+interface Waiting { id: number; packet: AedesPacket }
 
 /** One connected client as a member of shared groups: delivers and waits for its acknowledgement. */
 class ClientMember implements SharedMember {
@@ -12,22 +18,36 @@ class ClientMember implements SharedMember {
   /** the `$share/...` filters it holds */
   readonly filters = new Set<string>()
   gone = false
+  /** QoS 1/2 deliveries beyond the client's Receive Maximum, sent as acknowledgements come */
+  private readonly waiting: Waiting[] = []
 
-  constructor (private readonly aedes: Aedes, private readonly client: Client) {}
+  constructor (private readonly aedes: Aedes, private readonly client: Client, private readonly onTooLarge: (client: Client) => void) {}
 
   get clientId (): string { return this.client.id }
 
-  deliver (message: MqttMessage, qos: Qos): Promise<void> {
+  deliver (message: MqttMessage, qos: Qos, options: SubscriptionOptions): Promise<void> {
     if (this.gone || this.client.closed) return Promise.reject(new Error('member gone'))
-    const properties = deliveryProperties(message.properties, Date.now())
+    const expiring = deliveryProperties(message.properties, Date.now())
     // an expired message is done with: nobody gets it
-    if (properties === 'expired') return Promise.resolve()
-    if (qos === 0) return new Promise(resolve => deliverTo(this.client, directPacket(this.aedes, message, 0, false, undefined, properties), resolve))
+    if (expiring === 'expired') return Promise.resolve()
+    // the member's Subscription Identifier [MQTT-3.3.4-3]; RETAIN only with Retain As Published
+    const properties = this.client.version === 5 && options.id !== undefined ? withSubscriptionIds(expiring, [options.id]) : expiring
+    const packet = directPacket(this.aedes, message, qos, false, undefined, properties)
+    packet.retain = message.retain && options.rap === true
+    // larger than an MQTT 5 client's Maximum Packet Size: discarded as if sent [MQTT-3.1.2-25]
+    if (tooLargeFor(this.client, packet)) {
+      this.onTooLarge(this.client)
+      return Promise.resolve()
+    }
+    if (qos === 0) return new Promise(resolve => deliverTo(this.client, packet, resolve))
     // the packet id is taken here (aedes keeps one it finds) so that the acknowledgement can be matched
     const id = takePacketId(this.client)
+    packet.messageId = id
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
-      deliverTo(this.client, directPacket(this.aedes, message, qos, false, id, properties), () => undefined)
+      // an MQTT 5 client's Receive Maximum bounds what is unacknowledged [MQTT-3.3.4-9]
+      if (this.pending.size > this.receiveMaximum) this.waiting.push({ id, packet })
+      else deliverTo(this.client, packet, () => undefined)
     })
   }
 
@@ -36,6 +56,12 @@ class ClientMember implements SharedMember {
     if (p === undefined) return
     this.pending.delete(messageId)
     p.resolve()
+    const next = this.waiting.shift()
+    if (next !== undefined && !this.gone && !this.client.closed) deliverTo(this.client, next.packet, () => undefined)
+  }
+
+  private get receiveMaximum (): number {
+    return flowLimitsOf(this.client)?.receiveMaximum ?? Infinity
   }
 
   leave (): void {
@@ -43,6 +69,7 @@ class ClientMember implements SharedMember {
     const err = new Error('member gone')
     for (const p of this.pending.values()) p.reject(err)
     this.pending.clear()
+    this.waiting.length = 0
   }
 }
 
@@ -54,8 +81,10 @@ class ClientMember implements SharedMember {
  */
 export class SharedMembers {
   private readonly members = new WeakMap<Client, ClientMember>()
+  private readonly watched = new WeakSet<Client>()
 
-  constructor (private readonly aedes: Aedes, private readonly shared: SharedSubscriptions) {
+  /** `onTooLarge`: a delivery was discarded, larger than the member's Maximum Packet Size (counted) */
+  constructor (private readonly aedes: Aedes, private readonly shared: SharedSubscriptions, private readonly onTooLarge: (client: Client) => void = () => undefined) {
     aedes.on('ack', (packet, client) => {
       const id = (packet as { messageId?: number } | undefined)?.messageId
       if (id !== undefined && client !== null) this.members.get(client)?.acked(id)
@@ -65,12 +94,21 @@ export class SharedMembers {
     })
   }
 
-  /** A granted `$share/...` subscription (`filter` as the client wrote it). */
-  join (client: Client, filter: string, share: ShareFilter, qos: Qos): void {
+  /** A granted `$share/...` subscription (`filter` as the client wrote it), with its options. */
+  join (client: Client, filter: string, share: ShareFilter, qos: Qos, options: SubscriptionOptions = {}): void {
     let member = this.members.get(client)
-    if (member === undefined || member.gone) this.members.set(client, member = new ClientMember(this.aedes, client))
+    if (member === undefined || member.gone) this.members.set(client, member = new ClientMember(this.aedes, client, this.onTooLarge))
+    if (client.version === 5 && !this.watched.has(client)) {
+      this.watched.add(client)
+      // a PUBREC >= 0x80 ends a QoS 2 delivery: the message is done, not for another member
+      // [MQTT-4.8.2-6]; aedes ends the flow without the `ack` event that settles the others
+      onIncomingPacket(client, packet => {
+        const p = packet as { cmd: string; messageId?: number; reasonCode?: number }
+        if (p.cmd === 'pubrec' && (p.reasonCode ?? 0) >= REASON.unspecifiedError && p.messageId !== undefined) this.members.get(client)?.acked(p.messageId)
+      })
+    }
     member.filters.add(filter)
-    this.shared.join(member, share, qos)
+    this.shared.join(member, share, qos, options)
   }
 
   /** The client is gone: leave every group; its unacknowledged messages go to other members. */

@@ -24,18 +24,49 @@ export function rewriteV5Filters (client: Client): void {
     if (client.version !== 5) return
     if (packet.cmd === 'subscribe') {
       const p = packet as ISubscribePacket
+      const invalid: number[] = []
       p.subscriptions.forEach((sub, i) => {
         const valid = isShareFilter(sub.topic) ? parseShareFilter(sub.topic) !== undefined : isValidTopicFilter(sub.topic)
         if (!valid) {
-          if (p.messageId !== undefined) overrideSubackCode(client.conn, p.messageId, i, REASON.topicFilterInvalid)
+          invalid.push(i)
           sub.topic = `${SHARE_ALIAS}invalid-${i}` // unique: aedes merges equal filters of one SUBSCRIBE
         } else if (sub.topic.startsWith(SHARE)) {
           sub.topic = SHARE_ALIAS + sub.topic.slice(SHARE.length)
         }
       })
+      if (p.messageId !== undefined) {
+        slotSubscriptions(p.messageId, p.subscriptions)
+        for (const i of invalid) refuseFilterV5(client, p.subscriptions[i] as object, REASON.topicFilterInvalid)
+      }
     } else if (packet.cmd === 'unsubscribe') {
       const p = packet as IUnsubscribePacket
       p.unsubscriptions = p.unsubscriptions.map(t => t.startsWith(SHARE) ? SHARE_ALIAS + t.slice(SHARE.length) : t)
     }
   })
+}
+
+/** Where each subscription of a v5 SUBSCRIBE is answered in its SUBACK: packet id and index. */
+const slots = new WeakMap<object, { messageId: number; index: number }>()
+
+/**
+ * aedes answers the SUBSCRIBE's filters after merging equal ones (the last of them kept, in the
+ * order each first appeared): a subscription's place in the SUBACK is its filter's rank among the
+ * distinct filters.
+ */
+function slotSubscriptions (messageId: number, subscriptions: ReadonlyArray<{ topic: string }>): void {
+  const rank = new Map<string, number>()
+  for (const sub of subscriptions) {
+    if (!rank.has(sub.topic)) rank.set(sub.topic, rank.size)
+    slots.set(sub, { messageId, index: rank.get(sub.topic) as number })
+  }
+}
+
+/**
+ * The SUBACK to an MQTT 5 client says `code` for the subscription `sub` (the object aedes hands to
+ * the subscribe hook) instead of aedes' 0x87 for a refused filter: 0x8F topic filter invalid,
+ * 0x97 quota exceeded (`mqtt.max_subscriptions`).
+ */
+export function refuseFilterV5 (client: Client, sub: object, code: number): void {
+  const slot = slots.get(sub)
+  if (client.version === 5 && slot !== undefined) overrideSubackCode(client.conn, slot.messageId, slot.index, code)
 }

@@ -8,6 +8,8 @@ import type { Metrics } from '../observability/metrics.js'
  */
 export type LimitReason =
   | 'packet_too_large'
+  | 'delivery_too_large'
+  | 'payload_format_invalid'
   | 'rate_limited'
   | 'overloaded'
   | 'kafka_rejected'

@@ -104,8 +104,10 @@ export function retainedRecordBytes (limits: FitLimits): number {
 export function willRecordBytes (limits: FitLimits): number {
   const s = sizes(limits)
   const room = limits.maxPacketSize - 16
-  // {"v":1,"clientId":..,"owner":{"node":..,"inc":<uuid>,"conn":<id>},"at":13 digits,"will":{"topic":..,"payload":..,"qos":0,"retain":false}}
-  const at = (T: number): number => BATCH_OVERHEAD + RECORD_FRAMING + (s.C + 5) + 240 + s.C + s.N + T + base64(room - T)
+  // {"v":1,"clientId":..,"owner":{"node":..,"inc":<uuid>,"conn":<id>},"at":13 digits,"will":{"topic":..,"payload":..,"qos":0,"retain":false,
+  // "properties":{..}},"delayS":10 digits,"disconnectedAt":13 digits}: MQTT 5 will properties take their bytes from the
+  // same CONNECT (counted in base64 like the payload); their JSON names and the delay fields are the 220 more
+  const at = (T: number): number => BATCH_OVERHEAD + RECORD_FRAMING + (s.C + 5) + 240 + 220 + s.C + s.N + T + base64(room - T)
   return Math.max(at(1), at(Math.max(1, Math.min(room, MAX_TOPIC))))
 }
 

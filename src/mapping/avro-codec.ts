@@ -1,6 +1,6 @@
 import type { KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
-import { ENVELOPE_FINGERPRINT, envelopeBody, decodeEnvelope } from './avro-envelope.js'
+import { ENVELOPE_FINGERPRINT, PREVIOUS_ENVELOPE_FINGERPRINT, PREVIOUS_ENVELOPE_RESOLVER, envelopeBody, decodeEnvelope } from './avro-envelope.js'
 import { headerText, metadataHeaders, type DecodeResult, type RecordCodec, type RecordTarget } from './codec.js'
 import type { MqttMessage } from '../protocol/message.js'
 
@@ -25,6 +25,8 @@ export const avroCodec: RecordCodec = {
 
   decode (record: KafkaMessage): DecodeResult {
     const fingerprint = headerText(record.headers, SCHEMA_FINGERPRINT_HEADER)
+    // a record of the envelope before mqtt5_properties: read through schema resolution
+    if (fingerprint === PREVIOUS_ENVELOPE_FINGERPRINT) return decodeEnvelope(record.value, PREVIOUS_ENVELOPE_RESOLVER, record.headers)
     if (fingerprint !== undefined && fingerprint !== ENVELOPE_FINGERPRINT) return { ok: false, reason: `unknown ${SCHEMA_FINGERPRINT_HEADER} (no schema registry configured)` }
     return decodeEnvelope(record.value, undefined, record.headers)
   }

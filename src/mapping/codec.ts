@@ -1,6 +1,6 @@
 import type { IHeaders, KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
-import type { MqttMessage, Qos } from '../protocol/message.js'
+import type { MessageProperties, MqttMessage, Qos } from '../protocol/message.js'
 import { propertyHeaders } from './property-headers.js'
 
 /** Kafka header names carrying MQTT metadata (documented in README, "For backend services"). */
@@ -32,6 +32,8 @@ export interface DecodedRecord {
   clientId: string | undefined
   username: string | undefined
   node: string | undefined
+  /** MQTT 5 properties the value itself carries (json and avro envelopes); the expiry interval as given */
+  properties?: MessageProperties | undefined
 }
 
 export type DecodeResult = { ok: true; record: DecodedRecord } | { ok: false; reason: string }

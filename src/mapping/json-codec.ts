@@ -3,6 +3,7 @@ import type { KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
 import { HEADER, headerText, metadataHeaders, parseQos, type DecodeResult, type RecordCodec, type RecordTarget } from './codec.js'
 import type { MqttMessage, Qos } from '../protocol/message.js'
+import { propertiesFromJson, propertiesToJson, withProperties, type PropertiesJson } from './properties-json.js'
 
 /** The value of a `json` record (documented in README, "For backend services"). */
 export interface JsonEnvelope {
@@ -16,6 +17,8 @@ export interface JsonEnvelope {
   node: string | null
   /** milliseconds since the epoch, when the edge took the PUBLISH */
   timestamp: number
+  /** MQTT 5 properties (`{}` for none; `properties-json.ts`) */
+  properties: PropertiesJson
 }
 
 function optionalString (v: unknown): string | undefined | false {
@@ -42,7 +45,8 @@ export const jsonCodec: RecordCodec = {
       client_id: message.clientId ?? null,
       username: message.username ?? null,
       node: message.node ?? null,
-      timestamp: Date.now()
+      timestamp: Date.now(),
+      properties: propertiesToJson(message.properties)
     }
     return { topic: target.topic, key: target.key, value: Buffer.from(JSON.stringify(envelope)), headers: metadataHeaders(message) }
   },
@@ -71,6 +75,8 @@ export const jsonCodec: RecordCodec = {
     else qos = e.qos === 0 || e.qos === 1 || e.qos === 2 ? e.qos : -1
     if (qos === -1) return { ok: false, reason: 'invalid qos in JSON envelope' }
     if (e.retain !== undefined && e.retain !== null && typeof e.retain !== 'boolean') return { ok: false, reason: 'JSON envelope field of the wrong type' }
+    const properties = propertiesFromJson(e.properties)
+    if (properties === false) return { ok: false, reason: 'invalid properties in JSON envelope' }
     return {
       ok: true,
       record: {
@@ -80,7 +86,8 @@ export const jsonCodec: RecordCodec = {
         retain: e.retain === true,
         clientId,
         username,
-        node
+        node,
+        ...withProperties(properties)
       }
     }
   }

@@ -3,7 +3,7 @@ import type { OutgoingRecord } from '../kafka/batching-producer.js'
 import { avroCodec } from './avro-codec.js'
 import type { Format, RecordCodec } from './codec.js'
 import { jsonCodec } from './json-codec.js'
-import type { MqttMessage, Qos } from '../protocol/message.js'
+import type { MessageProperties, MqttMessage, Qos } from '../protocol/message.js'
 import type { MappingRuleSpec } from './mapping-rules.js'
 import { Placement } from './placement.js'
 import { rawCodec } from './raw-codec.js'
@@ -195,9 +195,15 @@ export class Mapping implements RecordDecoder {
     }
     if (!isValidTopicName(topic)) return { ok: false, reason: 'invalid MQTT topic' }
     const message: MqttMessage = { topic, payload: r.payload, qos: r.qos ?? inbound.qos, retain: r.retain, clientId: r.clientId, username: r.username, node: r.node }
-    // MQTT 5 properties from their headers, whatever the format (raw, json, avro)
-    const properties = propertiesFromHeaders(record.headers, Number(record.timestamp))
+    // MQTT 5 properties: the envelope's (json, avro) when it has some, else the headers', whatever the format
+    const timestamp = Number(record.timestamp)
+    const properties = r.properties === undefined ? propertiesFromHeaders(record.headers, timestamp) : withExpiry(r.properties, timestamp)
     if (properties !== undefined) message.properties = properties
     return { ok: true, message }
   }
+}
+
+/** An envelope's properties with their expiry instant: the record's timestamp plus the interval. */
+function withExpiry (p: MessageProperties, timestampMs: number): MessageProperties {
+  return p.messageExpiryInterval === undefined ? p : { ...p, expiresAt: timestampMs + p.messageExpiryInterval * 1000 }
 }

@@ -89,10 +89,9 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
   const mapping = new Mapping(config.mapping.rules, config.topics.messages.name, registrySchemasFor(config.mapping.schema_registry, logger))
   const retained = new RetainedStore(producer, config.topics.retained.name)
   const membership = new Membership(config.cluster.node_timeout_ms)
-  const takeover = new TakeoverCoordinator(producer, { node, topic: config.topics.nodes.name, onClose: (_id, conn, reason) => ops.presence.noteClosing(conn, reason) }, logger)
+  const takeover = new TakeoverCoordinator(producer, { node, topic: config.topics.nodes.name, onClose: (_id, conn, reason) => ops.presence.noteClosing(conn, reason), onClaimed: (id, conn) => wills.reconnected(id, conn) }, logger)
   const publisher = new LogPublisher(producer, mapping, retained)
   const sessionView = new SessionView()
-  const wills = new WillStore(producer, config.topics.sessions.name, sessionView)
   const ownerLive = (o: Owner): boolean => (o.node === node && o.inc === inc) || membership.isLive(o.node, o.inc)
   const fetchers = {
     // a long poll returns as soon as a record arrives: a longer wait costs the views no latency, only fewer idle requests
@@ -140,6 +139,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     },
     metrics
   }, logger)
+  const wills = new WillStore({ producer, topic: config.topics.sessions.name, view: sessionView, syncView: () => (tails.sessions as LogTail).reachEnd(), publish: (m) => publisher.publish(m), logger })
   const deadNodeWills = new DeadNodeWills(
     { node, inc, nodesTopic: config.topics.nodes.name, intervalMs: Math.min(1000, config.cluster.heartbeat_interval_ms) },
     { producer, view: sessionView, ownerLive, publish: (m) => publisher.publish(m), remove: (clientId) => wills.remove(clientId), metrics },
@@ -190,6 +190,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
       maxTopicAlias: config.mqtt.max_topic_alias,
       serverKeepalive: config.mqtt.server_keepalive,
       reasonStrings: config.mqtt.reason_strings,
+      responseInformation: config.mqtt.response_information,
       maxPacketSize: config.mqtt.max_packet_size,
       maxQos: config.mqtt.max_qos_allowed
     },
@@ -198,6 +199,7 @@ export function buildNode (config: WharfConfig, brokers: string[], inc: string, 
     limits: limits.edge,
     peerCertAs: { username: config.mqtt.peer_cert_as_username, clientid: config.mqtt.peer_cert_as_clientid },
     authenticate: auth.authenticator,
+    enhancedAuth: auth.enhanced,
     authorize: auth.authorizer,
     interest: live,
     claim: (clientId, connection) => takeover.claim(clientId, connection),

@@ -1,6 +1,6 @@
 import type { ApiContext } from '../api/api-context.js'
 import { HttpServer, type ReadinessReport } from '../api/http-server.js'
-import { hashPassword } from '../auth/hash/password-hash.js'
+import { userCredentials } from '../auth/users/user-credentials.js'
 import type { WharfConfig } from '../config/index.js'
 import { tpKey } from '../kafka/topic-partition.js'
 import { loadTls, tlsServerOptions } from '../listeners/tls-options.js'
@@ -48,7 +48,7 @@ function apiContext (config: WharfConfig, p: NodeParts, startedAt: () => number)
     publish: p.ops.publish,
     writeUser: write(config.topics.users.name),
     writeBan: write(config.topics.banned.name),
-    hashPassword: (password) => hashPassword(password, a.password_hash_algorithm, a.password_hash_salt),
+    passwordCredentials: (password) => userCredentials(password, { hash: a.password_hash_algorithm, pepper: a.password_hash_salt, scramIterations: a.scram.enable ? a.scram.iteration_count : undefined }),
     sessionBacklog: (s) => sessionBacklog(p, s)
   }
 }

@@ -7,6 +7,7 @@ export const REASON = {
   success: 0x00,
   noMatchingSubscribers: 0x10,
   unspecifiedError: 0x80,
+  protocolError: 0x82,
   clientIdentifierNotValid: 0x85,
   badUserNameOrPassword: 0x86,
   notAuthorized: 0x87,
@@ -45,5 +46,17 @@ const CONNACK_BY_REASON: Record<string, number> = {
   empty_client_id_with_persistent_session: REASON.clientIdentifierNotValid,
   empty_client_id_mqtt_3_1: REASON.clientIdentifierNotValid,
   client_id_too_long: REASON.clientIdentifierNotValid,
-  username_too_long: REASON.badUserNameOrPassword
+  username_too_long: REASON.badUserNameOrPassword,
+  will_qos_not_supported: REASON.qosNotSupported
+}
+
+/**
+ * The PUBACK/PUBREC reason code for an MQTT 5 PUBLISH whose record Kafka refused for good (its
+ * error name, e.g. MESSAGE_TOO_LARGE): quota exceeded for a record too large, not authorized for
+ * Kafka's authorization, unspecified error otherwise.
+ */
+export function kafkaRefusalReasonCode (kafkaError: string): number {
+  if (kafkaError === 'MESSAGE_TOO_LARGE' || kafkaError === 'RECORD_LIST_TOO_LARGE') return REASON.quotaExceeded
+  if (kafkaError === 'TOPIC_AUTHORIZATION_FAILED') return REASON.notAuthorized
+  return REASON.unspecifiedError
 }

@@ -14,7 +14,11 @@ export class RetainedStore {
   constructor (private readonly producer: BatchingProducer, private readonly retainedTopic: string) {}
 
   async write (message: MqttMessage): Promise<void> {
+    const written = Date.now()
     await this.producer.send(RetainedView.record(this.retainedTopic, message))
-    this.view.set(message.topic, message.payload, message.qos)
+    // the record's timestamp is about `written`: the log tail sets the same expiry again when it reads it
+    const p = message.properties
+    const properties = p?.messageExpiryInterval === undefined ? p : { ...p, expiresAt: written + p.messageExpiryInterval * 1000 }
+    this.view.set(message.topic, message.payload, message.qos, properties)
   }
 }

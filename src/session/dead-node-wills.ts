@@ -6,6 +6,7 @@ import type { Logger } from '../observability/logger.js'
 import type { Metrics } from '../observability/metrics.js'
 import type { Owner, WillRecord } from './session-record.js'
 import type { SessionView } from './session-view.js'
+import { willMessage } from './will-store.js'
 
 export interface DeadNodeWillsOptions {
   node: string
@@ -38,6 +39,8 @@ export class DeadNodeWills implements WillsClaimSink {
   private readonly winners = new Map<string, { round: number; winner: Owner }>()
   private readonly claimed = new Set<string>()
   private readonly publishing = new Set<string>()
+  /** "node/inc" of a dead node -> when this node first found it dead (a will's delay counts from then) */
+  private readonly deadSince = new Map<string, number>()
   private readonly log: Logger
   private timer: NodeJS.Timeout | undefined
 
@@ -73,15 +76,28 @@ export class DeadNodeWills implements WillsClaimSink {
       const owner = will.owner
       if (this.isMe(owner) || this.deps.ownerLive(owner)) continue
       const key = `${owner.node}/${owner.inc}`
+      if (!this.deadSince.has(key)) this.deadSince.set(key, Date.now())
       const decided = this.winners.get(key)
       if (decided === undefined) {
         this.claim(key, owner, 0)
       } else if (this.isMe(decided.winner)) {
-        if (!this.publishing.has(clientId)) void this.publish(clientId, will)
+        if (!this.publishing.has(clientId) && this.due(will, key)) void this.publish(clientId, will)
       } else if (!this.deps.ownerLive(decided.winner)) {
         this.claim(key, owner, decided.round + 1)
       }
     }
+  }
+
+  /**
+   * MQTT 5 Will Delay Interval: a will is due its delay after the connection ended, or, when the
+   * node died under a connected client, after this node found the node dead (a client that
+   * reconnects meanwhile deletes the record, so it is never published).
+   */
+  private due (will: WillRecord, key: string): boolean {
+    const delayS = will.delayS ?? 0
+    if (delayS <= 0) return true
+    const since = will.disconnectedAt ?? this.deadSince.get(key) ?? Date.now()
+    return Date.now() >= since + delayS * 1000
   }
 
   private isMe (o: { node: string; inc: string }): boolean {
@@ -105,7 +121,7 @@ export class DeadNodeWills implements WillsClaimSink {
     this.publishing.add(clientId)
     const w = record.will
     try {
-      await this.deps.publish({ topic: w.topic, payload: Buffer.from(w.payload, 'base64'), qos: w.qos, retain: w.retain, clientId, node: this.opts.node })
+      await this.deps.publish(willMessage(record, this.opts.node))
       await this.deps.remove(clientId)
       this.deps.metrics.deadNodeWills.inc()
       this.log.info({ clientId, topic: w.topic, deadNode: record.owner.node }, 'published the will of a client of a dead node')

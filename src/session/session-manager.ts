@@ -97,6 +97,8 @@ export class SessionManager {
    * opens the persistent session (clean = false) or deletes a stored one (clean = true).
    * MQTT 5 (`v5`): a Clean Start discards the stored session and opens a new one that lives
    * `expiryS` seconds after the disconnect (its Session Expiry Interval, already capped; 0 = never).
+   * Clean Start 0 with Session Expiry Interval 0 (`clean` true) resumes a stored session, which the
+   * caller ends when the connection ends.
    */
   async open (clientId: string, clean: boolean, conn: string, v5?: { cleanStart: boolean; expiryS: number }): Promise<Opened> {
     await this.closing.get(clientId)
@@ -104,12 +106,17 @@ export class SessionManager {
     await this.awaitHandover(clientId, conn)
     const stored = this.deps.view.sessions.get(clientId)
     const usable = stored !== undefined && v5?.cleanStart !== true && !this.expired(stored, Date.now())
-    if (clean) {
+    // MQTT 5 Clean Start 0 with Session Expiry Interval 0 resumes a stored session, which then ends
+    // with this connection [MQTT-3.1.2-4, MQTT-3.1.2-5]; without one it is a clean session
+    const resumeOnce = clean && v5 !== undefined && usable
+    if (clean && !resumeOnce) {
       if (stored !== undefined) await this.send(clientId, null)
       return { present: false }
     }
     const owner: Owner = { node: this.opts.node, inc: this.opts.inc, conn }
-    const expiryS = v5?.expiryS ?? this.opts.expiryS
+    // a session that ends with its connection is written with the shortest expiry (1 s): should this
+    // node die under it, the sweep deletes it as its connection ended (0 would mean "never")
+    const expiryS = resumeOnce ? 1 : v5?.expiryS ?? this.opts.expiryS
     const session = usable
       ? PersistentSession.fromRecord(stored, owner, expiryS)
       : new PersistentSession(clientId, owner, expiryS)
@@ -170,7 +177,8 @@ export class SessionManager {
       const stored = this.deps.view.sessions.get(clientId)
       const will = this.deps.view.wills.get(clientId)
       const busy = (stored !== undefined && stored.connected && stored.owner.conn !== conn && this.deps.ownerLive(stored.owner)) ||
-        (will !== undefined && will.owner.conn !== conn && this.deps.ownerLive(will.owner))
+        // a will waiting out its delay belongs to a connection that is gone: nothing to hand over
+        (will !== undefined && will.disconnectedAt === undefined && will.owner.conn !== conn && this.deps.ownerLive(will.owner))
       if (!busy) return
       const left = deadline - Date.now()
       if (left <= 0) {

@@ -1,4 +1,6 @@
 import type { Qos } from '../protocol/message.js'
+import type { SubscriptionOptions } from '../protocol/subscription-options.js'
+import type { PropertiesJson } from '../mapping/properties-json.js'
 
 /**
  * The records of the sessions topic (`wharf.sessions`, compacted). Key `<clientId>`: the persistent
@@ -44,8 +46,13 @@ export interface SessionRecord {
   disconnectedAt?: number
   /** seconds after the disconnect when the session may be deleted; 0 = never */
   expiryS: number
-  /** topic filter -> granted QoS */
-  subs: Array<[string, Qos]>
+  /**
+   * topic filter -> granted QoS, and the MQTT 5 subscription options when any differs from 3.1.1's
+   * defaults (`{ nl, rap, rh, id }`, `protocol/subscription-options.ts`). The third element is
+   * new in the same record version: a reader that predates it takes the first two, and a record
+   * written before it reads as the defaults.
+   */
+  subs: SessionSubscription[]
   /**
    * Per Kafka topic, per partition: the next offset to consider. Every record below it that matches
    * the subscriptions has been served (QoS 0 sent, QoS 1/2 completed) except those in `unacked`.
@@ -54,12 +61,17 @@ export interface SessionRecord {
   unacked: UnackedDelivery[]
 }
 
+/** One subscription of a session record: `[filter, qos]`, or `[filter, qos, options]` for MQTT 5 options. */
+export type SessionSubscription = [string, Qos] | [string, Qos, SubscriptionOptions]
+
 export interface WillMessage {
   topic: string
   /** base64 */
   payload: string
   qos: Qos
   retain: boolean
+  /** MQTT 5 will properties that travel with the message (absent: none) */
+  properties?: PropertiesJson
 }
 
 export interface WillRecord {
@@ -68,6 +80,13 @@ export interface WillRecord {
   owner: Owner
   at: number
   will: WillMessage
+  /**
+   * MQTT 5 Will Delay Interval, seconds, capped by the Session Expiry Interval (absent or 0: the will
+   * goes out as the connection ends). It counts from `disconnectedAt`, or from the owner's death.
+   */
+  delayS?: number
+  /** when the connection ended abnormally (its will then waits `delayS`; absent while connected) */
+  disconnectedAt?: number
 }
 
 const WILL_SUFFIX = '#will'
@@ -137,5 +156,6 @@ function decodeWill (clientId: string, value: Buffer | null): WillRecord | null 
   if (v === undefined || v.clientId !== clientId || !isOwner(v.owner) || typeof v.at !== 'number' || !isObject(v.will)) return null
   const w = v.will
   if (typeof w.topic !== 'string' || typeof w.payload !== 'string' || ![0, 1, 2].includes(w.qos as number) || typeof w.retain !== 'boolean') return null
+  if ((v.delayS !== undefined && typeof v.delayS !== 'number') || (v.disconnectedAt !== undefined && typeof v.disconnectedAt !== 'number')) return null
   return v as unknown as WillRecord
 }

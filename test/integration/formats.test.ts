@@ -18,7 +18,7 @@ const SCHEMA = JSON.parse(SCHEMA_TEXT) as Record<string, unknown> & { fields: Ar
 const envelope = avro.Type.forSchema(SCHEMA as avro.Schema)
 const FINGERPRINT = createHash('sha256').update(JSON.stringify(envelope.schema())).digest('hex')
 const PAYLOAD = Buffer.from([0xff, 0x00, 0x01, 0x7b]) // not UTF-8: json must base64 it
-const EMPTY = { topic: null, qos: null, retain: false, client_id: null, username: null, node: null, timestamp: 0, properties: {} }
+const EMPTY = { topic: null, qos: null, retain: false, client_id: null, username: null, node: null, timestamp: 0, properties: {}, mqtt5_properties: null }
 
 interface Seen { topic: string; message: KafkaMessage }
 
@@ -78,7 +78,7 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
       const json = of(k.json)
       const j = JSON.parse(String(json.value)) as Record<string, unknown>
       assert.ok(typeof j.timestamp === 'number' && j.timestamp <= before && j.timestamp > before - 60000)
-      assert.deepEqual({ ...j, timestamp: 0 }, { topic: 'fmt/json/dev-1/out', payload: PAYLOAD.toString('base64'), payload_encoding: 'base64', qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0 })
+      assert.deepEqual({ ...j, timestamp: 0 }, { topic: 'fmt/json/dev-1/out', payload: PAYLOAD.toString('base64'), payload_encoding: 'base64', qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0, properties: {} })
       assertRawHeaders(json, 'fmt/json/dev-1/out', node)
 
       const av = of(k.avro)
@@ -86,7 +86,7 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
       assertRawHeaders(av, 'fmt/avro/dev-1/out', node)
       const e = envelope.fromBuffer(av.value as Buffer) as Record<string, unknown>
       assert.ok(typeof e.timestamp === 'number' && e.timestamp <= before && e.timestamp > before - 60000)
-      assert.deepEqual({ ...e, timestamp: 0 }, { topic: 'fmt/avro/dev-1/out', payload: PAYLOAD, qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0, properties: {} })
+      assert.deepEqual({ ...e, timestamp: 0 }, { topic: 'fmt/avro/dev-1/out', payload: PAYLOAD, qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0, properties: {}, mqtt5_properties: null })
       assert.deepEqual(Object.keys(e), SCHEMA.fields.map((f) => f.name))
 
       // the device got its own three messages back through Kafka
@@ -173,7 +173,7 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
         assert.equal(header(m, 'wharf.schema.fingerprint'), undefined)
         assertRawHeaders(m, 'sr/dev-1/out', node)
         const e = (await schemaById(latest.id)).fromBuffer(value.subarray(5)) as Record<string, unknown>
-        assert.deepEqual({ ...e, timestamp: 0 }, { topic: 'sr/dev-1/out', payload: PAYLOAD, qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0, properties: {} })
+        assert.deepEqual({ ...e, timestamp: 0 }, { topic: 'sr/dev-1/out', payload: PAYLOAD, qos: 1, retain: false, client_id: 'dev-1', username: 'alice', node, timestamp: 0, properties: {}, mqtt5_properties: null })
         await until(() => got.length === 1, 15000, 'own message delivered')
         got.length = 0
 
@@ -202,6 +202,26 @@ describe('formats end to end: raw, json, avro (fingerprint header) and avro with
       } finally {
         await consumer.disconnect().catch(() => undefined)
         await producer.disconnect().catch(() => undefined)
+        await wharf.stop()
+      }
+    })
+
+    it('the envelope with mqtt5_properties is a FULL-compatible next version of the envelope before it', async () => {
+      const topics = uniqueTopics('evolve')
+      const kt = `avro-evolve.${idOf(topics)}`
+      const json = { 'Content-Type': 'application/vnd.schemaregistry.v1+json' }
+      // the subject holds the previous envelope (as an earlier Wharf registered it) and accepts only
+      // versions that read its records and whose records its readers read
+      const previous = { ...SCHEMA, fields: SCHEMA.fields.filter((f) => f.name !== 'mqtt5_properties') }
+      assert.equal((await fetch(`${registry.url}/subjects/${kt}-value/versions`, { method: 'POST', headers: json, body: JSON.stringify({ schema: JSON.stringify(previous) }) })).status, 200)
+      assert.equal((await fetch(`${registry.url}/config/${kt}-value`, { method: 'PUT', headers: json, body: JSON.stringify({ compatibility: 'FULL_TRANSITIVE' }) })).status, 200)
+      const file = configFile('evolve.yaml', { rules: [{ filter: 'ev/#', kafka_topic: kt, format: 'avro' }], schema_registry: { url: registry.url } })
+      const wharf = await WharfProcess.start({ brokers: testBrokers(), topics, args: ['--config', file] })
+      try {
+        const latest = (await (await fetch(`${registry.url}/subjects/${kt}-value/versions/latest`)).json()) as { version: number; schema: string }
+        assert.equal(latest.version, 2, 'registered as the next version')
+        assert.deepEqual(JSON.parse(latest.schema), SCHEMA)
+      } finally {
         await wharf.stop()
       }
     })

@@ -169,6 +169,37 @@ describe('MQTT 5 on a cluster of edges', () => {
     const after = keep(await v5(a.mqttPort, { clientId, clean: false }))
     assert.equal(after.connack.sessionPresent, false, 'a connection with Session Expiry Interval 0 leaves no session behind')
   })
+  it('Session Present 1 for a resumed session that has no subscriptions, v5 and 3.1.1, across nodes [MQTT-3.2.2-2]', async () => {
+    const clientId = `nosubs5-${id}`
+    const first = keep(await v5(a.mqttPort, { clientId, clean: false, properties: { sessionExpiryInterval: 300 } }))
+    assert.equal(first.connack.sessionPresent, false)
+    await first.client.endAsync()
+    const back = keep(await v5(b.mqttPort, { clientId, clean: false, properties: { sessionExpiryInterval: 300 } }))
+    assert.equal(back.connack.sessionPresent, true, 'the session exists, without subscriptions')
+    const v4Id = `nosubs4-${id}`
+    const v4 = await mqtt.connectAsync(a.url, { protocolVersion: 4, reconnectPeriod: 0, clientId: v4Id, clean: false })
+    await v4.endAsync()
+    const v4back = mqtt.connect(b.url, { protocolVersion: 4, reconnectPeriod: 0, clientId: v4Id, clean: false })
+    clients.push(v4back)
+    const connack = await new Promise<IConnackPacket>((resolve, reject) => { v4back.once('connect', resolve); v4back.once('error', reject) })
+    assert.equal(connack.sessionPresent, true, '3.1.1: the stored session was resumed')
+  })
+
+  it('MQTT 5 allows a password without a user name: a CONNACK, not a closed connection (§3.1.2.9)', async () => {
+    // mqtt-packet will not generate it: the bytes by hand (password flag 0x40, Clean Start 0x02)
+    const passwordOnly = async (port: number, clientId: string): Promise<IConnackPacket> => {
+      const str = (x: string): Buffer => Buffer.concat([Buffer.from([0, Buffer.byteLength(x)]), Buffer.from(x)])
+      const body = Buffer.concat([str('MQTT'), Buffer.from([5, 0x42, 0, 60, 0]), str(clientId), str('token')])
+      const raw = await RawMqtt.open(port, 5)
+      raw.sendBytes(Buffer.concat([Buffer.from([0x10, body.length]), body]))
+      return await raw.next(p => p.cmd === 'connack') as IConnackPacket
+    }
+    const anonymous = await passwordOnly(a.mqttPort, `pwonly-a-${id}`)
+    assert.equal(anonymous.reasonCode, 0, 'anonymous allowed on A')
+    const refused = await passwordOnly(c.mqttPort, `pwonly-c-${id}`)
+    assert.ok(refused.reasonCode === 0x86 || refused.reasonCode === 0x87, `refused with a reason code (${refused.reasonCode})`)
+  })
+
   it('properties through Kafka: a v5 publisher on A, a v5 and a 3.1.1 subscriber on B, a plain Kafka consumer reading the headers', async () => {
     const topic = `props/${id}`
     const sub5 = keep(await v5(b.mqttPort, { clientId: `p-sub5-${id}` }))
@@ -386,6 +417,22 @@ describe('MQTT 5 and the input limits', () => {
     raw.send({ cmd: 'publish', topic: 'rel/one', payload: Buffer.from('3'), qos: 2, messageId: 3, retain: false, dup: false })
     assert.equal(await disconnectedWith(raw), 0x97)
     assert.ok(await limitEvents(l, 'awaiting_rel_full') >= 1)
+  })
+
+  it('a will QoS above mqtt.max_qos_allowed refuses the CONNECT: MQTT 5 CONNACK 0x9B, 3.1.1 return code 5 [MQTT-3.2.2-12]', async () => {
+    const will = { topic: `will/${id}`, payload: Buffer.from('w'), qos: 2 as const, retain: false }
+    const raw = await RawMqtt.open(q.mqttPort, 5)
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: `willq5-${id}`, clean: true, keepalive: 60, will })
+    assert.equal((await raw.next(p => p.cmd === 'connack') as IConnackPacket).reasonCode, 0x9B)
+    await raw.closed
+    const raw4 = await RawMqtt.open(q.mqttPort, 4)
+    raw4.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: `willq4-${id}`, clean: true, keepalive: 60, will })
+    assert.equal((await raw4.next(p => p.cmd === 'connack') as IConnackPacket).returnCode, 5)
+    await raw4.closed
+    const ok = await RawMqtt.open(q.mqttPort, 5)
+    ok.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: `willq1-${id}`, clean: true, keepalive: 60, will: { ...will, qos: 1 } })
+    assert.equal((await ok.next(p => p.cmd === 'connack') as IConnackPacket).reasonCode, 0, 'a will at the allowed QoS')
+    ok.disconnect()
   })
 
   it('a PUBLISH above mqtt.max_qos_allowed: DISCONNECT 0x9B (not PUBREC 0x87), counted as qos_not_allowed', async () => {

@@ -47,6 +47,11 @@ export class RawMqtt {
   }
 
   /** The first packet received (from the start of the connection) that matches and was not taken yet. */
+  /** Bytes as they are (a packet mqtt-packet would refuse to generate). */
+  sendBytes (bytes: Buffer): void {
+    this.socket.write(bytes)
+  }
+
   async next (match: (p: Packet) => boolean, timeoutMs = 20000): Promise<Packet> {
     const deadline = Date.now() + timeoutMs
     for (;;) {

@@ -23,12 +23,12 @@ function asRecord (value: Buffer | string | null, headers: Record<string, string
 }
 
 function backendEnvelope (fields: Partial<AvroEnvelope> & { payload: Buffer }): Buffer {
-  return envelopeType.toBuffer({ topic: null, qos: null, retain: false, client_id: null, username: null, node: null, timestamp: 0, properties: {}, ...fields })
+  return envelopeType.toBuffer({ topic: null, qos: null, retain: false, client_id: null, username: null, node: null, timestamp: 0, properties: {}, mqtt5_properties: null, ...fields })
 }
 
 describe('avro envelope schema', () => {
   it('ships every field of the envelope', () => {
-    assert.deepEqual(SHIPPED.fields.map((f) => f.name), ['topic', 'payload', 'qos', 'retain', 'client_id', 'username', 'node', 'timestamp', 'properties'])
+    assert.deepEqual(SHIPPED.fields.map((f) => f.name), ['topic', 'payload', 'qos', 'retain', 'client_id', 'username', 'node', 'timestamp', 'properties', 'mqtt5_properties'])
   })
 
   it('fingerprint = hex SHA-256 of the Parsing Canonical Form', () => {
@@ -48,7 +48,7 @@ describe('avro codec without a schema registry', () => {
     const env = envelopeType.fromBuffer(out.value as Buffer) as AvroEnvelope
     assert.ok(env.timestamp >= before && env.timestamp <= Date.now())
     assert.deepEqual({ ...env, timestamp: 0 }, {
-      topic: 'devices/d1/telemetry', payload: message.payload, qos: 1, retain: true, client_id: 'd1', username: 'alice', node: 'edge-1', timestamp: 0, properties: {}
+      topic: 'devices/d1/telemetry', payload: message.payload, qos: 1, retain: true, client_id: 'd1', username: 'alice', node: 'edge-1', timestamp: 0, properties: {}, mqtt5_properties: null
     })
     const back = avroCodec.decode(asRecord(out.value as Buffer, out.headers as Record<string, string>))
     assert.ok(back.ok)
@@ -182,5 +182,35 @@ describe('avro codec with a schema registry (Confluent wire format)', () => {
     await mapping.registerSchemas()
     assert.deepEqual(registry.requests.slice(count).map((r) => r.split(' ').slice(0, 2).join(' ')), ['POST /subjects/m.avro-value/versions', 'GET /subjects/m.avro-value/versions/latest'])
     assert.equal(wireSchemaId(mapping.encode({ ...message, topic: 'b/1' }).value as Buffer), wireSchemaId(mapping.encode({ ...message, topic: 'a/1' }).value as Buffer))
+  })
+})
+
+describe('avro envelope: MQTT 5 properties and the previous schema', () => {
+  const v5: MqttMessage = {
+    ...message,
+    properties: { userProperties: { a: ['1', '2'], b: '3' }, contentType: 'text/plain', payloadFormatIndicator: true, responseTopic: 'r/1', correlationData: Buffer.from([0, 1, 255]), messageExpiryInterval: 60 }
+  }
+  const previous = avro.Type.forSchema({ ...SHIPPED, fields: SHIPPED.fields.filter((f) => f.name !== 'mqtt5_properties') } as avro.Schema)
+
+  it('round trip: every property in mqtt5_properties (user properties in order, a repeated name too), the map keeps the last value per name', () => {
+    const out = avroCodec.encode(v5, { topic: 'k', key: 'd1' })
+    const env = envelopeType.fromBuffer(out.value as Buffer) as AvroEnvelope
+    assert.deepEqual(env.properties, { a: '2', b: '3' })
+    const back = avroCodec.decode(asRecord(out.value as Buffer, { [SCHEMA_FINGERPRINT_HEADER]: ENVELOPE_FINGERPRINT }))
+    assert.ok(back.ok)
+    assert.deepEqual(back.record.properties, v5.properties)
+  })
+
+  it('reads a record written with the previous schema (its fingerprint): mqtt5_properties takes its default, the map gives user properties', () => {
+    const body = previous.toBuffer({ topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, client_id: null, username: null, node: null, timestamp: 0, properties: { k: 'v' } })
+    const back = avroCodec.decode(asRecord(body, { [SCHEMA_FINGERPRINT_HEADER]: previous.fingerprint('sha256').toString('hex') }))
+    assert.ok(back.ok)
+    assert.deepEqual([back.record.topic, back.record.properties], ['t', { userProperties: { k: 'v' } }])
+  })
+
+  it('a reader of the previous schema reads a record written with this one (the new field is skipped)', () => {
+    const out = avroCodec.encode(v5, { topic: 'k', key: 'd1' })
+    const old = previous.fromBuffer(out.value as Buffer, previous.createResolver(envelopeType)) as Record<string, unknown>
+    assert.deepEqual([old.topic, old.properties], ['devices/d1/telemetry', { a: '2', b: '3' }])
   })
 })

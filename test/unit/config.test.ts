@@ -55,6 +55,7 @@ const DEFAULTS: WharfConfig = {
     max_topic_alias: 65535,
     server_keepalive: 0,
     reason_strings: false,
+    response_information: '',
     peer_cert_as_username: 'disabled',
     peer_cert_as_clientid: 'disabled',
     max_inflight: 32,
@@ -87,7 +88,8 @@ const DEFAULTS: WharfConfig = {
     chain: [],
     password_hash_algorithm: { name: 'pbkdf2', mac_fun: 'sha256', iterations: 27500, dk_length: 32 },
     jwt: { from: 'password', algorithm: 'hmac-based', secret_base64_encoded: false, use_jwks: false, refresh_interval: 300000, verify_claims: {}, acl_claim_name: 'acl', disconnect_after_expire: true, leeway: 5000 },
-    http: { headers: {}, request_timeout: 5000, cache: { enable: true, ttl: 60000, max_size: 100000 } }
+    http: { headers: {}, request_timeout: 5000, cache: { enable: true, ttl: 60000, max_size: 100000 } },
+    scram: { enable: false, algorithm: ['sha256', 'sha512'], iteration_count: 4096 }
   },
   authorization: { no_match: 'allow', deny_action: 'ignore', cache: { enable: true, max_size: 32, ttl: 60000 } },
   flapping_detect: { enable: true, max_count: 15, window_time: 60000, ban_time: 300000 },

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { connectMalformed, connectRuleBreach } from '../../src/edge/connect-rules.js'
 
-const limits = { maxClientIdLength: 10, maxUsernameLength: 5 }
+const limits = { maxClientIdLength: 10, maxUsernameLength: 5, maxQos: 2 as const }
 const connect = (clientId: string, clean: boolean, username?: string, protocolVersion: 3 | 4 | 5 = 4) => ({ clientId, clean, username, protocolVersion })
 
 describe('CONNECT rules aedes does not apply', () => {
@@ -22,6 +22,15 @@ describe('CONNECT rules aedes does not apply', () => {
     assert.deepEqual(connectRuleBreach(connect('x'.repeat(11), true), limits), { returnCode: 2, reason: 'client_id_too_long' })
     assert.deepEqual(connectRuleBreach(connect('x', true, 'y'.repeat(6)), limits), { returnCode: 4, reason: 'username_too_long' })
   })
+
+  it('a will QoS above mqtt.max_qos_allowed refuses the CONNECT [MQTT-3.2.2-12] (MQTT 5: 0x9B; 3.1.1: 5)', () => {
+    const will = (qos: 0 | 1 | 2) => ({ topic: 'w/x', payload: Buffer.from('x'), qos, retain: false })
+    const atMost1 = { ...limits, maxQos: 1 as const }
+    assert.deepEqual(connectRuleBreach({ ...connect('x', true, undefined, 5), will: will(2) }, atMost1), { returnCode: 5, reason: 'will_qos_not_supported' })
+    assert.deepEqual(connectRuleBreach({ ...connect('x', true), will: will(2) }, atMost1), { returnCode: 5, reason: 'will_qos_not_supported' })
+    assert.equal(connectRuleBreach({ ...connect('x', true, undefined, 5), will: will(1) }, atMost1), undefined)
+    assert.equal(connectRuleBreach({ ...connect('x', true, undefined, 5), will: will(2) }, limits), undefined)
+  })
 })
 
 describe('malformed CONNECTs mqtt-packet accepts', () => {
@@ -31,6 +40,10 @@ describe('malformed CONNECTs mqtt-packet accepts', () => {
     assert.equal(connectMalformed({ will: will('w/#', 1) }), 'will topic empty or with a wildcard')
     assert.equal(connectMalformed({ will: will('', 0) }), 'will topic empty or with a wildcard')
     assert.equal(connectMalformed({ password: Buffer.from('p') }), 'password without a user name')
+    assert.equal(connectMalformed({ password: Buffer.from('p'), protocolVersion: 4 }), 'password without a user name')
+  })
+  it('MQTT 5 allows a password without a user name (§3.1.2.9)', () => {
+    assert.equal(connectMalformed({ password: Buffer.from('p'), protocolVersion: 5 }), undefined)
   })
   it('well-formed CONNECTs pass', () => {
     assert.equal(connectMalformed({}), undefined)

@@ -28,8 +28,9 @@ function nodeOf (name: string, view: SessionView, live: Set<string>, published: 
   return { wills, claims }
 }
 
-async function willOf (view: SessionView, clientId: string, owner: Owner): Promise<void> {
-  const value = Buffer.from(JSON.stringify({ v: 1, clientId, owner, at: 1, will: { topic: `lw/${clientId}`, payload: Buffer.from('gone').toString('base64'), qos: 1, retain: false } }))
+async function willOf (view: SessionView, clientId: string, owner: Owner, extra: Record<string, unknown> = {}, properties?: unknown): Promise<void> {
+  const will = { topic: `lw/${clientId}`, payload: Buffer.from('gone').toString('base64'), qos: 1, retain: false, ...(properties === undefined ? {} : { properties }) }
+  const value = Buffer.from(JSON.stringify({ v: 1, clientId, owner, at: 1, will, ...extra }))
   await view.onBatch('sessions', 0, [{ key: Buffer.from(`${clientId}#will`), value, offset: '0', timestamp: '0', attributes: 0, headers: {} } as never])
 }
 
@@ -79,5 +80,36 @@ describe('wills of dead nodes', () => {
     a.wills.tick()
     await settle()
     assert.equal(a.claims.length, 0)
+  })
+
+  /** a won the claim on the dead node's wills: what it publishes at a tick */
+  async function wonBy (view: SessionView, published: MqttMessage[]): Promise<ReturnType<typeof nodeOf>> {
+    const a = nodeOf('a', view, new Set(['a']), published)
+    a.wills.applyClaim({ v: 1, type: 'wills', node: 'dead', inc: 'dead-inc', by: 'a', byInc: 'a-inc', round: 0, at: 1 })
+    await settle()
+    return a
+  }
+
+  it('Will Delay Interval: a will still in its delay (counted from disconnectedAt) waits; one past it is published, with its properties', async () => {
+    const view = new SessionView()
+    const dead = { node: 'dead', inc: 'dead-inc', conn: 'x' }
+    await willOf(view, 'waits', dead, { delayS: 3600, disconnectedAt: Date.now() })
+    await willOf(view, 'due', dead, { delayS: 5, disconnectedAt: Date.now() - 6000 }, { user_properties: [['k', '1'], ['k', '2']], correlation_data: 'AQI=', message_expiry_interval: 30 })
+    const published: MqttMessage[] = []
+    const a = await wonBy(view, published)
+    a.wills.tick()
+    await settle()
+    assert.deepEqual(published.map(m => m.topic), ['lw/due'])
+    assert.deepEqual(published[0]?.properties, { userProperties: { k: ['1', '2'] }, correlationData: Buffer.from([1, 2]), messageExpiryInterval: 30 })
+  })
+
+  it('Will Delay Interval of a client connected when its node died: counted from when the survivor found the node dead', async () => {
+    const view = new SessionView()
+    await willOf(view, 'connected', { node: 'dead', inc: 'dead-inc', conn: 'x' }, { delayS: 3600 })
+    const published: MqttMessage[] = []
+    const a = await wonBy(view, published)
+    a.wills.tick()
+    await settle()
+    assert.deepEqual(published, [], 'not before the delay from the death')
   })
 })

@@ -18,7 +18,7 @@ describe('json codec', () => {
     assert.equal(out.key, 'd1')
     const env = JSON.parse(String(out.value)) as Record<string, unknown>
     assert.deepEqual({ ...env, timestamp: 0 }, {
-      topic: 'devices/d1/telemetry', payload: '{"t":21.5}', payload_encoding: 'utf8', qos: 1, retain: true, client_id: 'd1', username: null, node: 'edge-1', timestamp: 0
+      topic: 'devices/d1/telemetry', payload: '{"t":21.5}', payload_encoding: 'utf8', qos: 1, retain: true, client_id: 'd1', username: null, node: 'edge-1', timestamp: 0, properties: {}
     })
     assert.ok(typeof env.timestamp === 'number' && env.timestamp >= before)
     assert.equal(out.headers?.['mqtt.topic'], 'devices/d1/telemetry')
@@ -55,5 +55,27 @@ describe('json codec', () => {
     assert.equal(reason('{"payload":"x","qos":3}'), 'invalid qos in JSON envelope')
     assert.equal(reason('{"payload":"x","payload_encoding":"hex"}'), 'invalid payload_encoding in JSON envelope')
     assert.equal(reason('{"payload":"x","topic":5}'), 'JSON envelope field of the wrong type')
+  })
+})
+
+describe('json envelope: MQTT 5 properties', () => {
+  const properties = { userProperties: { a: ['1', '2'], b: '3' }, contentType: 'text/plain', payloadFormatIndicator: true, responseTopic: 'r/1', correlationData: Buffer.from([0, 1, 255]), messageExpiryInterval: 60 }
+
+  it('writes them in "properties": user properties as [name, value] pairs in order, correlation data in base64; reads them back', () => {
+    const out = jsonCodec.encode({ ...message, properties }, { topic: 'k', key: 'd1' })
+    const env = JSON.parse(String(out.value)) as Record<string, unknown>
+    assert.deepEqual(env.properties, {
+      user_properties: [['a', '1'], ['a', '2'], ['b', '3']], content_type: 'text/plain', payload_format_indicator: 1, response_topic: 'r/1', correlation_data: 'AAH/', message_expiry_interval: 60
+    })
+    const back = jsonCodec.decode(asRecord(out.value as Buffer))
+    assert.ok(back.ok)
+    assert.deepEqual(back.record.properties, properties)
+  })
+
+  it('refuses a backend envelope whose properties have the wrong shape', () => {
+    for (const bad of [{ user_properties: { a: '1' } }, { user_properties: [['a']] }, { correlation_data: 5 }, { message_expiry_interval: -1 }, { payload_format_indicator: true }, 'x']) {
+      const back = jsonCodec.decode(asRecord(JSON.stringify({ topic: 't', payload: 'p', properties: bad })))
+      assert.deepEqual(back, { ok: false, reason: 'invalid properties in JSON envelope' }, JSON.stringify(bad))
+    }
   })
 })

@@ -36,9 +36,9 @@ function banOut (b: BanRecord) {
  * this node's views at once, so that a GET right after sees the change.
  */
 export function accessRoutes (app: FastifyInstance, ctx: ApiContext): void {
-  const hash = async (password: string): Promise<UserRecord['hash']> => {
+  const hash = async (password: string): Promise<Pick<UserRecord, 'hash' | 'scram'>> => {
     try {
-      return await ctx.hashPassword(Buffer.from(password, 'utf8'))
+      return await ctx.passwordCredentials(Buffer.from(password, 'utf8'))
     } catch (err) {
       if (err instanceof PasswordTooLongError) throw badRequest('password', err.message)
       throw err
@@ -71,7 +71,7 @@ export function accessRoutes (app: FastifyInstance, ctx: ApiContext): void {
     if (!isValidUsername(b.username)) throw badRequest('username', 'a user name is 1 to 65535 bytes without NUL')
     if (ctx.users.get(b.username) !== undefined) throw new ApiError(409, 'ALREADY_EXISTS', `user ${b.username} exists (PUT /users/{username} changes it)`)
     const now = Date.now()
-    const record: UserRecord = { v: 1, username: b.username, superuser: b.superuser, hash: await hash(b.password), createdAt: now, updatedAt: now }
+    const record: UserRecord = { v: 1, username: b.username, superuser: b.superuser, ...await hash(b.password), createdAt: now, updatedAt: now }
     await putUser(record)
     return reply.code(201).send(userOut(record))
   })
@@ -91,7 +91,7 @@ export function accessRoutes (app: FastifyInstance, ctx: ApiContext): void {
     const b = request.body as { password?: string; superuser?: boolean }
     const old = ctx.users.get(username)
     if (old === undefined) throw new ApiError(404, 'USER_NOT_FOUND', `no user ${username}`)
-    const record: UserRecord = { ...old, superuser: b.superuser ?? old.superuser, hash: b.password === undefined ? old.hash : await hash(b.password), updatedAt: Date.now() }
+    const record: UserRecord = { ...old, superuser: b.superuser ?? old.superuser, ...(b.password === undefined ? {} : { scram: undefined, ...await hash(b.password) }), updatedAt: Date.now() }
     await putUser(record)
     return userOut(record)
   })

@@ -29,7 +29,9 @@ export interface AuthnStats {
  * denies, or passes the client on (`ignore`). When no source answers: a client that sent no user
  * name and no password is anonymous and `allow_anonymous` decides; one that sent credentials
  * nobody accepted is refused as bad credentials. With no sources at all every client is anonymous
- * (what Wharf did before authentication existed). Failed logins feed the failure tracker, whose
+ * (what Wharf did before authentication existed). A client that went through MQTT 5 enhanced
+ * authentication (`ClientInfo.enhanced`, SCRAM) is decided by that exchange instead of the
+ * sources, after the ban check, and counted under its method. Failed logins feed the failure tracker, whose
  * bans count on this node at once and go to the banned topic through `onBan`.
  */
 export class AuthChain implements Authenticate {
@@ -59,7 +61,7 @@ export class AuthChain implements Authenticate {
       this.stats.failure.set(key, (this.stats.failure.get(key) ?? 0) + 1)
       if (result.reason === 'bad_credentials') this.failed(client)
       // a banned client costs no hashing and may retry at network speed: its refusals at debug (the ban was logged when made; /metrics counts them)
-      const line = { clientId: client.clientId, username: loggableUsername(client.username), peerhost: client.peerhost, reason: result.reason, source: result.source }
+      const line = { clientId: client.clientId, username: loggableUsername(client.username), peerhost: client.peerhost, reason: result.reason, source: result.source, why: client.enhanced?.why }
       if (result.reason === 'banned') this.log.debug(line, 'login refused')
       else this.log.info(line, 'login refused')
     }
@@ -68,6 +70,13 @@ export class AuthChain implements Authenticate {
 
   private async run (client: ClientInfo): Promise<AuthnResult> {
     if (this.opts.banned?.isBanned(client) === true) return { outcome: 'deny', reason: 'banned' }
+    // MQTT 5 enhanced authentication: the exchange the edge ran is the source
+    const e = client.enhanced
+    if (e !== undefined) {
+      return e.verified
+        ? { outcome: 'allow', superuser: e.superuser === true, source: e.method }
+        : { outcome: 'deny', reason: 'bad_credentials', source: e.method }
+    }
     for (const source of this.opts.sources) {
       let r
       try {

@@ -1,10 +1,13 @@
 import { parseHashRecord, type HashRecord } from '../hash/password-hash.js'
+import { parseScramCredentials, scramJson, type ScramCredentials } from '../scram/scram-credentials.js'
 import { readJsonObject } from '../../util/json-record.js'
 
 /*
  * The records of the users topic (`wharf.users`, compacted): key = user name, value = JSON with a
  * version field (a later version skips what it cannot read); an empty value is a tombstone that
- * deletes the user. A record holds the salted hash and its parameters, never the password.
+ * deletes the user. A record holds the salted hash and its parameters, never the password, and
+ * (since MQTT 5 enhanced authentication) the user's SCRAM credentials, an optional field that
+ * older versions ignore: a record without it is read as before.
  */
 
 export const USER_RECORD_VERSION = 1
@@ -14,6 +17,8 @@ export interface UserRecord {
   username: string
   superuser: boolean
   hash: HashRecord
+  /** SCRAM-SHA-256/512 credentials, computed when the password was set (absent on older records and imports) */
+  scram?: ScramCredentials | undefined
   /** epoch ms */
   createdAt: number
   updatedAt: number
@@ -25,8 +30,8 @@ export function isValidUsername (name: string): boolean {
 }
 
 export function encodeUserRecord (record: UserRecord): Buffer {
-  const { v, username, superuser, hash, createdAt, updatedAt } = record
-  return Buffer.from(JSON.stringify({ v, username, superuser, hash, createdAt, updatedAt }))
+  const { v, username, superuser, hash, scram, createdAt, updatedAt } = record
+  return Buffer.from(JSON.stringify({ v, username, superuser, hash, ...(scram === undefined ? {} : { scram: scramJson(scram) }), createdAt, updatedAt }))
 }
 
 /** The record, null for a tombstone, undefined for a value this version cannot read. */
@@ -37,7 +42,8 @@ export function decodeUserRecord (key: string, value: Buffer | null): UserRecord
   if (typeof r.createdAt !== 'number' || typeof r.updatedAt !== 'number') return undefined
   const hash = parseHashRecord(r.hash)
   if (hash === undefined) return undefined
-  return { v: 1, username: key, superuser: r.superuser, hash, createdAt: r.createdAt, updatedAt: r.updatedAt }
+  const scram = parseScramCredentials(r.scram)
+  return { v: 1, username: key, superuser: r.superuser, hash, ...(scram === undefined ? {} : { scram }), createdAt: r.createdAt, updatedAt: r.updatedAt }
 }
 
 /** What `wharf users list` shows of a user: never the hash or salt. */
