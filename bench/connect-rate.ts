@@ -7,7 +7,7 @@
  * per connection; "ms per login" is the sequential (concurrency 1) latency.
  *
  *   npm run build && node --import tsx bench/connect-rate.ts [--connections 300] [--concurrency 1,8,32]
- *                                                          [--brokers host:port] [--iterations 27500]
+ *                                                          [--brokers host:port] [--iterations 27500] [--profile DIR]
  *
  * Without --brokers a single-node local Kafka is started in a temporary folder and stopped at the end.
  */
@@ -27,7 +27,9 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '300' },
     concurrency: { type: 'string', default: '1,8,32' },
     brokers: { type: 'string' },
-    iterations: { type: 'string', default: '27500' }
+    iterations: { type: 'string', default: '27500' },
+    /** a CPU profile of the edge into this folder (summarise with bench/profile-summary.ts) */
+    profile: { type: 'string' }
   }
 })
 const total = Number(values.connections)
@@ -106,7 +108,7 @@ try {
   await writeFile(config, 'allow_anonymous: true\nauthentication:\n  chain: [built_in_database]\nflapping_detect:\n  enable: false\n')
   const password = `bench-${randomUUID()}`
   await wharf(['users', 'add', 'bench', '--password-stdin'], { env: { WHARF_KAFKA__BROKERS: brokers.join(','), ...topicsEnv(topics), ...hashEnv }, input: password })
-  edge = await WharfProcess.start({ brokers, topics, nodeName: 'bench-connect', args: ['--config', config], env: hashEnv, keepLines: 50 })
+  edge = await WharfProcess.start({ brokers, topics, nodeName: 'bench-connect', args: ['--config', config], env: hashEnv, keepLines: 50, ...(values.profile === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] }) })
   const port = edge.mqttPort
   const pid = edge.pid
   const run = randomUUID().slice(0, 6)

@@ -5,7 +5,7 @@
  *
  *   npm run bench -- all                                  # the full run (~10 min on 2 cores)
  *   npm run bench -- p2p|fan-in|fan-out [--qos 0,1] [--size 16,1024] [--publishers N] [--subscribers N]
- *                    [--rate MSG_PER_S] [--window N] [--seconds S] [--warmup S]
+ *                    [--rate MSG_PER_S] [--window N] [--seconds S] [--warmup S] [--mqtt-version 4,5]
  *   npm run bench -- latency [--rate 1000] [--seconds 10]  # 1 publisher -> 1 subscriber at a fixed rate
  *   npm run bench -- connections [--connections 18000] [--conn-rate 1000]
  *   npm run bench -- smoke                                # seconds; CI: exits 1 if nothing is delivered
@@ -28,7 +28,7 @@ import { LocalKafka, PINNED_KAFKA_VERSION } from '../src/local-kafka/index.js'
 import { createLogger } from '../src/observability/logger.js'
 import { runConnections, type ConnResult } from './lib/connections.js'
 import { runLoad, type LoadResult, type LoadSpec, type ScenarioKind } from './lib/loadgen.js'
-import { ProcSampler, type ProcUsage } from './lib/proc-stats.js'
+import { CpuWindow, ProcSampler, type ProcUsage } from './lib/proc-stats.js'
 import { ALL_TARGETS, ensureMosquitto, startTarget, type RunningTarget, type TargetName } from './lib/targets.js'
 
 const { values, positionals } = parseArgs({
@@ -45,6 +45,7 @@ const { values, positionals } = parseArgs({
     warmup: { type: 'string' },
     connections: { type: 'string' },
     'conn-rate': { type: 'string' },
+    'mqtt-version': { type: 'string' },
     brokers: { type: 'string' },
     'kafka-pid': { type: 'string' },
     'kafka-gc': { type: 'string' },
@@ -74,16 +75,22 @@ const SHAPES: Record<ScenarioKind, { publishers: number; subscribers: number; wi
   'fan-out': { publishers: 1, subscribers: 20, window: 20 }
 }
 
+/** MQTT versions the clients speak, one scenario each: 4 (3.1.1, the default) and/or 5 ("v5" in the name) */
+const versions = list(values['mqtt-version'], [4]) as Array<4 | 5>
+for (const v of versions) if (v !== 4 && v !== 5) { log(`unknown --mqtt-version ${v}: 4 or 5`); process.exit(2) }
+const versionSuffix = (v: 4 | 5): string => v === 5 ? ' v5' : ''
+
 function loadScenarios (kinds: ScenarioKind[]): Scenario[] {
   const out: Scenario[] = []
   for (const kind of kinds) {
     for (const qos of list(values.qos, [0, 1]) as Array<0 | 1>) {
-      for (const size of list(values.size, [16, 1024])) {
+      for (const size of list(values.size, [16, 1024])) for (const version of versions) {
         const shape = SHAPES[kind]
         const rate = values.rate === undefined ? undefined : Number(values.rate)
         out.push({
-          name: `${kind} q${qos} ${size}B${rate === undefined ? '' : ` @${rate}/s`}`,
+          name: `${kind} q${qos} ${size}B${rate === undefined ? '' : ` @${rate}/s`}${versionSuffix(version)}`,
           spec: {
+            protocolVersion: version,
             kind,
             qos,
             payloadBytes: size,
@@ -101,12 +108,12 @@ function loadScenarios (kinds: ScenarioKind[]): Scenario[] {
   return out
 }
 
-function latencyScenario (): Scenario {
+function latencyScenarios (): Scenario[] {
   const rate = num(values.rate, 1000)
-  return {
-    name: `latency q1 16B @${rate}/s`,
-    spec: { kind: 'p2p', qos: 1, payloadBytes: 16, publishers: 1, subscribers: 1, window: 1, rate, warmupS: num(values.warmup, 2), durationS: num(values.seconds, 10) }
-  }
+  return versions.map(version => ({
+    name: `latency q1 16B @${rate}/s${versionSuffix(version)}`,
+    spec: { kind: 'p2p', qos: 1, payloadBytes: 16, publishers: 1, subscribers: 1, window: 1, rate, warmupS: num(values.warmup, 2), durationS: num(values.seconds, 10), protocolVersion: version }
+  }))
 }
 
 let scenarios: Scenario[] = []
@@ -118,21 +125,21 @@ const softNoFile = Number(execFileSync('sh', ['-c', 'ulimit -Sn']).toString().tr
 const connCap = Math.max(0, Math.min(hardNoFile, softNoFile) - 1000)
 switch (mode) {
   case 'all':
-    scenarios = [...loadScenarios(['p2p', 'fan-in', 'fan-out']), latencyScenario()]
+    scenarios = [...loadScenarios(['p2p', 'fan-in', 'fan-out']), ...latencyScenarios()]
     connTarget = Math.min(num(values.connections, 18000), connCap)
     break
   case 'p2p': case 'fan-in': case 'fan-out':
     scenarios = loadScenarios([mode])
     break
   case 'latency':
-    scenarios = [latencyScenario()]
+    scenarios = latencyScenarios()
     break
   case 'connections':
     connTarget = Math.min(num(values.connections, 18000), connCap)
     break
   case 'smoke':
     targets = values.targets === undefined ? ['wharf1', 'aedes'] : targets
-    scenarios = [{ name: 'smoke p2p q1 16B', spec: { kind: 'p2p', qos: 1, payloadBytes: 16, publishers: 2, subscribers: 2, window: 10, warmupS: 1, durationS: num(values.seconds, 3) } }]
+    scenarios = versions.map(version => ({ name: `smoke p2p q1 16B${versionSuffix(version)}`, spec: { kind: 'p2p', qos: 1, payloadBytes: 16, publishers: 2, subscribers: 2, window: 10, warmupS: 1, durationS: num(values.seconds, 3), protocolVersion: version } }))
     break
   default:
     log(`unknown scenario ${mode}: all | p2p | fan-in | fan-out | latency | connections | smoke`)
@@ -147,6 +154,8 @@ interface ScenarioResult {
   load?: LoadResult
   error?: string
   usage: { broker: ProcUsage; kafka?: ProcUsage; loadgen: ProcUsage }
+  /** CPU µs per delivered message over the measured window, per process (broker0, broker1, kafka, loadgen) */
+  cpuUsPerMessage?: Record<string, number>
 }
 interface ConnectionResult { target: TargetName; result?: ConnResult; error?: string }
 
@@ -237,10 +246,11 @@ async function runScenario (target: RunningTarget, s: Scenario): Promise<Scenari
   target.brokerPids.forEach((pid, i) => { pids[`broker${i}`] = pid })
   if (target.kafkaPid !== undefined) pids.kafka = target.kafkaPid
   const sampler = new ProcSampler(pids)
+  const window = new CpuWindow(pids)
   let load: LoadResult | undefined
   let error: string | undefined
   try {
-    load = await runLoad(s.spec, target.pubUrl, target.subUrl)
+    load = await runLoad(s.spec, target.pubUrl, target.subUrl, { window })
   } catch (err) {
     error = (err as Error).message
     log(`    failed: ${error}`)
@@ -252,7 +262,8 @@ async function runScenario (target: RunningTarget, s: Scenario): Promise<Scenari
     spec: s.spec,
     ...(load === undefined ? {} : { load }),
     ...(error === undefined ? {} : { error }),
-    usage: { broker: sumUsage(u, 'broker'), loadgen: u.loadgen as ProcUsage, ...(u.kafka === undefined ? {} : { kafka: u.kafka }) }
+    usage: { broker: sumUsage(u, 'broker'), loadgen: u.loadgen as ProcUsage, ...(u.kafka === undefined ? {} : { kafka: u.kafka }) },
+    ...(load === undefined || load.delivered === 0 ? {} : { cpuUsPerMessage: window.usPer(load.delivered) })
   }
   if (load !== undefined) {
     const ack = load.ackLatencyMs === undefined ? '' : ` (PUBACK p50 ${load.ackLatencyMs.p50} ms, p99 ${load.ackLatencyMs.p99} ms)`
@@ -296,6 +307,17 @@ if (rows.length > 0) {
     }
   }
   if (ratioRows.length > 0) out.push('', table(['scenario', 'Wharf', 'vs aedes', 'vs mosquitto'], ratioRows))
+  // CPU per delivered message over the measured window: the comparison that does not depend on who
+  // else shares the cores (issue 18)
+  const us = (v: number | undefined): string => v === undefined ? '' : v.toFixed(1)
+  const cpuRows = results.filter(r => r.cpuUsPerMessage !== undefined).map(r => {
+    const c = r.cpuUsPerMessage as Record<string, number>
+    const edges = Object.keys(c).filter(k => k.startsWith('broker')).map(k => c[k] as number)
+    const broker = edges.reduce((a, b) => a + b, 0)
+    return [r.scenario, r.target, us(broker) + (edges.length > 1 ? ` (${edges.map(us).join(' + ')})` : ''), us(c.kafka), us(c.loadgen),
+      us(broker + (c.kafka ?? 0))]
+  })
+  if (cpuRows.length > 0) out.push('', 'CPU µs per delivered message (measured window):', table(['scenario', 'target', 'broker', 'Kafka', 'loadgen', 'broker + Kafka'], cpuRows))
 }
 if (connResults.length > 0) {
   out.push('', table(['connections', 'reached / target', 'seconds', 'broker RSS before → after', 'bytes per connection', 'stopped by'],

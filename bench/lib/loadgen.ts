@@ -31,6 +31,8 @@ export interface LoadSpec {
   window: number
   warmupS: number
   durationS: number
+  /** the MQTT version every client of the scenario speaks (default 4 = 3.1.1) */
+  protocolVersion?: 4 | 5
 }
 
 export interface LoadResult {
@@ -142,8 +144,9 @@ export async function runLoad (spec: LoadSpec, pubUrl: string, subUrl: string, o
   }
 
   try {
+    const clientOptions: IClientOptions = { protocolVersion: spec.protocolVersion ?? 4, ...opts.clientOptions }
     for (let s = 0; s < spec.subscribers; s++) {
-      const c = await connect(opts.subUrls === undefined ? subUrl : opts.subUrls[s % opts.subUrls.length] as string, `bench-${run}-s${s}`, opts.clientOptions)
+      const c = await connect(opts.subUrls === undefined ? subUrl : opts.subUrls[s % opts.subUrls.length] as string, `bench-${run}-s${s}`, clientOptions)
       subs.push(c)
       c.on('message', (_topic, p: Buffer) => {
         const t = now()
@@ -164,7 +167,7 @@ export async function runLoad (spec: LoadSpec, pubUrl: string, subUrl: string, o
       const filter = opts.filterOf !== undefined ? opts.filterOf(base, s) : spec.kind === 'p2p' ? topicOf(s) : spec.kind === 'fan-in' ? `${base}/+` : topicOf(0)
       await c.subscribeAsync(filter, { qos: spec.qos })
     }
-    for (let i = 0; i < spec.publishers; i++) pubs.push(await connect(opts.pubUrls === undefined ? pubUrl : opts.pubUrls[i % opts.pubUrls.length] as string, `bench-${run}-p${i}`, opts.clientOptions))
+    for (let i = 0; i < spec.publishers; i++) pubs.push(await connect(opts.pubUrls === undefined ? pubUrl : opts.pubUrls[i % opts.pubUrls.length] as string, `bench-${run}-p${i}`, clientOptions))
     await opts.ready?.(base)
     // cross-node: let the subscriptions settle before the first message (Wharf delivers from the log
     // head each edge saw, so there is nothing to wait for, but give slow brokers a moment)

@@ -5,6 +5,7 @@ import { PassThrough, type Duplex } from 'node:stream'
 import type { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes'
 import type { Qos } from '../protocol/message.js'
 import type { WireProperties } from '../protocol/message-properties.js'
+import { subscriptionOptionsOf, type HeldSubscription } from '../protocol/subscription-options.js'
 import { missingForHardening } from './aedes-hardening.js'
 import { missingForWire, refuseConnectV5 } from './mqtt5-wire.js'
 import { REASON } from '../protocol/reason-codes.js'
@@ -36,6 +37,16 @@ export interface AedesPacket extends PublishPacket {
   brokerCounter: number
 }
 
+/** aedes 2's Subscription (`lib/handlers/subscribe.js`): granted QoS and the MQTT 5 options as the SUBSCRIBE gave them. */
+interface AedesSubscription {
+  qos: number
+  /** No Local, Retain As Published, Retain Handling, Subscription Identifier (absent for 3.1.1) */
+  nl?: boolean
+  rap?: boolean
+  rh?: number
+  si?: number
+}
+
 /** The private parts of aedes' per-connection client that Wharf uses. */
 interface ClientInternals {
   /** hand one packet to this client through its QoS 1/2 flow; `cb` once written */
@@ -44,14 +55,16 @@ interface ClientInternals {
   deliver0: (packet: AedesPacket, cb: () => void) => void
   /** the next packet id aedes assigns (aedes keeps an id a packet already has) */
   _nextId: number
-  /** granted subscriptions, filter -> { qos } */
-  subscriptions: Record<string, { qos: number }>
+  /** granted subscriptions, filter -> aedes' Subscription */
+  subscriptions: Record<string, AedesSubscription>
   /** the will aedes publishes when the connection ends abnormally (null after a DISCONNECT) */
   will: PublishPacket | null
   /** MQTT 5 Clean Start as the CONNECT said it (aedes 2 keeps `clean` for "session expiry = 0") */
   _cleanStart?: boolean
   /** MQTT 5 Server Keep Alive: aedes sends it in the CONNACK and times the connection by it */
   _serverKeepAlive?: number
+  /** MQTT 5: the Session Expiry Interval the CONNECT asked for (before aedes capped it) */
+  _connectSessionExpiryInterval?: number
   /** the connection's byte stream */
   conn: Duplex
   /** mqtt-packet's parser of this connection's bytes (emits 'packet' for every packet read) */
@@ -241,6 +254,22 @@ export function flowLimitsOf (client: Client): { receiveMaximum: number; maximum
   return { receiveMaximum: c.receiveMaximum ?? 65535, maximumPacketSize: c.maximumPacketSize }
 }
 
+const held = new WeakMap<AedesSubscription, HeldSubscription>()
+
+/**
+ * The client's granted subscriptions with their MQTT 5 options, as aedes keeps them (it makes a
+ * new Subscription object on every change, so each is converted once).
+ */
+export function * heldSubscriptions (client: Client): Generator<[string, HeldSubscription]> {
+  const subs = internals(client).subscriptions
+  for (const filter in subs) {
+    const sub = subs[filter] as AedesSubscription
+    let h = held.get(sub)
+    if (h === undefined) held.set(sub, h = { ...subscriptionOptionsOf({ nl: sub.nl, rap: sub.rap, rh: sub.rh, id: sub.si }), qos: sub.qos as Qos })
+    yield [filter, h]
+  }
+}
+
 /** MQTT 5 Clean Start, or clean session for MQTT 3.1/3.1.1: the previous session is discarded. */
 export function cleanStartOf (client: Client): boolean {
   return client.version === 5 ? internals(client)._cleanStart === true : client.clean
@@ -276,6 +305,11 @@ export function endConnection (client: Client, reasonCode: number, done?: () => 
 /** Calls `listener` with every packet the client sends (after aedes' own handling was queued). */
 export function onIncomingPacket (client: Client, listener: (packet: { cmd: string; length: number; qos?: number }) => void): void {
   internals(client)._parser.on('packet', listener)
+}
+
+/** The Session Expiry Interval an MQTT 5 client's CONNECT asked for (undefined before CONNECT, or 3.1.1). */
+export function connectSessionExpiryOf (client: Client): number | undefined {
+  return internals(client)._connectSessionExpiryInterval
 }
 
 /** Did the client end its connection with DISCONNECT? */

@@ -2,17 +2,34 @@ import type { Aedes, AuthorizeForwardHandler, Client } from 'aedes'
 import type { MqttMessage, Qos } from '../protocol/message.js'
 import { deliveryProperties } from '../protocol/message-properties.js'
 import { compileTopicFilter, type TopicMatcher } from '../protocol/topic-filter.js'
+import { isShareFilter } from '../protocol/share-filter.js'
+import { matchSubscriptions, withSubscriptionIds, type SubscriptionMatch } from '../protocol/subscription-options.js'
 import type { LocalSink } from '../routing/log-delivery.js'
 import type { LogPosition, PersistentSession } from '../session/persistent-session.js'
 import type { ReplayItem } from '../session/session-manager.js'
 import type { LocalEmitter } from './local-emitter.js'
 import {
-  continuePacketIdsAfter, deliverTo, directPacket, emitterPacket, grantedSubscriptions, isDirectPacket, packetCounter, type AedesPacket
+  continuePacketIdsAfter, deliverTo, directPacket, emitterPacket, grantedSubscriptions, heldSubscriptions, isDirectPacket, packetCounter,
+  takePacketId, type AedesPacket
 } from './aedes-internals.js'
 import { publishBytes } from './client-outbound.js'
 import type { Outbound } from './outbound.js'
 
 const matchers = new Map<string, TopicMatcher>()
+
+/** A filter's compiled matcher (cached across clients). */
+function matcher (filter: string): TopicMatcher {
+  let matches = matchers.get(filter)
+  if (matches === undefined) {
+    if (matchers.size > 10000) matchers.clear()
+    matches = compileTopicFilter(filter)
+    matchers.set(filter, matches)
+  }
+  return matches
+}
+
+/** Shared subscriptions take their messages from their Kafka groups, never from the node's matching. */
+const plainMatcher = (filter: string): TopicMatcher | undefined => isShareFilter(filter) ? undefined : matcher(filter)
 
 /** The best QoS granted to `client` by a filter matching `topic` (0 when none matches), up to `cap`. */
 export function grantedQos (client: Client, topic: string, cap: number): Qos {
@@ -22,13 +39,7 @@ export function grantedQos (client: Client, topic: string, cap: number): Qos {
     if (best >= cap) break
     const qos = (subs[filter] as { qos: number }).qos
     if (qos <= best) continue
-    let matches = matchers.get(filter)
-    if (matches === undefined) {
-      if (matchers.size > 10000) matchers.clear()
-      matches = compileTopicFilter(filter)
-      matchers.set(filter, matches)
-    }
-    if (matches(topic)) best = qos
+    if (matcher(filter)(topic)) best = qos
   }
   return best as Qos
 }
@@ -45,6 +56,10 @@ interface Origin {
   replay?: boolean
   /** an unacknowledged delivery sent again with its packet id */
   resend?: boolean
+  /** the client that published the record (No Local), when it came from MQTT */
+  publisher?: string | undefined
+  /** the record's RETAIN flag (kept for subscriptions with Retain As Published) */
+  retain?: boolean
 }
 
 /** The origin's log position (its offset as a BigInt, made once). */
@@ -111,7 +126,7 @@ export class Delivery implements LocalSink {
     const properties = deliveryProperties(message.properties, Date.now())
     if (properties === 'expired') return
     const packet = emitterPacket(this.opts.aedes(), message, properties)
-    this.origins.set(packet.brokerCounter, { tp, offset })
+    this.origins.set(packet.brokerCounter, { tp, offset, publisher: message.clientId, retain: message.retain })
     try {
       this.opts.mq().emit(packet)
     } finally {
@@ -127,7 +142,12 @@ export class Delivery implements LocalSink {
       // aedes lowers the QoS to the subscription's only for a filter equal to the topic: do it for
       // wildcard filters too (min of publish QoS and the best granted QoS, [MQTT-3.8.4-6]). Wharf's
       // own direct packets (shared-subscription deliveries) carry a QoS already decided.
-      if (packet.qos > 0 && !isDirectPacket(packet)) {
+      // MQTT 5: every matching subscription's options (No Local, Retain As Published, identifiers)
+      if (client.version === 5 && origin !== undefined && origin.replay !== true && !isDirectPacket(packet)) {
+        const m = matchSubscriptions(heldSubscriptions(client), plainMatcher, packet.topic, packet.qos, origin.publisher === client.id)
+        if (m === undefined) return null
+        shape(client, packet, m, origin)
+      } else if (packet.qos > 0 && !isDirectPacket(packet)) {
         const granted = grantedQos(client, packet.topic, packet.qos)
         if (granted < packet.qos) packet.qos = granted
       }
@@ -139,16 +159,17 @@ export class Delivery implements LocalSink {
     if (session.state === 'closed') return null
     if (origin.replay === true) {
       if (origin.resend === true) {
-        session.readmit(positionOf(origin), packet.qos as 1 | 2, counter)
+        // aedes tells the session a QoS 1/2 write's packet id only when RETAIN is 0 (see `admit`)
+        session.readmit(positionOf(origin), packet.qos as 1 | 2, counter, !packet.retain)
         return packet
       }
-      return this.admit(session, packet, origin, counter)
+      return this.admit(client, session, packet, origin, counter)
     }
     if (session.state === 'resuming') {
       this.hold(client, session, packet, origin)
       return null
     }
-    const qos = session.effectiveQos(packet.topic, packet.qos)
+    const qos = qosFor(session, packet, origin)
     if (qos === -1) return null
     const pos = positionOf(origin)
     if (session.had(pos)) return null
@@ -156,7 +177,7 @@ export class Delivery implements LocalSink {
       this.letGo(client, session, pos, qos)
       return null
     }
-    return this.admit(session, packet, origin, counter)
+    return this.admit(client, session, packet, origin, counter)
   }
 
   /** Before the replay: new packet ids must not collide with the ids of deliveries to be resent. */
@@ -191,8 +212,10 @@ export class Delivery implements LocalSink {
     const properties = deliveryProperties(item.message.properties, Date.now(), item.messageId !== undefined)
     if (properties === 'expired') return true
     if (!this.opts.outbound.room(client, publishBytes(item.message.topic, item.message.payload, item.qos), item.qos)) return false
-    const packet = directPacket(this.opts.aedes(), item.message, item.qos, item.dup, item.messageId, properties)
-    this.send(client, packet, { ...item.pos, replay: true, resend: item.messageId !== undefined })
+    const packet = directPacket(this.opts.aedes(), item.message, item.qos, item.dup, item.messageId, client.version === 5 ? withSubscriptionIds(properties, item.ids) : properties)
+    // a new delivery gets its RETAIN flag in `admit` (after the retained-message guard), a resend here
+    if (item.messageId !== undefined) packet.retain = item.retain
+    this.send(client, packet, { ...item.pos, replay: true, resend: item.messageId !== undefined, publisher: item.message.clientId, retain: item.message.retain })
     return true
   }
 
@@ -207,7 +230,7 @@ export class Delivery implements LocalSink {
     this.held.delete(session)
     for (let i = 0; i < held.length; i++) {
       const { packet, origin } = held[i] as Held
-      const qos = session.effectiveQos(packet.topic, packet.qos)
+      const qos = qosFor(session, packet, origin)
       const pos = positionOf(origin)
       if (qos === -1 || session.had(pos)) continue
       if (!this.opts.outbound.room(client, publishBytes(packet.topic, packet.payload, qos), qos)) {
@@ -215,7 +238,7 @@ export class Delivery implements LocalSink {
         session.state = 'behind'
         return false
       }
-      this.send(client, directPacket(this.opts.aedes(), packet, qos, false, undefined, packet.properties), { tp: origin.tp, offset: origin.offset, replay: true, resend: false })
+      this.send(client, directPacket(this.opts.aedes(), packet, qos, false, undefined, packet.properties), { ...origin, replay: true, resend: false })
     }
     if (session.state === 'resuming') session.wentLive()
     return true
@@ -229,13 +252,22 @@ export class Delivery implements LocalSink {
     if (session.state === 'resuming') session.state = 'behind'
   }
 
-  /** Admitted (the cursor moves past it) at the session's QoS for it, or dropped when it had it. */
-  private admit (session: PersistentSession, packet: ForwardPacket, origin: Origin, counter: number): ForwardPacket | null {
-    const qos = session.effectiveQos(packet.topic, packet.qos)
-    if (qos === -1) return null
-    if (!session.admit(positionOf(origin), qos, counter)) return null
-    // each subscriber gets its own copy of the packet from aedes: lowering its QoS is safe
-    packet.qos = qos
+  /**
+   * Admitted (the cursor moves past it) as its subscriptions make it (QoS, RETAIN, identifiers),
+   * or dropped when it had it or no subscription takes it (No Local). aedes tells the session a
+   * QoS 1/2 write's packet id (persistence `outgoingUpdate`) only for a packet with RETAIN 0; one
+   * that keeps RETAIN (Retain As Published) gets its packet id here, which aedes keeps.
+   */
+  private admit (client: Client, session: PersistentSession, packet: ForwardPacket, origin: Origin, counter: number): ForwardPacket | null {
+    const m = session.match(packet.topic, packet.qos, origin.publisher)
+    if (m === undefined) return null
+    const pos = positionOf(origin)
+    if (session.had(pos)) return null
+    const messageId = m.qos > 0 && origin.retain === true && m.retainAsPublished ? takePacketId(client) : undefined
+    if (!session.admit(pos, m.qos, counter, messageId)) return null
+    // each subscriber gets its own copy of the packet from aedes: changing it is safe
+    shape(client, packet, m, origin)
+    if (messageId !== undefined) packet.messageId = messageId
     return packet
   }
 
@@ -247,7 +279,7 @@ export class Delivery implements LocalSink {
       held.push({ packet, origin })
       return
     }
-    const qos = session.effectiveQos(packet.topic, packet.qos)
+    const qos = qosFor(session, packet, origin)
     if (qos === 0) this.opts.outbound.limit('queue_full', client)
     else if (qos > 0) session.owe(positionOf(origin))
   }
@@ -265,7 +297,7 @@ export class Delivery implements LocalSink {
 
   private letGoAll (client: Client, session: PersistentSession, held: Held[]): void {
     for (const { packet, origin } of held) {
-      const qos = session.effectiveQos(packet.topic, packet.qos)
+      const qos = qosFor(session, packet, origin)
       const pos = positionOf(origin)
       if (qos === 0) this.opts.outbound.limit('queue_full', client)
       else if (qos > 0 && !session.had(pos)) session.owe(pos)
@@ -288,3 +320,23 @@ export class Delivery implements LocalSink {
 }
 
 function noop (): void {}
+
+/** The QoS a record is delivered at to a session, -1 when no subscription of it takes the record. */
+function qosFor (session: PersistentSession, packet: AedesPacket | ForwardPacket, origin: Origin): Qos | -1 {
+  return session.effectiveQos(packet.topic, packet.qos, origin.publisher)
+}
+
+/**
+ * One client's copy of a record, as its matching subscriptions make it: their QoS, the RETAIN flag
+ * of the record only with Retain As Published [MQTT-3.3.1-12/13], and (MQTT 5) every matching
+ * subscription's identifier [MQTT-3.3.4-3/4] in place of the one aedes put in.
+ */
+function shape (client: Client, packet: AedesPacket | ForwardPacket, m: SubscriptionMatch, origin: Origin): void {
+  packet.qos = m.qos
+  packet.retain = origin.retain === true && m.retainAsPublished
+  if (client.version === 5) {
+    const properties = withSubscriptionIds(packet.properties, m.ids)
+    if (properties !== undefined) packet.properties = properties
+    else delete packet.properties
+  }
+}

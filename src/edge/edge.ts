@@ -17,7 +17,10 @@ import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming, l
 import { checkAedes, endConnection, incomingPersistence, parseOneBatchAtATime } from './aedes-internals.js'
 import { aedesMqtt5Options, advertisedProperties, withOutboundAliases, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
 import { advertiseOn } from './mqtt5-wire.js'
+import { writeWholePackets } from './packet-writer.js'
+import { leanParserBuffers } from './parser-buffers.js'
 import { rewriteV5Filters } from './v5-filters.js'
+import { refuseSessionExpiryRaise } from './v5-disconnect.js'
 import { REASON } from '../protocol/reason-codes.js'
 import { CatchUp } from './catch-up.js'
 import { watchClients } from './client-watch.js'
@@ -183,6 +186,8 @@ export class MqttEdge {
     hardenBroker(this.aedes)
     leaveSessionExpiryToWharf(this.aedes)
     takeOverWillDelay(this.aedes, (client, will, delayS) => this.disconnects.willDelayed(client, will, delayS))
+    if (!writeWholePackets()) this.log.warn('MQTT packets are written in chunks: another writer wraps mqtt-packet already')
+    if (!leanParserBuffers()) this.log.warn('mqtt-packet or bl are not shaped as expected: every parser keeps a stream per connection')
     const advertised = advertisedProperties(opts.mqtt5)
     this.advertise = stream => advertiseOn(stream, advertised)
     outbound.attach(this.aedes)
@@ -263,6 +268,7 @@ export class MqttEdge {
       this.limits.attach(client, c.listener, c.peer.address)
       // after the limits' parser hook, so before it: SUBSCRIBE QoS capping sees the rewritten $share filters
       rewriteV5Filters(client)
+      refuseSessionExpiryRaise(client)
       this.enhanced.attach(client)
     }, this.opts.logger)
     this.limits.watchListeners(this.listeners)

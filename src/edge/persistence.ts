@@ -6,6 +6,7 @@ import type { RetainedView } from '../retained/retained-view.js'
 import type { Qos } from '../protocol/message.js'
 import type { WireProperties } from '../protocol/message-properties.js'
 import type { PersistentSession } from '../session/persistent-session.js'
+import { subscriptionOptionsOf, type HeldSubscription } from '../protocol/subscription-options.js'
 
 // a CommonJS module whose typings describe an ES default export: load it the CommonJS way
 const memory = createRequire(import.meta.url)('aedes-persistence') as () => AedesMemoryPersistence
@@ -64,10 +65,11 @@ export function createPersistence (deps: PersistenceDeps): AedesMemoryPersistenc
     createRetainedStream: (pattern: string) => stream([pattern]),
     createRetainedStreamCombi: (patterns: string[]) => stream(patterns),
 
-    addSubscriptions: async (client: Client, subs: Array<{ topic: string; qos: Qos }>) => {
+    // a SUBSCRIBE's subscriptions as aedes 2 has them: MQTT 5 options and identifier included
+    addSubscriptions: async (client: Client, subs: Array<{ topic: string; qos: Qos; nl?: boolean; rap?: boolean; rh?: number; subscriptionIdentifier?: number }>) => {
       const s = session(client)
       if (s === undefined) return
-      for (const sub of subs) s.addSub(sub.topic, sub.qos)
+      for (const sub of subs) s.addSub(sub.topic, sub.qos, subscriptionOptionsOf(sub))
       await deps.subscriptionsChanged(s)
     },
     removeSubscriptions: async (client: Client, topics: string[]) => {
@@ -78,7 +80,9 @@ export function createPersistence (deps: PersistenceDeps): AedesMemoryPersistenc
     },
     subscriptionsByClient: async (client: { id: string }) => {
       const s = session(client)
-      return s === undefined ? [] : [...s.subs].map(([topic, sub]) => ({ topic, qos: sub.qos }))
+      // restored with their options: aedes applies them to live deliveries, and Retain Handling 1
+      // finds the subscription existing when the client subscribes again
+      return s === undefined ? [] : [...s.subs].map(([topic, sub]) => restoredSubscription(topic, sub))
     },
     cleanSubscriptions: async () => undefined,
     subscriptionsByTopic: async () => [],
@@ -106,4 +110,16 @@ export function createPersistence (deps: PersistenceDeps): AedesMemoryPersistenc
     streamWill: () => Readable.from([])
   })
   return persistence
+}
+
+/** A session's subscription as aedes' restore (its SUBSCRIBE handling) takes it: options only where set. */
+function restoredSubscription (topic: string, sub: HeldSubscription): { topic: string; qos: Qos; nl?: boolean; rap?: boolean; rh?: number; subscriptionIdentifier?: number } {
+  return {
+    topic,
+    qos: sub.qos,
+    ...(sub.nl === true ? { nl: true } : {}),
+    ...(sub.rap === true ? { rap: true } : {}),
+    ...(sub.rh === undefined ? {} : { rh: sub.rh }),
+    ...(sub.id === undefined ? {} : { subscriptionIdentifier: sub.id })
+  }
 }

@@ -1,10 +1,12 @@
 import type { Aedes, Client } from 'aedes'
 import type { MqttMessage, Qos } from '../protocol/message.js'
 import { deliveryProperties } from '../protocol/message-properties.js'
+import { REASON } from '../protocol/reason-codes.js'
+import { withSubscriptionIds, type SubscriptionOptions } from '../protocol/subscription-options.js'
 import { isShareFilter, parseShareFilter, type ShareFilter } from '../protocol/share-filter.js'
 import type { SharedMember } from '../shared/shared-group.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
-import { deliverTo, directPacket, flowLimitsOf, takePacketId, type AedesPacket } from './aedes-internals.js'
+import { deliverTo, directPacket, flowLimitsOf, onIncomingPacket, takePacketId, type AedesPacket } from './aedes-internals.js'
 import { tooLargeFor } from './outbound.js'
 
 /** A delivery with a packet id that waits for a free place in the client's Receive Maximum. */
@@ -23,12 +25,15 @@ class ClientMember implements SharedMember {
 
   get clientId (): string { return this.client.id }
 
-  deliver (message: MqttMessage, qos: Qos): Promise<void> {
+  deliver (message: MqttMessage, qos: Qos, options: SubscriptionOptions): Promise<void> {
     if (this.gone || this.client.closed) return Promise.reject(new Error('member gone'))
-    const properties = deliveryProperties(message.properties, Date.now())
+    const expiring = deliveryProperties(message.properties, Date.now())
     // an expired message is done with: nobody gets it
-    if (properties === 'expired') return Promise.resolve()
+    if (expiring === 'expired') return Promise.resolve()
+    // the member's Subscription Identifier [MQTT-3.3.4-3]; RETAIN only with Retain As Published
+    const properties = this.client.version === 5 && options.id !== undefined ? withSubscriptionIds(expiring, [options.id]) : expiring
     const packet = directPacket(this.aedes, message, qos, false, undefined, properties)
+    packet.retain = message.retain && options.rap === true
     // larger than an MQTT 5 client's Maximum Packet Size: discarded as if sent [MQTT-3.1.2-25]
     if (tooLargeFor(this.client, packet)) {
       this.onTooLarge(this.client)
@@ -44,6 +49,15 @@ class ClientMember implements SharedMember {
       if (this.pending.size > this.receiveMaximum) this.waiting.push({ id, packet })
       else deliverTo(this.client, packet, () => undefined)
     })
+  }
+
+  /**
+   * A QoS 2 delivery the member answered with PUBREC: it has the message (exactly once is its
+   * business from here), so the group may commit it and it never goes to another member, even if
+   * the member leaves before its PUBCOMP. It stays in flight (Receive Maximum) until the PUBCOMP.
+   */
+  received (messageId: number): void {
+    this.pending.get(messageId)?.resolve()
   }
 
   acked (messageId: number): void {
@@ -76,6 +90,7 @@ class ClientMember implements SharedMember {
  */
 export class SharedMembers {
   private readonly members = new WeakMap<Client, ClientMember>()
+  private readonly watched = new WeakSet<Client>()
 
   /** `onTooLarge`: a delivery was discarded, larger than the member's Maximum Packet Size (counted) */
   constructor (private readonly aedes: Aedes, private readonly shared: SharedSubscriptions, private readonly onTooLarge: (client: Client) => void = () => undefined) {
@@ -88,12 +103,25 @@ export class SharedMembers {
     })
   }
 
-  /** A granted `$share/...` subscription (`filter` as the client wrote it). */
-  join (client: Client, filter: string, share: ShareFilter, qos: Qos): void {
+  /** A granted `$share/...` subscription (`filter` as the client wrote it), with its options. */
+  join (client: Client, filter: string, share: ShareFilter, qos: Qos, options: SubscriptionOptions = {}): void {
     let member = this.members.get(client)
     if (member === undefined || member.gone) this.members.set(client, member = new ClientMember(this.aedes, client, this.onTooLarge))
+    if (!this.watched.has(client)) {
+      this.watched.add(client)
+      // a PUBREC settles a QoS 2 delivery: the member took the message, which then goes to no
+      // other member (the part of [MQTT-4.8.2-4/5] Wharf keeps); one >= 0x80 (MQTT 5) also ends
+      // the flow, the message done with [MQTT-4.8.2-6] (aedes sends no PUBREL and emits no `ack`)
+      onIncomingPacket(client, packet => {
+        const p = packet as { cmd: string; messageId?: number; reasonCode?: number }
+        if (p.cmd !== 'pubrec' || p.messageId === undefined) return
+        const member = this.members.get(client)
+        if ((p.reasonCode ?? 0) >= REASON.unspecifiedError) member?.acked(p.messageId)
+        else member?.received(p.messageId)
+      })
+    }
     member.filters.add(filter)
-    this.shared.join(member, share, qos)
+    this.shared.join(member, share, qos, options)
   }
 
   /** The client is gone: leave every group; its unacknowledged messages go to other members. */

@@ -3,7 +3,10 @@ import type { Authorize, AuthzSubject } from '../auth/hooks.js'
 import type { Logger } from '../observability/logger.js'
 import type { Qos } from '../protocol/message.js'
 import { isShareFilter, parseShareFilter } from '../protocol/share-filter.js'
+import { REASON } from '../protocol/reason-codes.js'
+import { subscriptionOptionsOf } from '../protocol/subscription-options.js'
 import type { PersistentSession } from '../session/persistent-session.js'
+import { endConnection } from './aedes-internals.js'
 import type { SharedMembers } from './shared-members.js'
 import type { ClientSubscriptions } from './subscriptions.js'
 
@@ -41,7 +44,15 @@ export function createSubscribeHook (opts: SubscribeHookOptions): AuthorizeSubsc
       return
     }
     if (share !== undefined) {
-      shared.join(client, sub.topic, share, sub.qos as Qos)
+      const options = subscriptionOptionsOf(sub)
+      if (options.nl === true) {
+        // [MQTT-3.8.3-4]: No Local on a shared subscription is a Protocol Error. The SUBSCRIBE is not
+        // answered (aedes stops a subscription whose client closed, as here, without a SUBACK)
+        logger.info({ clientId: client.id, filter: sub.topic }, 'No Local on a shared subscription: protocol error, disconnecting')
+        endConnection(client, REASON.protocolError)
+        return
+      }
+      shared.join(client, sub.topic, share, sub.qos as Qos, options)
       callback(null, sub)
       return
     }

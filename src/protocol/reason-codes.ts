@@ -7,6 +7,7 @@ export const REASON = {
   success: 0x00,
   noMatchingSubscribers: 0x10,
   unspecifiedError: 0x80,
+  protocolError: 0x82,
   clientIdentifierNotValid: 0x85,
   badUserNameOrPassword: 0x86,
   notAuthorized: 0x87,

@@ -1,6 +1,9 @@
 import { compileTopicFilter, type TopicMatcher } from '../protocol/topic-filter.js'
+import {
+  hasOptions, matchSubscriptions, subscriptionOptionsOf, type HeldSubscription, type SubscriptionMatch, type SubscriptionOptions
+} from '../protocol/subscription-options.js'
 import { tpKey, splitTpKey } from '../kafka/topic-partition.js'
-import type { Owner, SessionRecord, UnackedDelivery } from './session-record.js'
+import type { Owner, SessionRecord, SessionSubscription, UnackedDelivery } from './session-record.js'
 
 import type { Qos } from '../protocol/message.js'
 
@@ -17,7 +20,10 @@ interface Handed { counter: number; tp: string; offset: bigint; qos: 1 | 2 }
 /** What to do with a record read during a resume. */
 export type ReplayDecision =
   | { send: false }
-  | { send: true; qos: Qos; messageId?: number; dup: boolean }
+  | { send: true; qos: Qos; messageId?: number; dup: boolean; retainAsPublished: boolean; ids: number[] }
+
+/** A subscription of the session: its options, and its filter compiled. */
+interface SessionSub extends HeldSubscription { matches: TopicMatcher }
 
 /**
  * The state of one persistent session (clean session = 0) while this node owns it: subscriptions,
@@ -32,7 +38,7 @@ export class PersistentSession {
    * behind: the client had no room, live deliveries are left in Kafka (`owe`) until a round catches up
    */
   state: 'resuming' | 'live' | 'behind' | 'closed' = 'resuming'
-  readonly subs = new Map<string, { qos: Qos; matches: TopicMatcher }>()
+  readonly subs = new Map<string, SessionSub>()
   readonly cursors = new Map<string, bigint>()
   readonly unacked = new Map<number, Unacked>()
   /** handed to the MQTT engine at QoS 1/2, packet id not assigned yet (FIFO, by packet counter) */
@@ -59,7 +65,8 @@ export class PersistentSession {
 
   static fromRecord (record: SessionRecord, owner: Owner, expiryS: number): PersistentSession {
     const s = new PersistentSession(record.clientId, owner, expiryS)
-    for (const [filter, qos] of record.subs) s.addSub(filter, qos)
+    // a record written before subscription options existed has pairs: 3.1.1's defaults
+    for (const [filter, qos, options] of record.subs) s.addSub(filter, qos, subscriptionOptionsOf(options))
     for (const [topic, parts] of Object.entries(record.cursors)) {
       for (const [p, o] of Object.entries(parts)) s.cursors.set(tpKey(topic, Number(p)), BigInt(o))
     }
@@ -73,8 +80,8 @@ export class PersistentSession {
     return s
   }
 
-  addSub (filter: string, qos: Qos): void {
-    this.subs.set(filter, { qos, matches: compileTopicFilter(filter) })
+  addSub (filter: string, qos: Qos, options: SubscriptionOptions = {}): void {
+    this.subs.set(filter, { ...options, qos, matches: compileTopicFilter(filter) })
     this.version++
   }
 
@@ -82,13 +89,18 @@ export class PersistentSession {
     if (this.subs.delete(filter)) this.version++
   }
 
-  /** The QoS a message of `topic` published at `qos` is delivered at, or -1 when nothing matches. */
-  effectiveQos (topic: string, qos: Qos): Qos | -1 {
-    let best: Qos | -1 = -1
-    for (const sub of this.subs.values()) {
-      if (sub.qos > best && sub.matches(topic)) best = sub.qos
-    }
-    return best === -1 ? -1 : (Math.min(best, qos) as Qos)
+  /** The QoS a message of `topic` published at `qos` (by `publisher`) is delivered at, or -1 when nothing takes it. */
+  effectiveQos (topic: string, qos: Qos, publisher?: string): Qos | -1 {
+    return this.match(topic, qos, publisher)?.qos ?? -1
+  }
+
+  /**
+   * What a message of `topic` published at `qos` by `publisher` becomes for this session (its QoS,
+   * RETAIN kept or not, subscription identifiers), or undefined when no subscription takes it
+   * (none matches, or only No Local ones and the session's own client published it).
+   */
+  match (topic: string, qos: Qos, publisher: string | undefined): SubscriptionMatch | undefined {
+    return matchSubscriptions(this.subs, matcherOf, topic, qos, publisher === this.clientId)
   }
 
   /** Has the session had this record already (it is below the cursor)? */
@@ -142,18 +154,25 @@ export class PersistentSession {
    * A record of the log is about to be handed to the client (live or replayed). False when the
    * session has had it already. `counter` identifies the packet until it gets its packet id.
    */
-  admit (pos: LogPosition, qos: Qos, counter: number): boolean {
+  admit (pos: LogPosition, qos: Qos, counter: number, messageId?: number): boolean {
     const cursor = this.cursors.get(pos.tp)
     if (cursor !== undefined && pos.offset < cursor) return false
     this.cursors.set(pos.tp, pos.offset + 1n)
-    if (qos > 0) this.handed.push({ counter, tp: pos.tp, offset: pos.offset, qos: qos as 1 | 2 })
+    if (qos > 0) {
+      // a packet id taken before the write (see `Delivery`): unacknowledged from now on
+      if (messageId !== undefined) this.unacked.set(messageId, { tp: pos.tp, offset: pos.offset, qos: qos as 1 | 2, rel: false })
+      else this.handed.push({ counter, tp: pos.tp, offset: pos.offset, qos: qos as 1 | 2 })
+    }
     this.version++
     return true
   }
 
-  /** A resent unacknowledged delivery was handed to the client again (same packet id follows). */
-  readmit (pos: LogPosition, qos: 1 | 2, counter: number): void {
-    this.handed.push({ counter, tp: pos.tp, offset: pos.offset, qos })
+  /**
+   * A resent unacknowledged delivery was handed to the client again (same packet id follows;
+   * `announced` false: the MQTT engine will not report it, it is still listed as unacknowledged).
+   */
+  readmit (pos: LogPosition, qos: 1 | 2, counter: number, announced = true): void {
+    if (announced) this.handed.push({ counter, tp: pos.tp, offset: pos.offset, qos })
   }
 
   /** The MQTT engine gave the packet `counter` its packet id (QoS 1/2 write). */
@@ -230,21 +249,22 @@ export class PersistentSession {
     return starts
   }
 
-  /** Decide what a replayed record of `topic` at `qos` becomes for this session. */
-  replay (pos: LogPosition, topic: string, qos: Qos): ReplayDecision {
+  /** Decide what a replayed record of `topic` at `qos`, published by `publisher`, becomes for this session. */
+  replay (pos: LogPosition, topic: string, qos: Qos, publisher?: string): ReplayDecision {
     const key = `${pos.tp}@${pos.offset}`
     const id = this.toResend.get(key)
+    const m = this.match(topic, qos, publisher)
     if (id !== undefined) {
       this.toResend.delete(key)
       const u = this.unacked.get(id)
-      if (u !== undefined && !u.rel) return { send: true, qos: u.qos, messageId: id, dup: true }
+      // a delivery that had started goes out again even if the subscription is gone meanwhile
+      if (u !== undefined && !u.rel) return { send: true, qos: u.qos, messageId: id, dup: true, retainAsPublished: m?.retainAsPublished ?? false, ids: m?.ids ?? [] }
     }
     const cursor = this.cursors.get(pos.tp)
     if (cursor !== undefined && pos.offset < cursor) return { send: false }
-    const eff = this.effectiveQos(topic, qos)
     // QoS 0 messages are not queued for offline sessions (as in Mosquitto's default)
-    if (eff === -1 || eff === 0) return { send: false }
-    return { send: true, qos: eff, dup: false }
+    if (m === undefined || m.qos === 0) return { send: false }
+    return { send: true, qos: m.qos, dup: false, retainAsPublished: m.retainAsPublished, ids: m.ids }
   }
 
   /** A resend `replay` decided on did not go out (the round stopped): the next round sends it. */
@@ -277,7 +297,7 @@ export class PersistentSession {
       connected,
       at: now,
       expiryS: this.expiryS,
-      subs: [...this.subs].map(([filter, s]) => [filter, s.qos]),
+      subs: [...this.subs].map(([filter, s]) => recordSub(filter, s)),
       cursors,
       unacked
     }
@@ -289,6 +309,14 @@ export class PersistentSession {
     const c = this.cursors.get(tp)
     if (c === undefined || offset < c) this.cursors.set(tp, offset)
   }
+}
+
+const matcherOf = (_filter: string, sub: SessionSub): TopicMatcher => sub.matches
+
+/** A subscription as the record keeps it: the options only when there are any (3.1.1 records stay pairs). */
+function recordSub (filter: string, s: SessionSub): SessionSubscription {
+  const options = subscriptionOptionsOf(s)
+  return hasOptions(options) ? [filter, s.qos, options] : [filter, s.qos]
 }
 
 function entry (tp: string, offset: bigint, id: number, qos: 1 | 2, rel: boolean): UnackedDelivery {

@@ -15,6 +15,10 @@ export interface ReplayItem {
   /** set when an unacknowledged delivery is sent again (with DUP and its packet id) */
   messageId?: number
   dup: boolean
+  /** the RETAIN flag it goes out with: the publisher's when a matching subscription has Retain As Published */
+  retain: boolean
+  /** the Subscription Identifiers of the matching subscriptions */
+  ids: number[]
 }
 
 /**
@@ -104,7 +108,7 @@ export async function replay (session: PersistentSession, deliver: ReplayDeliver
         await deps.decoder.decodeEach(topic, partition, records, (decoded, record) => {
           if (!decoded.ok) return
           const pos = { tp, offset: BigInt(record.offset) }
-          const d = session.replay(pos, decoded.message.topic, decoded.message.qos)
+          const d = session.replay(pos, decoded.message.topic, decoded.message.qos, decoded.message.clientId)
           if (!d.send) return
           if (!d.dup) {
             if (limited || (limit > 0 && session.replayedNew + fresh >= limit)) {
@@ -114,7 +118,15 @@ export async function replay (session: PersistentSession, deliver: ReplayDeliver
             }
             fresh++
           }
-          items.push({ pos, message: decoded.message, qos: d.qos, ...(d.messageId === undefined ? {} : { messageId: d.messageId }), dup: d.dup })
+          items.push({
+            pos,
+            message: decoded.message,
+            qos: d.qos,
+            ...(d.messageId === undefined ? {} : { messageId: d.messageId }),
+            dup: d.dup,
+            retain: decoded.message.retain && d.retainAsPublished,
+            ids: d.ids
+          })
         })
         for (let i = 0; i < items.length; i++) {
           const item = items[i] as ReplayItem

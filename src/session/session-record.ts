@@ -1,4 +1,5 @@
 import type { Qos } from '../protocol/message.js'
+import type { SubscriptionOptions } from '../protocol/subscription-options.js'
 import type { PropertiesJson } from '../mapping/properties-json.js'
 
 /**
@@ -45,8 +46,13 @@ export interface SessionRecord {
   disconnectedAt?: number
   /** seconds after the disconnect when the session may be deleted; 0 = never */
   expiryS: number
-  /** topic filter -> granted QoS */
-  subs: Array<[string, Qos]>
+  /**
+   * topic filter -> granted QoS, and the MQTT 5 subscription options when any differs from 3.1.1's
+   * defaults (`{ nl, rap, rh, id }`, `protocol/subscription-options.ts`). The third element is
+   * new in the same record version: a reader that predates it takes the first two, and a record
+   * written before it reads as the defaults.
+   */
+  subs: SessionSubscription[]
   /**
    * Per Kafka topic, per partition: the next offset to consider. Every record below it that matches
    * the subscriptions has been served (QoS 0 sent, QoS 1/2 completed) except those in `unacked`.
@@ -54,6 +60,9 @@ export interface SessionRecord {
   cursors: Record<string, Record<string, string>>
   unacked: UnackedDelivery[]
 }
+
+/** One subscription of a session record: `[filter, qos]`, or `[filter, qos, options]` for MQTT 5 options. */
+export type SessionSubscription = [string, Qos] | [string, Qos, SubscriptionOptions]
 
 export interface WillMessage {
   topic: string

@@ -2,6 +2,7 @@ import type { KafkaMessage } from 'kafkajs'
 import type { RecordDecoder } from '../mapping/mapping.js'
 import type { Logger } from '../observability/logger.js'
 import type { MqttMessage, Qos } from '../protocol/message.js'
+import type { SubscriptionOptions } from '../protocol/subscription-options.js'
 import { compileTopicFilter, type TopicMatcher } from '../protocol/topic-filter.js'
 import { chooser, type Chooser, type Strategy } from './strategies.js'
 
@@ -10,9 +11,10 @@ export interface SharedMember {
   readonly clientId: string
   /**
    * Resolves when the member has the message: PUBACK (QoS 1), PUBCOMP (QoS 2), written (QoS 0).
-   * Rejects when the member goes away first.
+   * Rejects when the member goes away first. `options`: those of the member's subscription to the
+   * group (its Subscription Identifier, Retain As Published).
    */
-  deliver: (message: MqttMessage, qos: Qos) => Promise<void>
+  deliver: (message: MqttMessage, qos: Qos, options: SubscriptionOptions) => Promise<void>
 }
 
 export interface SharedGroupOptions {
@@ -32,9 +34,9 @@ export interface SharedGroupOptions {
  * member leaves first it goes to another one. The consumer commits only done records.
  */
 export class SharedGroup {
-  private members: Array<{ member: SharedMember; qos: Qos }> = []
+  private members: Array<{ member: SharedMember; qos: Qos; options: SubscriptionOptions }> = []
   private readonly matches: TopicMatcher
-  private readonly choose: Chooser<{ member: SharedMember; qos: Qos }>
+  private readonly choose: Chooser<{ member: SharedMember; qos: Qos; options: SubscriptionOptions }>
   private closing = false
 
   constructor (private readonly opts: SharedGroupOptions) {
@@ -46,11 +48,13 @@ export class SharedGroup {
   get filter (): string { return this.opts.filter }
   get size (): number { return this.members.length }
 
-  /** Add a member, or change its QoS. */
-  add (member: SharedMember, qos: Qos): void {
+  /** Add a member, or change its QoS and options. */
+  add (member: SharedMember, qos: Qos, options: SubscriptionOptions = {}): void {
     const existing = this.members.find(m => m.member === member)
-    if (existing !== undefined) existing.qos = qos
-    else this.members = [...this.members, { member, qos }]
+    if (existing !== undefined) {
+      existing.qos = qos
+      existing.options = options
+    } else this.members = [...this.members, { member, qos, options }]
   }
 
   /** Remove a member; its unacknowledged messages go to the others (the edge rejects them). */
@@ -79,7 +83,7 @@ export class SharedGroup {
       if (this.closing || this.members.length === 0) throw new Error('no member left in this node\'s part of the group')
       const target = this.choose(this.members, { publisher: message.clientId, topic: message.topic })
       try {
-        await target.member.deliver(message, Math.min(message.qos, target.qos) as Qos)
+        await target.member.deliver(message, Math.min(message.qos, target.qos) as Qos, target.options)
         this.opts.onDispatch?.('delivered')
         return
       } catch (err) {

@@ -4,6 +4,7 @@ import type { RecordDecoder } from '../mapping/mapping.js'
 import type { Logger } from '../observability/logger.js'
 import type { Qos } from '../protocol/message.js'
 import type { ShareFilter } from '../protocol/share-filter.js'
+import type { SubscriptionOptions } from '../protocol/subscription-options.js'
 import { SharedGroup, type SharedMember } from './shared-group.js'
 import type { Strategy } from './strategies.js'
 
@@ -47,7 +48,8 @@ export class SharedSubscriptions {
     this.log = opts.logger.child({ component: 'shared' })
   }
 
-  join (member: SharedMember, share: ShareFilter, qos: Qos): void {
+  /** A member joins (group, filter) at `qos`, with its subscription's options (identifier, Retain As Published). */
+  join (member: SharedMember, share: ShareFilter, qos: Qos, options: SubscriptionOptions = {}): void {
     const key = `${share.group}\u0000${share.filter}`
     let r = this.running.get(key)
     if (r === undefined) {
@@ -66,7 +68,7 @@ export class SharedSubscriptions {
       this.running.set(key, r)
       this.log.info({ group: share.group, filter: share.filter, strategy, groupId }, 'first local member of a shared subscription: joining its Kafka group')
     }
-    r.group.add(member, qos)
+    r.group.add(member, qos, options)
   }
 
   leave (member: SharedMember, share: ShareFilter): void {

@@ -345,6 +345,20 @@ describe('MQTT 5 on a cluster of edges', () => {
     assert.equal(await secondTold, 0x8E, 'taken over on the same node')
   })
 
+  it('a DISCONNECT raising a Session Expiry Interval of 0 is a protocol error: DISCONNECT 0x82, the will published, no session kept', async () => {
+    const willTopic = `raise-will/${id}`
+    const watcher = keep(await v5(b.mqttPort, { clientId: `raise-w-${id}` }))
+    await watcher.client.subscribeAsync(willTopic, { qos: 1 })
+    const raw = await RawMqtt.open(a.mqttPort, 5)
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: `raise-${id}`, clean: true, keepalive: 60, will: { topic: willTopic, payload: Buffer.from('gone'), qos: 1, retain: false } })
+    assert.equal((await raw.next(p => p.cmd === 'connack') as IConnackPacket).reasonCode, 0)
+    raw.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 600 } })
+    assert.equal(await disconnectedWith(raw), 0x82)
+    await until(() => watcher.got.some(m => m.topic === willTopic && m.payload.toString() === 'gone'), 20000, 'the will of the invalid DISCONNECT')
+    const again = keep(await v5(a.mqttPort, { clientId: `raise-${id}`, clean: false, properties: { sessionExpiryInterval: 600 } }))
+    assert.equal(again.connack.sessionPresent, false, 'the raised interval was not applied: no session kept')
+  })
+
   it('keep-alive timeout: DISCONNECT 0x8D before the connection is closed', async () => {
     const raw = await RawMqtt.open(a.mqttPort, 5)
     raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: `ka-${id}`, clean: true, keepalive: 1 })

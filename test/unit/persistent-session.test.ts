@@ -285,7 +285,7 @@ describe('PersistentSession.toRecord / fromRecord', () => {
     assert.equal(back.cursors.get(TP1), 7n, 'a partition without a cursor gets one')
     assert.equal(back.unacked.size, 0, 'they have no packet id: delivered again as new')
     const d = back.replay(at(90), 'a/x', 1)
-    assert.deepEqual(d, { send: true, qos: 1, dup: false })
+    assert.deepEqual(d, { send: true, qos: 1, dup: false, retainAsPublished: false, ids: [] })
   })
 })
 
@@ -308,15 +308,15 @@ describe('PersistentSession resume', () => {
       subs: [['a/#', 1]],
       unacked: [unacked(80, 11), unacked(81, 12, 2)]
     }), OWNER, 0)
-    assert.deepEqual(back.replay(at(80), 'a/x', 1), { send: true, qos: 1, messageId: 11, dup: true })
+    assert.deepEqual(back.replay(at(80), 'a/x', 1), { send: true, qos: 1, messageId: 11, dup: true, retainAsPublished: false, ids: [] })
     // the QoS it was delivered at, even if the subscription is now lower
-    assert.deepEqual(back.replay(at(81), 'a/x', 2), { send: true, qos: 2, messageId: 12, dup: true })
+    assert.deepEqual(back.replay(at(81), 'a/x', 2), { send: true, qos: 2, messageId: 12, dup: true, retainAsPublished: false, ids: [] })
     assert.deepEqual(back.replay(at(80), 'a/x', 1), { send: false }, 'a second pass does not resend (below the cursor)')
   })
 
   it('replay(): resends even when the subscription is gone', () => {
     const back = PersistentSession.fromRecord(record({ subs: [], unacked: [unacked(80, 11)] }), OWNER, 0)
-    assert.deepEqual(back.replay(at(80), 'a/x', 1), { send: true, qos: 1, messageId: 11, dup: true })
+    assert.deepEqual(back.replay(at(80), 'a/x', 1), { send: true, qos: 1, messageId: 11, dup: true, retainAsPublished: false, ids: [] })
     assert.deepEqual(back.replay(at(100), 'a/x', 1), { send: false })
   })
 
@@ -335,13 +335,13 @@ describe('PersistentSession resume', () => {
 
   it('replay(): new records at min(publish, best subscription) QoS; QoS 0 and non-matching records are not queued', () => {
     const back = PersistentSession.fromRecord(record({ subs: [['a/#', 1], ['a/b', 2], ['z/#', 0]] }), OWNER, 0)
-    assert.deepEqual(back.replay(at(100), 'a/b', 2), { send: true, qos: 2, dup: false })
-    assert.deepEqual(back.replay(at(101), 'a/c', 2), { send: true, qos: 1, dup: false })
-    assert.deepEqual(back.replay(at(102), 'a/b', 1), { send: true, qos: 1, dup: false })
+    assert.deepEqual(back.replay(at(100), 'a/b', 2), { send: true, qos: 2, dup: false, retainAsPublished: false, ids: [] })
+    assert.deepEqual(back.replay(at(101), 'a/c', 2), { send: true, qos: 1, dup: false, retainAsPublished: false, ids: [] })
+    assert.deepEqual(back.replay(at(102), 'a/b', 1), { send: true, qos: 1, dup: false, retainAsPublished: false, ids: [] })
     assert.deepEqual(back.replay(at(103), 'a/b', 0), { send: false }, 'published at QoS 0')
     assert.deepEqual(back.replay(at(104), 'z/q', 2), { send: false }, 'subscribed at QoS 0')
     assert.deepEqual(back.replay(at(105), 'q', 2), { send: false }, 'no match')
-    assert.deepEqual(back.replay(at(0, TP1), 'a/b', 2), { send: true, qos: 2, dup: false }, 'no cursor on that partition')
+    assert.deepEqual(back.replay(at(0, TP1), 'a/b', 2), { send: true, qos: 2, dup: false, retainAsPublished: false, ids: [] }, 'no cursor on that partition')
   })
 
   it('replay() does not move the cursor; admit() after it does, so live delivery skips what the replay sent', () => {
@@ -393,7 +393,7 @@ describe('PersistentSession resume', () => {
     assert.equal(s.cursors.get(TP), 50n)
     const back = PersistentSession.fromRecord(s.toRecord(false, 0), OWNER, 0)
     assert.equal(back.replayStarts().get(TP), 5n)
-    assert.deepEqual(back.replay(at(5), 'a/x', 1), { send: true, qos: 1, messageId: 9, dup: true })
+    assert.deepEqual(back.replay(at(5), 'a/x', 1), { send: true, qos: 1, messageId: 9, dup: true, retainAsPublished: false, ids: [] })
     assert.deepEqual(back.replay(at(6), 'a/x', 1), { send: false })
   })
 
