@@ -56,7 +56,7 @@ describe('mapping rules: MQTT topics to Kafka topics, keys and formats, both dir
       const envelope = JSON.parse(String(t.value)) as Record<string, unknown>
       assert.equal(typeof envelope.timestamp, 'number')
       assert.deepEqual({ ...envelope, timestamp: 0, node: typeof envelope.node }, {
-        topic: 'devices/d1/telemetry', payload: '{"t":21.5}', payload_encoding: 'utf8', qos: 1, retain: false, client_id: 'dev-1', username: null, node: 'string', timestamp: 0
+        topic: 'devices/d1/telemetry', payload: '{"t":21.5}', payload_encoding: 'utf8', qos: 1, retain: false, client_id: 'dev-1', username: null, node: 'string', timestamp: 0, properties: {}
       })
       assert.equal(t.headers?.['mqtt.topic']?.toString(), 'devices/d1/telemetry')
 
