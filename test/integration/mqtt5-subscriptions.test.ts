@@ -2,12 +2,13 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { Kafka, logLevel, Partitioners } from 'kafkajs'
-import mqtt, { type IClientOptions, type IClientSubscribeOptions, type MqttClient } from 'mqtt'
+import mqtt, { type IClientSubscribeOptions, type MqttClient } from 'mqtt'
 import type { IPublishPacket } from 'mqtt-packet'
 import { collect, until } from '../support/mqtt-client.js'
 import { RawMqtt } from '../support/raw-mqtt.js'
 import { groupSettled } from '../support/shared-group.js'
 import { testBrokers, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
+import { v5 } from '../support/mqtt5-client.js'
 
 /*
  * MQTT 5 subscription options (No Local, Retain As Published, Retain Handling) and subscription
@@ -18,18 +19,6 @@ import { testBrokers, uniqueTopics, WharfProcess } from '../support/wharf-proces
  * partition: Kafka's order) arriving while the other did not.
  */
 
-interface V5 { client: MqttClient; got: IPublishPacket[] }
-
-async function v5 (port: number, opts: IClientOptions = {}): Promise<V5> {
-  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 10000, ...opts })
-  const got: IPublishPacket[] = []
-  client.on('message', (_t, _p, packet) => got.push(packet))
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve())
-    client.once('error', reject)
-  })
-  return { client, got }
-}
 
 const text = (p: IPublishPacket): string => p.payload.toString()
 const ids = (p: IPublishPacket | undefined): number[] => {

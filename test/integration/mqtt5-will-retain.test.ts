@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import avro from 'avsc'
 import { Kafka, logLevel, type Consumer, type KafkaMessage, type Producer } from 'kafkajs'
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
-import type { IConnackPacket, IPublishPacket } from 'mqtt-packet'
+import type { IClientOptions, MqttClient } from 'mqtt'
+import type { IPublishPacket } from 'mqtt-packet'
 import { until } from '../support/mqtt-client.js'
 import { testBrokers, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
+import { v5 } from '../support/mqtt5-client.js'
 
 /*
  * MQTT 5 wills, retained properties, envelopes, request/response and Clean Start 0 with Session
@@ -24,18 +25,6 @@ const NODE_TIMEOUT_MS = 4000
 /* What a backend team has: the shipped .avsc and avsc. */
 const envelope = avro.Type.forSchema(JSON.parse(readFileSync(new URL('../../schemas/wharf-envelope.avsc', import.meta.url), 'utf8')) as avro.Schema)
 
-interface V5 { client: MqttClient; connack: IConnackPacket; got: IPublishPacket[] }
-
-async function v5 (port: number, opts: IClientOptions = {}): Promise<V5> {
-  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 10000, ...opts })
-  const got: IPublishPacket[] = []
-  client.on('message', (_t, _p, packet) => got.push(packet))
-  const connack = await new Promise<IConnackPacket>((resolve, reject) => {
-    client.once('connect', resolve)
-    client.once('error', reject)
-  })
-  return { client, connack, got }
-}
 
 /** The connection breaks (no DISCONNECT): the server sees an abnormal end. */
 function cut (c: MqttClient): void {

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Kafka, logLevel, Partitioners, type KafkaMessage } from 'kafkajs'
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import mqtt, { type MqttClient } from 'mqtt'
 import type { IConnackPacket, IPublishPacket } from 'mqtt-packet'
 import { collect, until } from '../support/mqtt-client.js'
 import { RawMqtt } from '../support/raw-mqtt.js'
@@ -13,6 +13,7 @@ import { limitEvents } from '../support/node-http.js'
 import { groupSettled } from '../support/shared-group.js'
 import { wharf } from '../support/wharf-cli.js'
 import { testBrokers, topicsEnv, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
+import { v5 } from '../support/mqtt5-client.js'
 
 /*
  * MQTT 5 end to end (issue 17): two anonymous edges on one Kafka (A, B) with a capped Session
@@ -25,19 +26,6 @@ import { testBrokers, topicsEnv, uniqueTopics, WharfProcess } from '../support/w
 const SESSION_CAP = 600
 const KEEPALIVE_CAP = 30
 
-interface V5 { client: MqttClient; connack: IConnackPacket; got: IPublishPacket[] }
-
-/** An mqtt.js MQTT 5 client; its CONNACK and every PUBLISH it receives (collected from before the CONNACK). */
-async function v5 (port: number, opts: IClientOptions = {}): Promise<V5> {
-  const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 10000, ...opts })
-  const got: IPublishPacket[] = []
-  client.on('message', (_t, _p, packet) => got.push(packet))
-  const connack = await new Promise<IConnackPacket>((resolve, reject) => {
-    client.once('connect', resolve)
-    client.once('error', reject)
-  })
-  return { client, connack, got }
-}
 
 /** The CONNACK a raw MQTT 5 CONNECT gets. */
 async function rawConnackV5 (port: number, connect: { clientId: string; username?: string; password?: string }): Promise<IConnackPacket> {
