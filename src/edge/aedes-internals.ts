@@ -9,6 +9,7 @@ import { subscriptionOptionsOf, type HeldSubscription } from '../protocol/subscr
 import { missingForHardening } from './aedes-hardening.js'
 import { missingForWire, refuseConnectV5 } from './mqtt5-wire.js'
 import { REASON } from '../protocol/reason-codes.js'
+import { fixedHeaderBytes } from '../protocol/packet-size.js'
 
 /*
  * Every private field and method of aedes that Wharf uses, typed once and reached from here only.
@@ -406,11 +407,6 @@ export interface IncomingWatch {
   onHeader: (cmd: string, bytes: number) => void
   /** a whole packet was parsed, before aedes handles it (may change it, e.g. a SUBSCRIBE's QoS) */
   onPacket?: ((packet: { cmd: string }) => void) | undefined
-}
-
-/** The size of a fixed header whose remaining length is `length`. */
-export function fixedHeaderBytes (length: number): number {
-  return 1 + (length < 128 ? 1 : length < 16_384 ? 2 : length < 2_097_152 ? 3 : 4)
 }
 
 /**

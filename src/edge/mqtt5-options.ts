@@ -1,5 +1,6 @@
 import type { AedesOptions, PreConnectHandler } from 'aedes'
-import { fixedHeaderBytes, imposeServerKeepAlive } from './aedes-internals.js'
+import { imposeServerKeepAlive } from './aedes-internals.js'
+import { fixedHeaderBytes } from '../protocol/packet-size.js'
 import { aliasTopicsOn, type AdvertisedProperties } from './mqtt5-wire.js'
 
 /** What MQTT 5 clients are told and held to, from the `mqtt` section of the configuration. */

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream'
 import type { Client } from 'aedes'
 import type { IConnackPacket, IPublishPacket, Packet } from 'mqtt-packet'
 import { TopicAliases } from '../protocol/topic-aliases.js'
+import { fixedHeaderBytes } from '../protocol/packet-size.js'
 
 /*
  * What Wharf changes in what aedes 2.0.0-beta.1 writes to MQTT 5 clients, where aedes has no
@@ -196,7 +197,7 @@ export function publishWireSize (packet: { topic: string; payload: Buffer | stri
   } as IPublishPacket, { protocolVersion: 5 })
   const headRemaining = head.length - fixedHeaderSize(head.length)
   const remaining = headRemaining + (typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length)
-  return remaining + 1 + (remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4)
+  return remaining + fixedHeaderBytes(remaining)
 }
 
 /** The fixed header's size of an encoded packet of `total` bytes. */

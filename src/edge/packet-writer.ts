@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module'
 import type { Duplex } from 'node:stream'
 import type { Packet } from 'mqtt-packet'
+import { fixedHeaderBytes } from '../protocol/packet-size.js'
 
 /*
  * How every MQTT packet reaches a client's socket (issue 18). aedes writes each packet through
@@ -58,8 +59,6 @@ function corkForTurn (stream: Duplex): void {
   }
 }
 
-/** The remaining-length varint's size for `n` (< 268,435,456). */
-function varintBytes (n: number): number { return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4 }
 
 /**
  * The two packets of every message, encoded straight into one buffer without mqtt-packet's
@@ -85,7 +84,7 @@ export function encodeHot (packet: Packet, version: number): Buffer | undefined 
   const payloadBytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
   const topicBytes = Buffer.byteLength(topic)
   const length = 2 + topicBytes + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0) + payloadBytes
-  const out = Buffer.allocUnsafe(1 + varintBytes(length) + length)
+  const out = Buffer.allocUnsafe(fixedHeaderBytes(length) + length)
   out[0] = 0x30 | (packet.dup === true ? 0x08 : 0) | (qos << 1) | (packet.retain === true ? 1 : 0)
   let o = 1
   let n = length

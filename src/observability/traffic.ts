@@ -1,3 +1,4 @@
+import { fixedHeaderBytes } from '../protocol/packet-size.js'
 /** MQTT control packet types by their 4-bit code (index), as /metrics labels them. */
 export const PACKET_TYPES = [
   'reserved', 'connect', 'connack', 'publish', 'puback', 'pubrec', 'pubrel', 'pubcomp',
@@ -14,7 +15,7 @@ export function packetCode (cmd: string): number {
 
 /** Bytes of an MQTT packet whose remaining length is `length`: fixed header byte + varint + body. */
 export function packetBytes (length: number): number {
-  return 1 + (length < 128 ? 1 : length < 16384 ? 2 : length < 2097152 ? 3 : 4) + length
+  return fixedHeaderBytes(length) + length
 }
 
 /**
