@@ -109,19 +109,22 @@ describe('shared subscriptions across two edges', () => {
     await Promise.all(others.map(m => m.subscribeAsync('$share/g2/tasks/#', { qos: 1 })))
     await groupSettled([a, b], 'g2')
     const pub = await connect(b.url)
-    // publish in rounds until the raw member holds some: on a loaded machine the group may rebalance
-    // after it settled, and node a (the raw member's) may get its partitions only later
+    // publish in rounds until the raw member holds one: on a loaded machine the group may rebalance
+    // after it settled, and node a (the raw member's) may get its partitions only later. One is what
+    // can be counted on: a partition whose batch holds a message the raw member never acknowledges
+    // is stalled on node a until the member leaves, so it gets one per batch it is picked in
+    // (waiting for five failed when node a's batches were small)
     const sent: string[] = []
     const rawHolds = (): number => raw.client.packets.filter(p => p.cmd === 'publish').length
     const handedOut = (): number => new Set([...got.flat().map(m => m.payload), ...raw.client.packets.flatMap(p => p.cmd === 'publish' ? [String(p.payload)] : [])]).size
     const deadline = Date.now() + 60000
-    while (rawHolds() < 5) {
+    while (rawHolds() < 1) {
       assert.ok(Date.now() < deadline, `the raw member holds no messages after ${sent.length} published`)
       const round = Array.from({ length: 60 }, (_, i) => String(sent.length + i))
       sent.push(...round)
       await Promise.all(round.map(p => pub.publishAsync(`tasks/${Number(p) % 30}`, p, { qos: 1 })))
       // every message of the round reached a member (or the raw one holds enough)
-      await until(() => rawHolds() >= 5 || handedOut() >= sent.length, 15000, 'the round handed out').catch(() => undefined)
+      await until(() => rawHolds() >= 1 || handedOut() >= sent.length, 15000, 'the round handed out').catch(() => undefined)
     }
     const held = raw.client.packets.filter(p => p.cmd === 'publish').length
     raw.client.drop()
