@@ -15,11 +15,17 @@ export interface Claim {
   release (): void
 }
 
-interface Owned {
-  conn: string
-  connection: LocalConnection
+/** A claim as the coordinator keeps it; also the `Claim` the connection holds (one object, no closure per connection). */
+class Owned implements Claim {
   /** this connection's own takeover record has been read back from the log */
-  seen: boolean
+  seen = false
+
+  constructor (readonly conn: string, readonly connection: LocalConnection, private readonly clientId: string, private readonly owners: Map<string, Owned>) {}
+
+  /** The connection ended: the client id is no longer this connection's (unless a later claim took it already). */
+  release (): void {
+    if (this.owners.get(this.clientId) === this) this.owners.delete(this.clientId)
+  }
 }
 
 /**
@@ -52,16 +58,16 @@ export class TakeoverCoordinator {
   /** Claim `clientId` for a connection on this node; resolves when the claim is in Kafka. */
   async claim (clientId: string, connection: LocalConnection): Promise<Claim> {
     const conn = randomUUID()
-    const owned: Owned = { conn, connection, seen: false }
+    const owned = new Owned(conn, connection, clientId, this.owned)
     this.owned.set(clientId, owned)
     const record: TakeoverRecord = { v: 1, type: 'takeover', clientId, node: this.opts.node, conn, at: Date.now() }
     try {
       await this.producer.send({ topic: this.opts.topic, key: takeoverKey(clientId), value: encodeNodeRecord(record) })
     } catch (err) {
-      this.release(clientId, owned)
+      owned.release()
       throw err
     }
-    return { conn, release: () => this.release(clientId, owned) }
+    return owned
   }
 
   /** A takeover record read from the log, in log order. */
@@ -100,8 +106,4 @@ export class TakeoverCoordinator {
 
   /** Client ids claimed by live local connections (for tests and metrics). */
   get size (): number { return this.owned.size }
-
-  private release (clientId: string, owned: Owned): void {
-    if (this.owned.get(clientId) === owned) this.owned.delete(clientId)
-  }
 }

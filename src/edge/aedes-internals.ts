@@ -68,6 +68,10 @@ interface ClientInternals {
   _connectSessionExpiryInterval?: number
   /** the connection's byte stream */
   conn: Duplex
+  /** Wharf's: aedes' own read-on callback, which `parseOneBatchAtATime` replaced */
+  _wharfReadOn?: (err?: Error) => void
+  /** Wharf's: a read is due on the next turn (`parseOneBatchAtATime`) */
+  _wharfReadPending?: boolean
   /** mqtt-packet's parser of this connection's bytes (emits 'packet' for every packet read) */
   _parser: ParserInternals
   /** set when the client sent DISCONNECT */
@@ -96,8 +100,14 @@ interface ParserInternals {
   /** reads the remaining length; true once it is known (then in `packet.length`) */
   _parseLength: () => boolean
   packet: { cmd: string; length: number }
-  prependListener: (event: 'packet', fn: (packet: unknown) => void) => unknown
+  prependListener: (event: 'packet', fn: (this: ParserInternals, packet: unknown) => void) => unknown
   on: (event: 'packet', listener: (packet: { cmd: string; length: number; qos?: number }) => void) => unknown
+  /** aedes' own back reference: its 'packet' listener (`enqueue`) reads the client from it */
+  client: Client
+  /** Wharf's: a parse is running (`parseOneBatchAtATime`) */
+  _wharfParsing?: boolean
+  /** Wharf's: the edge's watch of this connection's packets (`watchIncoming`) */
+  _wharfWatch?: IncomingWatch
 }
 
 interface BrokerInternals {
@@ -169,6 +179,7 @@ function missingReadInternals (client: Partial<ClientInternals>): string[] {
   if (typeof parser?.parse !== 'function' || typeof parser?._list?.length !== 'number' || typeof parser?._list?.append !== 'function') missing.push('Client._parser.parse/_list (mqtt-packet)')
   if (typeof parser?.packet !== 'object' || !('length' in (parser?.packet ?? {}))) missing.push('Client._parser.packet.length (mqtt-packet)')
   if (typeof parser?.prependListener !== 'function') missing.push('Client._parser.prependListener')
+  if ((parser?.client as unknown) !== client) missing.push('Client._parser.client (aedes\' back reference)')
   if (typeof client._parsingBatch !== 'number') missing.push('Client._parsingBatch')
   if (typeof client._nextBatch !== 'function') missing.push('Client._nextBatch')
   if (typeof client.pause !== 'function') missing.push('Client.pause')
@@ -198,39 +209,46 @@ const internals = (client: Client): ClientInternals => client as unknown as Clie
 export function parseOneBatchAtATime (client: Client): void {
   const c = internals(client)
   const readOn = c._nextBatch
+  c._wharfReadOn = readOn
+  c._wharfReadPending = false
   const parser = c._parser
-  const parse = parser.parse
-  let parsing = false
-  let readPending = false
-  const readLater = (): void => {
-    readPending = false
-    if (client.closed || c._paused === true || c._parsingBatch > 0) return
-    // aedes' callback takes one packet off the count, then reads when it reaches 0
-    c._parsingBatch = 1
-    readOn()
-  }
-  c._nextBatch = function nextBatch (err?: Error | null): void {
-    if (!parsing || (err !== undefined && err !== null) || c._paused === true) { readOn(err ?? undefined); return }
+  parser._wharfParsing = false
+  // the only per-connection function: aedes' handlers call it without `this`; 'readable' calls it on the stream
+  c._nextBatch = function nextBatch (this: unknown, err?: Error | null): void {
+    if (this === c.conn) { if (c._parsingBatch <= 0 && parser._wharfParsing !== true) readOn(); return }
+    if (parser._wharfParsing !== true || (err !== undefined && err !== null) || c._paused === true) { readOn(err ?? undefined); return }
     c._parsingBatch--
     if (c._parsingBatch <= 0) {
       c._parsingBatch = 0
-      if (!readPending) { readPending = true; setImmediate(readLater) }
+      if (c._wharfReadPending !== true) { c._wharfReadPending = true; setImmediate(readLater, client) }
     }
   }
-  parser.parse = function parseOnce (buf: Buffer): number {
-    // never reentrant: bytes handed over during a parse join the buffer list the running parse reads
-    if (parsing) { if (buf.length > 0) this._list.append(buf); return this._list.length }
-    parsing = true
-    try {
-      return parse.call(this, buf)
-    } finally {
-      parsing = false
-    }
-  }
+  parser.parse = parseOnce
   // aedes starts at 1 so that its first 'readable' (taken for a finished packet) brings it to 0
   if (c._parsingBatch === 1) c._parsingBatch = 0
   c.conn.removeListener('readable', readOn)
-  c.conn.on('readable', () => { if (c._parsingBatch <= 0 && !parsing) readOn() })
+  c.conn.on('readable', c._nextBatch)
+}
+
+/** The read a batch's last packet asked for, on the next turn (shared by every connection). */
+function readLater (client: Client): void {
+  const c = internals(client)
+  c._wharfReadPending = false
+  if (client.closed || c._paused === true || c._parsingBatch > 0) return
+  // aedes' callback takes one packet off the count, then reads when it reaches 0
+  c._parsingBatch = 1
+  c._wharfReadOn?.()
+}
+
+/** mqtt-packet's parse, never reentrant: bytes handed over during a parse join the buffer list the running parse reads. */
+function parseOnce (this: ParserInternals, buf: Buffer): number {
+  if (this._wharfParsing === true) { if (buf.length > 0) this._list.append(buf); return this._list.length }
+  this._wharfParsing = true
+  try {
+    return (Object.getPrototypeOf(this) as ParserInternals).parse.call(this, buf)
+  } finally {
+    this._wharfParsing = false
+  }
 }
 
 /** The client connected to this broker under `id`, if any. */
@@ -285,9 +303,24 @@ export function imposeServerKeepAlive (client: Client, seconds: number): void {
   internals(client)._serverKeepAlive = seconds
 }
 
-/** `fn` sees every packet the client sends, parsed, before aedes handles it (and may change it). */
-export function beforeAedesHandles (client: Client, fn: (packet: { cmd: string }) => void): void {
-  internals(client)._parser.prependListener('packet', packet => fn(packet as { cmd: string }))
+/** `hook` sees every packet the client sends, parsed, before aedes handles it (and may change it). */
+export function beforeAedesHandles (client: Client, hook: PacketHook): void {
+  internals(client)._parser.prependListener('packet', listenerOf(hook))
+}
+
+/** Sees one packet of `client` before aedes handles it; one function for every connection. */
+export type PacketHook = (client: Client, packet: { cmd: string }) => void
+
+/** The parser listener of each hook, made once: it finds the client on the parser (aedes' `_parser.client`). */
+const listeners = new WeakMap<PacketHook, (this: ParserInternals, packet: unknown) => void>()
+
+function listenerOf (hook: PacketHook): (this: ParserInternals, packet: unknown) => void {
+  let listener = listeners.get(hook)
+  if (listener === undefined) {
+    listener = function beforeAedes (this: ParserInternals, packet: unknown): void { hook(this.client, packet as { cmd: string }) }
+    listeners.set(hook, listener)
+  }
+  return listener
 }
 
 /**
@@ -402,11 +435,11 @@ export interface IncomingWatch {
   /** a remaining length above this closes the connection before the body is buffered */
   maxPacketSize: number
   /** a packet's remaining length is above `maxPacketSize` (its whole size in `bytes`): the connection ends */
-  onTooLarge: (cmd: string, bytes: number) => void
+  onTooLarge: (client: Client, cmd: string, bytes: number) => void
   /** the fixed header of a packet was read: its type and whole size (fixed header included) */
-  onHeader: (cmd: string, bytes: number) => void
+  onHeader: (client: Client, cmd: string, bytes: number) => void
   /** a whole packet was parsed, before aedes handles it (may change it, e.g. a SUBSCRIBE's QoS) */
-  onPacket?: ((packet: { cmd: string }) => void) | undefined
+  onPacket?: PacketHook | undefined
 }
 
 /**
@@ -425,29 +458,33 @@ export interface IncomingWatch {
  * bytes stay in the parser, and `resumeReading` parses on from there.
  */
 export function watchIncoming (client: Client, watch: IncomingWatch): void {
+  const parser = internals(client)._parser
+  parser._wharfWatch = watch
+  parser._parseLength = parseLengthWithLimit
+  if (watch.onPacket !== undefined) parser.prependListener('packet', listenerOf(watch.onPacket))
+}
+
+/** mqtt-packet's `_parseLength` with the connection's watch applied (shared by every connection: the parser knows its client and watch). */
+function parseLengthWithLimit (this: ParserInternals): boolean {
+  const client = this.client
   const c = internals(client)
-  const parser = c._parser
-  const readLength = Object.getPrototypeOf(parser)._parseLength as () => boolean
-  parser._parseLength = function parseLengthWithLimit (this: ParserInternals): boolean {
-    if (c._paused === true) return false
-    if (!readLength.call(this)) return false
-    const { cmd, length } = this.packet
-    if (length > watch.maxPacketSize) {
-      watch.onTooLarge(cmd, length + fixedHeaderBytes(length))
-      // an MQTT 5 CONNECT too large: CONNACK 0x95 (3.2.2.2), when its protocol level is among the bytes read
-      if (cmd === 'connect' && !client.connecting && !client.connected && connectProtocolLevel(this._list) === 5) {
-        refuseConnectV5(client, REASON.packetTooLarge)
-        return false
-      }
-      // aedes' own refusal, once per connection: DISCONNECT 0x95 to a connected MQTT 5 client, else the connection is closed
-      c.rejectPacketTooLarge(length + fixedHeaderBytes(length))
+  if (c._paused === true) return false
+  if (!(Object.getPrototypeOf(this) as ParserInternals)._parseLength.call(this)) return false
+  const watch = this._wharfWatch as IncomingWatch
+  const { cmd, length } = this.packet
+  if (length > watch.maxPacketSize) {
+    watch.onTooLarge(client, cmd, length + fixedHeaderBytes(length))
+    // an MQTT 5 CONNECT too large: CONNACK 0x95 (3.2.2.2), when its protocol level is among the bytes read
+    if (cmd === 'connect' && !client.connecting && !client.connected && connectProtocolLevel(this._list) === 5) {
+      refuseConnectV5(client, REASON.packetTooLarge)
       return false
     }
-    watch.onHeader(cmd, length + fixedHeaderBytes(length))
-    return true
+    // aedes' own refusal, once per connection: DISCONNECT 0x95 to a connected MQTT 5 client, else the connection is closed
+    c.rejectPacketTooLarge(length + fixedHeaderBytes(length))
+    return false
   }
-  const onPacket = watch.onPacket
-  if (onPacket !== undefined) parser.prependListener('packet', packet => onPacket(packet as { cmd: string }))
+  watch.onHeader(client, cmd, length + fixedHeaderBytes(length))
+  return true
 }
 
 /**

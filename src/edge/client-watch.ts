@@ -24,9 +24,11 @@ export function watchClients (aedes: Aedes, opts: ClientWatchOptions): void {
   const { events, traffic } = opts
   if (traffic !== undefined) {
     const handle = aedes.handle.bind(aedes)
+    // one listener for every connection's incoming packets
+    const received = (p: { cmd: string; length: number; qos?: number }): void => traffic.received(packetCode(p.cmd), p.length, p.qos ?? 0)
     aedes.handle = (stream, request) => {
       const client = handle(stream, request)
-      meter(client, traffic)
+      meter(client, traffic, received)
       return client
     }
   }
@@ -79,9 +81,9 @@ export function watchClients (aedes: Aedes, opts: ClientWatchOptions): void {
   }
 }
 
-/** Counts the packets and bytes of one connection, both ways. */
-function meter (client: Client, t: TrafficCounters): void {
-  onIncomingPacket(client, p => t.received(packetCode(p.cmd), p.length, p.qos ?? 0))
+/** Counts the packets and bytes of one connection, both ways (`received`: the incoming packets' listener, shared). */
+function meter (client: Client, t: TrafficCounters, received: (p: { cmd: string; length: number; qos?: number }) => void): void {
+  onIncomingPacket(client, received)
   const stream = client.conn as Duplex
   const cork = stream.cork
   const write = stream.write

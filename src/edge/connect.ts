@@ -55,6 +55,17 @@ const CONNACK: Record<RefusalReason, ConnackRefusal> = {
   server_unavailable: 3
 }
 
+/**
+ * What the takeover closes when the client id is claimed elsewhere: an MQTT 5 client is told
+ * (DISCONNECT 0x8E). An object holding only the client: a closure made in the CONNECT's callbacks
+ * would keep their whole scope (aedes' `done` among it) for as long as the connection lives.
+ */
+class TakenOver implements LocalConnection {
+  constructor (private readonly client: Client) {}
+
+  close (): void { endConnection(this.client, REASON.sessionTakenOver) }
+}
+
 /** aedes' "never expires" Session Expiry Interval (0xFFFFFFFF); Wharf says 0. */
 const NEVER_EXPIRES = 0xFFFFFFFF
 
@@ -117,7 +128,7 @@ export class ConnectFlow {
         const subject: AuthzSubject = { clientId, username: name, peerhost, superuser: decision.superuser, acl: decision.acl }
         if (decision.expiresAt !== undefined) closeAtExpiry(client, decision.expiresAt, this.log)
         // taken over on another node: an MQTT 5 client is told so (DISCONNECT 0x8E)
-        this.opts.claim(clientId, { close: () => endConnection(client, REASON.sessionTakenOver) })
+        this.opts.claim(clientId, new TakenOver(client))
           .then(claim => this.open(client, claim, subject))
           .then(() => done(null, true), (err: unknown) => refuse('server_unavailable', err))
       }, (err: unknown) => {

@@ -5,11 +5,11 @@ import { publishBreach, subscribeBreach, type ClientRules } from '../limits/clie
 import type { LimitContext, LimitEvents } from '../limits/limit-events.js'
 import { parseShareFilter } from '../protocol/share-filter.js'
 import { REASON } from '../protocol/reason-codes.js'
-import { aedesRefusal, endConnection, isWillOf, watchIncoming } from './aedes-internals.js'
+import { aedesRefusal, endConnection, isWillOf, watchIncoming, type IncomingWatch } from './aedes-internals.js'
 import { AwaitRelExpiry } from './await-rel.js'
 import type { ConnectRuleBreach } from './connect-rules.js'
 import type { InboundRefusal, InboundWindow } from './inbound-window.js'
-import { ReadGate } from './read-gate.js'
+import { ReadGate, type PauseReason } from './read-gate.js'
 import { refuseFilterV5 } from './v5-filters.js'
 
 /** The node's overload state, as the edge needs it (limits/overload-monitor.ts). */
@@ -53,8 +53,10 @@ interface ClientState {
   listener: string
   peer: string
   limiter: InboundLimiter | undefined
-  /** filters granted (SUBACK) and not unsubscribed */
-  held: Set<string>
+  /** filters granted (SUBACK) and not unsubscribed; made at the first SUBSCRIBE */
+  held: Set<string> | undefined
+  /** the read gate or the PUBREL expiry holds something of this client: forget it when the connection closes */
+  closeHooked: boolean
 }
 
 /**
@@ -71,6 +73,8 @@ export class EdgeLimits {
   private readonly gate = new ReadGate()
   private readonly awaitRel: AwaitRelExpiry
   private readonly events: LimitEvents
+  /** What `watchIncoming` calls for every connection's packets: one object for all of them. */
+  private readonly incoming: IncomingWatch
 
   /** `inbound`: the window that bounds QoS 2 PUBLISHes awaiting PUBREL (`mqtt.max_awaiting_rel`) */
   constructor (aedes: () => Aedes, private readonly opts: EdgeLimitOptions, private readonly room: PublishRoom, inbound: InboundWindow) {
@@ -79,6 +83,22 @@ export class EdgeLimits {
       this.record('await_rel_timeout', client, { messageId })
     })
     opts.overload?.onChange(overloaded => { if (!overloaded) this.gate.resumeAll('overload') })
+    const maxQos = opts.rules.maxQosAllowed
+    this.incoming = {
+      maxPacketSize: opts.maxPacketSize,
+      onTooLarge: (client, cmd, bytes) => this.record('packet_too_large', client, { packet: cmd, bytes, max: opts.maxPacketSize }),
+      onHeader: (client, cmd, bytes) => {
+        const state = this.states.get(client)
+        if (state !== undefined) this.onHeader(client, state, cmd, bytes)
+      },
+      // a SUBSCRIBE asking more than max_qos_allowed is granted max_qos_allowed (and its SUBACK says so)
+      onPacket: maxQos === 2 ? undefined : (_client, packet) => {
+        if (packet.cmd !== 'subscribe') return
+        for (const s of (packet as unknown as { subscriptions: Array<{ qos: number }> }).subscriptions) {
+          if (s.qos > maxQos) s.qos = maxQos
+        }
+      }
+    }
   }
 
   /** Subscribes to aedes' events (after the broker is built). */
@@ -108,22 +128,21 @@ export class EdgeLimits {
       listener,
       peer,
       limiter: InboundLimiter.needed(rates) ? new InboundLimiter(rates, Date.now()) : undefined,
-      held: new Set()
+      held: undefined,
+      closeHooked: false
     }
     this.states.set(client, state)
-    const maxQos = this.opts.rules.maxQosAllowed
-    watchIncoming(client, {
-      maxPacketSize: this.opts.maxPacketSize,
-      onTooLarge: (cmd, bytes) => this.record('packet_too_large', client, { packet: cmd, bytes, max: this.opts.maxPacketSize }),
-      onHeader: (cmd, bytes) => this.onHeader(client, state, cmd, bytes),
-      // a SUBSCRIBE asking more than max_qos_allowed is granted max_qos_allowed (and its SUBACK says so)
-      onPacket: maxQos === 2 ? undefined : packet => {
-        if (packet.cmd !== 'subscribe') return
-        for (const s of (packet as unknown as { subscriptions: Array<{ qos: number }> }).subscriptions) {
-          if (s.qos > maxQos) s.qos = maxQos
-        }
-      }
-    })
+    watchIncoming(client, this.incoming)
+  }
+
+  /**
+   * The connection's read gate or PUBREL expiry now holds something of `client`: both forget it when
+   * the connection closes (hooked on first use, so an idle connection holds no listener for it).
+   */
+  private forgetOnClose (client: Client): void {
+    const state = this.states.get(client)
+    if (state === undefined || state.closeHooked) return
+    state.closeHooked = true
     client.conn.once('close', () => {
       this.gate.forget(client)
       this.awaitRel.forget(client)
@@ -161,7 +180,10 @@ export class EdgeLimits {
         return
       }
       if (!this.room.hasRoom()) this.waitForRoom(client)
-      if (packet.qos === 2) this.awaitRel.arrived(client, (packet as PublishPacket & { messageId: number }).messageId)
+      if (packet.qos === 2) {
+        this.forgetOnClose(client)
+        this.awaitRel.arrived(client, (packet as PublishPacket & { messageId: number }).messageId)
+      }
       inner(client, packet, done)
     }
   }
@@ -180,19 +202,20 @@ export class EdgeLimits {
       const state = client === null ? undefined : this.states.get(client)
       if (client === null || state === undefined) { inner(client, sub, done); return }
       const filter = parseShareFilter(sub.topic)?.filter ?? sub.topic
-      const breach = subscribeBreach(filter, state.held, this.opts.rules)
+      const held = state.held ??= new Set()
+      const breach = subscribeBreach(filter, held, this.opts.rules)
       if (breach !== undefined) {
-        this.record(breach, client, { filter: sub.topic, held: state.held.size })
+        this.record(breach, client, { filter: sub.topic, held: held.size })
         refuseFilterV5(client, sub, breach === 'max_subscriptions' ? REASON.quotaExceeded : REASON.topicFilterInvalid)
         done(null, null)
         return
       }
       // counted as held from now: the other filters of the same SUBSCRIBE are asked before this one is granted
-      const had = state.held.has(sub.topic)
-      state.held.add(sub.topic)
+      const had = held.has(sub.topic)
+      held.add(sub.topic)
       inner(client, sub, (err, granted) => {
         if ((err !== null && err !== undefined) || granted === null || granted === undefined) {
-          if (!had) state.held.delete(sub.topic)
+          if (!had) held.delete(sub.topic)
         }
         done(err, granted)
       })
@@ -211,16 +234,23 @@ export class EdgeLimits {
     const publish = cmd === 'publish'
     if (state.limiter !== undefined) {
       const wait = state.limiter.onPacket(publish, bytes, Date.now())
+      if (wait > 0) this.forgetOnClose(client)
       if (wait > 0 && this.gate.pauseFor(client, wait)) this.record('rate_limited', client, { pauseMs: wait })
     }
-    if (publish && this.opts.backoffPublish && this.opts.overload?.overloaded === true && this.gate.pause(client, 'overload')) {
+    if (publish && this.opts.backoffPublish && this.opts.overload?.overloaded === true && this.pause(client, 'overload')) {
       this.record('overloaded', client, { paused: 'publisher' })
     }
   }
 
+  /** The read gate's pause, with the connection's close hooked to forget it. */
+  private pause (client: Client, reason: PauseReason): boolean {
+    this.forgetOnClose(client)
+    return this.gate.pause(client, reason)
+  }
+
   /** Kafka's pending bound is reached: stop reading this publisher until there is room again. */
   private waitForRoom (client: Client): void {
-    if (!this.gate.pause(client, 'room')) return
+    if (!this.pause(client, 'room')) return
     void this.room.waitForRoom().then(() => this.gate.resume(client, 'room'))
   }
 

@@ -103,7 +103,7 @@ export class MqttEdge {
   private readonly connections: ConnectFlow
   private readonly disconnects: DisconnectFlow
   private readonly enhanced: EnhancedAuth
-  /** a new connection's v5 CONNACK gets Wharf's capabilities */
+  /** a v5 CONNECT's CONNACK gets Wharf's capabilities */
   private readonly advertise: (stream: Duplex) => void
 
   constructor (private readonly opts: MqttEdgeOptions) {
@@ -157,6 +157,7 @@ export class MqttEdge {
     })
     hardenIncomingStore(persistence, inbound)
     const subjectOf = (c: Client): AuthzSubject | undefined => this.connections.connected(c)?.subject
+    const preConnect = withOutboundAliases(opts.mqtt5.maxTopicAlias, withServerKeepAlive(opts.mqtt5.serverKeepalive, withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, this.enhanced.preConnect(rules.preConnect))))
     this.aedes = new Aedes({
       id: opts.node,
       mq,
@@ -166,7 +167,11 @@ export class MqttEdge {
       ...aedesMqtt5Options(opts.mqtt5),
       // a backstop behind mqtt.slow_client_timeout: aedes closes a socket that took no bytes this long
       drainTimeout: 2 * slowClientTimeoutMs,
-      preConnect: withOutboundAliases(opts.mqtt5.maxTopicAlias, withServerKeepAlive(opts.mqtt5.serverKeepalive, withPeerIdentity(c => this.connectionsByStream.get(c.conn)?.tls, opts.peerCertAs, this.enhanced.preConnect(rules.preConnect)))),
+      // only a v5 CONNACK carries Wharf's capabilities: a 3.1.1 connection holds no entry for them
+      preConnect: (client, packet, done) => {
+        if (packet.protocolVersion === 5) this.advertise(client.conn)
+        preConnect(client, packet, done)
+      },
       authenticate: this.connections.authenticate,
       authorizePublish: this.limits.publishHook(createPublishHook({
         publisher: opts.publisher,
@@ -262,7 +267,6 @@ export class MqttEdge {
     if (warning !== undefined) this.log.warn({ aedes: warning }, 'aedes version not verified')
     this.listeners = await Listeners.open(this.opts.listeners, c => {
       this.connectionsByStream.set(c.stream, c)
-      this.advertise(c.stream)
       const client = handleConnection(this.aedes, c.stream)
       parseOneBatchAtATime(client)
       this.limits.attach(client, c.listener, c.peer.address)

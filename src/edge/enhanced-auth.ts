@@ -2,7 +2,7 @@ import type { Client, PreConnectHandler } from 'aedes'
 import mqttPacket, { type IAuthPacket, type IConnectPacket, type Packet } from 'mqtt-packet'
 import type { EnhancedAuthenticator, EnhancedExchange, EnhancedOutcome } from '../auth/hooks.js'
 import type { Logger } from '../observability/logger.js'
-import { beforeAedesHandles, endConnection } from './aedes-internals.js'
+import { beforeAedesHandles, endConnection, type PacketHook } from './aedes-internals.js'
 import { addToConnack, refuseConnectV5 } from './mqtt5-wire.js'
 
 /** AUTH reason codes (MQTT 5.0, 3.15.2.1). */
@@ -75,12 +75,15 @@ export class EnhancedAuth {
 
   /** AUTH packets after the CONNACK: refused before aedes, which would only drop the connection. */
   attach (client: Client): void {
-    beforeAedesHandles(client, packet => {
-      if (packet.cmd !== 'auth' || client.version !== 5 || !client.connected) return
-      const reasonCode = (packet as IAuthPacket).reasonCode
-      this.log.debug({ clientId: client.id, reasonCode }, 'AUTH after CONNACK refused')
-      endConnection(client, reasonCode === RE_AUTHENTICATE ? IMPLEMENTATION_SPECIFIC_ERROR : PROTOCOL_ERROR)
-    })
+    beforeAedesHandles(client, this.refuseLateAuth)
+  }
+
+  /** One function for every connection (attach). */
+  private readonly refuseLateAuth: PacketHook = (client, packet) => {
+    if (packet.cmd !== 'auth' || client.version !== 5 || !client.connected) return
+    const reasonCode = (packet as IAuthPacket).reasonCode
+    this.log.debug({ clientId: client.id, reasonCode }, 'AUTH after CONNACK refused')
+    endConnection(client, reasonCode === RE_AUTHENTICATE ? IMPLEMENTATION_SPECIFIC_ERROR : PROTOCOL_ERROR)
   }
 
   private run (client: Client, packet: IConnectPacket, method: string, exchange: EnhancedExchange, done: Parameters<PreConnectHandler>[2]): void {

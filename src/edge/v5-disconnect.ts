@@ -1,6 +1,6 @@
 import type { Client } from 'aedes'
 import { REASON } from '../protocol/reason-codes.js'
-import { beforeAedesHandles, connectSessionExpiryOf, endConnection } from './aedes-internals.js'
+import { beforeAedesHandles, connectSessionExpiryOf, endConnection, type PacketHook } from './aedes-internals.js'
 
 /** DISCONNECT reason code 0x04: "disconnect with will message" (aedes keeps the will for it). */
 const DISCONNECT_WITH_WILL = 0x04
@@ -14,13 +14,16 @@ const DISCONNECT_WITH_WILL = 0x04
  * "disconnect with will message", the one reason for which aedes keeps the will.
  */
 export function refuseSessionExpiryRaise (client: Client): void {
-  beforeAedesHandles(client, packet => {
-    if (packet.cmd !== 'disconnect' || client.version !== 5) return
-    const p = packet as { reasonCode?: number; properties?: { sessionExpiryInterval?: number } }
-    const raised = p.properties?.sessionExpiryInterval ?? 0
-    if (raised === 0 || connectSessionExpiryOf(client) !== 0) return
-    delete p.properties?.sessionExpiryInterval
-    p.reasonCode = DISCONNECT_WITH_WILL
-    endConnection(client, REASON.protocolError)
-  })
+  beforeAedesHandles(client, refuseRaise)
+}
+
+/** The check itself, one function for every connection. */
+const refuseRaise: PacketHook = (client, packet) => {
+  if (packet.cmd !== 'disconnect' || client.version !== 5) return
+  const p = packet as { reasonCode?: number; properties?: { sessionExpiryInterval?: number } }
+  const raised = p.properties?.sessionExpiryInterval ?? 0
+  if (raised === 0 || connectSessionExpiryOf(client) !== 0) return
+  delete p.properties?.sessionExpiryInterval
+  p.reasonCode = DISCONNECT_WITH_WILL
+  endConnection(client, REASON.protocolError)
 }

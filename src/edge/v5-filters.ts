@@ -3,7 +3,7 @@ import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet'
 import { REASON } from '../protocol/reason-codes.js'
 import { isShareFilter, parseShareFilter, SHARE_ALIAS } from '../protocol/share-filter.js'
 import { isValidTopicFilter } from '../protocol/topic-filter.js'
-import { beforeAedesHandles } from './aedes-internals.js'
+import { beforeAedesHandles, type PacketHook } from './aedes-internals.js'
 import { overrideSubackCode } from './mqtt5-wire.js'
 
 const SHARE = '$share/'
@@ -20,29 +20,32 @@ const SHARE = '$share/'
  * 3.1.1 clients are left alone (aedes 2 lets their `$share/` through to the hook, as 1.x did).
  */
 export function rewriteV5Filters (client: Client): void {
-  beforeAedesHandles(client, packet => {
-    if (client.version !== 5) return
-    if (packet.cmd === 'subscribe') {
-      const p = packet as ISubscribePacket
-      const invalid: number[] = []
-      p.subscriptions.forEach((sub, i) => {
-        const valid = isShareFilter(sub.topic) ? parseShareFilter(sub.topic) !== undefined : isValidTopicFilter(sub.topic)
-        if (!valid) {
-          invalid.push(i)
-          sub.topic = `${SHARE_ALIAS}invalid-${i}` // unique: aedes merges equal filters of one SUBSCRIBE
-        } else if (sub.topic.startsWith(SHARE)) {
-          sub.topic = SHARE_ALIAS + sub.topic.slice(SHARE.length)
-        }
-      })
-      if (p.messageId !== undefined) {
-        slotSubscriptions(p.messageId, p.subscriptions)
-        for (const i of invalid) refuseFilterV5(client, p.subscriptions[i] as object, REASON.topicFilterInvalid)
+  beforeAedesHandles(client, rewriteFilters)
+}
+
+/** The rewrite itself, one function for every connection. */
+const rewriteFilters: PacketHook = (client, packet) => {
+  if (client.version !== 5) return
+  if (packet.cmd === 'subscribe') {
+    const p = packet as ISubscribePacket
+    const invalid: number[] = []
+    p.subscriptions.forEach((sub, i) => {
+      const valid = isShareFilter(sub.topic) ? parseShareFilter(sub.topic) !== undefined : isValidTopicFilter(sub.topic)
+      if (!valid) {
+        invalid.push(i)
+        sub.topic = `${SHARE_ALIAS}invalid-${i}` // unique: aedes merges equal filters of one SUBSCRIBE
+      } else if (sub.topic.startsWith(SHARE)) {
+        sub.topic = SHARE_ALIAS + sub.topic.slice(SHARE.length)
       }
-    } else if (packet.cmd === 'unsubscribe') {
-      const p = packet as IUnsubscribePacket
-      p.unsubscriptions = p.unsubscriptions.map(t => t.startsWith(SHARE) ? SHARE_ALIAS + t.slice(SHARE.length) : t)
+    })
+    if (p.messageId !== undefined) {
+      slotSubscriptions(p.messageId, p.subscriptions)
+      for (const i of invalid) refuseFilterV5(client, p.subscriptions[i] as object, REASON.topicFilterInvalid)
     }
-  })
+  } else if (packet.cmd === 'unsubscribe') {
+    const p = packet as IUnsubscribePacket
+    p.unsubscriptions = p.unsubscriptions.map(t => t.startsWith(SHARE) ? SHARE_ALIAS + t.slice(SHARE.length) : t)
+  }
 }
 
 /** Where each subscription of a v5 SUBSCRIBE is answered in its SUBACK: packet id and index. */

@@ -101,10 +101,15 @@ export class Listener {
   private host = ''
   private port = 0
   private readonly log: Logger
+  /** every socket's 'error' and 'close' listeners: one function each for all connections */
+  private readonly onSocketError = (err: Error): void => { this.log.debug({ err }, 'connection error') }
+  private readonly onSocketClose: (this: Socket) => void
 
   constructor (private readonly opts: ListenerOptions) {
     this.id = `${opts.kind}:${opts.name}`
     this.log = opts.logger.child({ listener: this.id })
+    const closed = (socket: Socket): void => this.closed(socket)
+    this.onSocketClose = function onSocketClose (this: Socket) { closed(this) }
     // Nagle off, as EMQX's tcp_options.nodelay: MQTT packets are small and answers wait on them
     this.server = createNetServer({ noDelay: true }, (socket) => this.onTcp(socket))
     const rate = opts.config.max_conn_rate
@@ -194,7 +199,7 @@ export class Listener {
   }
 
   private onTcp (socket: Socket): void {
-    socket.on('error', (err) => this.log.debug({ err }, 'connection error'))
+    socket.on('error', this.onSocketError)
     const { config } = this.opts
     if (socket.remoteAddress === undefined) {
       socket.destroy() // reset before it was accepted
@@ -209,14 +214,20 @@ export class Listener {
     this.counters.total++
     this.sockets.add(socket)
     const key = socketKey(socket)
-    socket.once('close', () => {
-      this.counters.current--
-      this.sockets.delete(socket)
-      clearTimeout(this.accepted.get(key)?.upgradeTimer)
-      this.accepted.delete(key)
-    })
+    // 'close' comes once: `on` holds no once-wrapper per connection
+    socket.on('close', this.onSocketClose)
     if (this.gate === undefined) this.onAdmitted(socket, key)
     else this.gate.admit(socket, () => this.onAdmitted(socket, key))
+  }
+
+  /** A connection's socket closed (its remote address and port stay readable: Node keeps them once read). */
+  private closed (socket: Socket): void {
+    this.counters.current--
+    this.sockets.delete(socket)
+    if (this.accepted.size === 0) return
+    const key = socketKey(socket)
+    clearTimeout(this.accepted.get(key)?.upgradeTimer)
+    this.accepted.delete(key)
   }
 
   /** A connection within max_connections and max_conn_rate: its PROXY header (if expected), then TLS, HTTP or MQTT. */
@@ -289,7 +300,7 @@ export class Listener {
 
   private handOn (stream: Duplex, tcp: Accepted, tls: TlsInfo | undefined): void {
     clearTimeout(tcp.upgradeTimer)
-    if (stream.listenerCount('error') === 0) stream.on('error', (err) => this.log.debug({ err }, 'connection error'))
+    if (stream.listenerCount('error') === 0) stream.on('error', this.onSocketError)
     this.counters.handedOn++
     const connection: Connection = { stream, listener: this.id, kind: this.opts.kind, peer: tcp.peer, local: tcp.local }
     if (tls !== undefined) connection.tls = tls

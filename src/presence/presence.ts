@@ -24,7 +24,8 @@ export interface PresenceDeps {
 
 interface LocalClient {
   record: ClientRecord
-  subs: Map<string, number>
+  /** filter -> QoS; made at the first subscription (an idle client without any holds no Map) */
+  subs: Map<string, number> | undefined
   timer?: NodeJS.Timeout | undefined
 }
 
@@ -71,6 +72,7 @@ export class Presence implements ClientEvents {
     let plain = 0
     let shared = 0
     for (const c of this.local.values()) {
+      if (c.subs === undefined) continue
       for (const f of c.subs.keys()) {
         if (isShareFilter(f)) shared++
         else plain++
@@ -86,7 +88,7 @@ export class Presence implements ClientEvents {
 
   connected (c: ConnectedClient): void {
     const now = Date.now()
-    const subs = new Map(c.subs)
+    const subs = c.subs.length === 0 ? undefined : new Map(c.subs)
     const record: ClientRecord = {
       v: 1,
       clientId: c.clientId,
@@ -101,7 +103,7 @@ export class Presence implements ClientEvents {
       clean: c.clean,
       keepalive: c.keepalive,
       expiryS: c.clean ? 0 : this.opts.sessionExpiryS,
-      subs: [...subs],
+      subs: entries(subs),
       connectedAt: now,
       at: now
     }
@@ -119,6 +121,7 @@ export class Presence implements ClientEvents {
   subscribed (clientId: string, conn: string, subs: Subscription[]): void {
     const c = this.current(clientId, conn)
     if (c === undefined) return
+    c.subs ??= new Map()
     for (const [filter, qos] of subs) c.subs.set(filter, qos)
     this.schedule(c)
   }
@@ -126,7 +129,7 @@ export class Presence implements ClientEvents {
   unsubscribed (clientId: string, conn: string, filters: string[]): void {
     const c = this.current(clientId, conn)
     if (c === undefined) return
-    for (const f of filters) c.subs.delete(f)
+    for (const f of filters) c.subs?.delete(f)
     this.schedule(c)
   }
 
@@ -142,7 +145,7 @@ export class Presence implements ClientEvents {
     // the later connection's record stands (written by its node, maybe before this one ended)
     if (reason === 'takenover') return
     const now = Date.now()
-    const record: ClientRecord = { ...c.record, connected: false, subs: [...c.subs], disconnectedAt: now, reason, at: now }
+    const record: ClientRecord = { ...c.record, connected: false, subs: entries(c.subs), disconnectedAt: now, reason, at: now }
     this.write(record)
     if (record.clean) this.send(clientId, null)
   }
@@ -157,7 +160,7 @@ export class Presence implements ClientEvents {
     c.timer = setTimeout(() => {
       c.timer = undefined
       if (this.local.get(c.record.clientId) !== c) return
-      c.record = { ...c.record, subs: [...c.subs], at: Date.now() }
+      c.record = { ...c.record, subs: entries(c.subs), at: Date.now() }
       this.write(c.record)
     }, this.debounceMs)
   }
@@ -168,7 +171,7 @@ export class Presence implements ClientEvents {
     const c = this.local.get(clientId)
     if (c === undefined || record?.conn === c.record.conn) return
     this.log.debug({ clientId, staleConn: record?.conn }, 'a stale disconnect record of a connected client: writing its record again')
-    c.record = { ...c.record, subs: [...c.subs], at: Date.now() }
+    c.record = { ...c.record, subs: entries(c.subs), at: Date.now() }
     this.write(c.record)
   }
 
@@ -180,4 +183,9 @@ export class Presence implements ClientEvents {
     this.deps.producer.send({ topic: this.opts.topic, key: clientId, value })
       .catch((err: unknown) => this.log.warn({ err, clientId }, 'presence record not written'))
   }
+}
+
+/** A client's subscriptions as its record lists them. */
+function entries (subs: Map<string, number> | undefined): Array<[string, number]> {
+  return subs === undefined ? [] : [...subs]
 }
