@@ -142,24 +142,26 @@ export function createPublishHook (opts: PublishHookOptions): AuthorizePublishHa
     const properties = messagePropertiesOf(packet.properties)
     if (properties !== undefined) message.properties = properties
     const send = (): void => {
-      const acked = publisher.publish(message)
       if (packet.qos === 0) {
-        acked.catch(err => logger.warn({ err, clientId: client?.id, topic: packet.topic }, 'QoS 0 message not written to Kafka'))
-        callback(null)
-      } else {
-        acked.then(() => callback(null), err => {
-          if (err instanceof KafkaRecordRefused && client !== null && client.version === 5 && !isWillOf(client, packet)) {
-            // refused for good (sending it again cannot help): MQTT 5 can say so and keep the connection
-            refuseWithCode(client, packet, kafkaRefusalReasonCode(err.type), err, callback)
-            return
-          }
-          logger.warn({ err, clientId: client?.id, topic: packet.topic }, 'PUBLISH not acknowledged by Kafka; closing the connection without PUBACK')
-          // an error answers an MQTT 5 client with PUBACK 0x87 (not authorized) and keeps the
-          // connection: end it first, so that no acknowledgement goes out and the client resends
-          if (client !== null && client.version === 5 && !isWillOf(client, packet)) endConnection(client, REASON.unspecifiedError, () => callback(err as Error))
-          else callback(err as Error)
+        publisher.publishWith(message, err => {
+          if (err !== undefined) logger.warn({ err, clientId: client?.id, topic: packet.topic }, 'QoS 0 message not written to Kafka')
         })
+        callback(null)
+        return
       }
+      publisher.publishWith(message, err => {
+        if (err === undefined) { callback(null); return }
+        if (err instanceof KafkaRecordRefused && client !== null && client.version === 5 && !isWillOf(client, packet)) {
+          // refused for good (sending it again cannot help): MQTT 5 can say so and keep the connection
+          refuseWithCode(client, packet, kafkaRefusalReasonCode(err.type), err, callback)
+          return
+        }
+        logger.warn({ err, clientId: client?.id, topic: packet.topic }, 'PUBLISH not acknowledged by Kafka; closing the connection without PUBACK')
+        // an error answers an MQTT 5 client with PUBACK 0x87 (not authorized) and keeps the
+        // connection: end it first, so that no acknowledgement goes out and the client resends
+        if (client !== null && client.version === 5 && !isWillOf(client, packet)) endConnection(client, REASON.unspecifiedError, () => callback(err))
+        else callback(err)
+      })
     }
     if (publisher.hasRoom()) send()
     else void publisher.waitForRoom().then(send)

@@ -11,7 +11,15 @@ export interface OutgoingRecord {
   key: string | Buffer | null
   value: Buffer | null
   headers?: IHeaders
+  /**
+   * The partition: set to pin one; otherwise the producer's partitioner sets it when the record is
+   * first sent, and it stays for kafkajs' retries and Wharf's own (see the class comment)
+   */
+  partition?: number
 }
+
+/** Told once when Kafka acknowledged the record (no error) or it will not be written (the error). */
+export type SendDone = (err: Error | undefined) => void
 
 export interface BatchingProducerOptions {
   linger_ms: number
@@ -26,8 +34,21 @@ interface Pending {
   bytes: number
   /** performance.now() when send() queued it: linger counts from the oldest queued record */
   at: number
-  resolve: () => void
-  reject: (err: Error) => void
+  /** cleared when called: a record is settled once (close() and a late answer may both try) */
+  done: SendDone | undefined
+}
+
+function finish (p: Pending, err: Error | undefined): void {
+  const done = p.done
+  if (done === undefined) return
+  p.done = undefined
+  try {
+    done(err)
+  } catch (thrown) {
+    // the other records of the batch are settled all the same; the error surfaces as uncaught,
+    // as it did from a promise's handler
+    queueMicrotask(() => { throw thrown })
+  }
 }
 
 /** One batch Kafka acknowledged: its records, the oldest record's wait until the ack, and the send's round trip (retries included), in ms. */
@@ -89,7 +110,7 @@ function recordBytes (r: OutgoingRecord): number {
  * KafkaRecordRefused, the others are acknowledged, and the records behind the batch follow. Kafka
  * refuses per partition: the other partitions of the request were written, but kafkajs, which
  * reads the first error of the response, hands the sequence numbers of every partition back. So
- * each record keeps the partition it was first given (`assigned`, also across kafkajs' retries of
+ * each record keeps the partition it was first given (`partition`, also across kafkajs' retries of
  * records without a key) and the parts sent again are whole partitions first: a partition that was
  * written goes again with the same records and sequence numbers, which Kafka takes for the
  * duplicate it is (acknowledged, not written twice); halves of a partition Kafka refused were not
@@ -119,8 +140,6 @@ export class BatchingProducer {
   private lastProgressAt = 0
   /** `${topic}\0${error}` -> records refused, and when that pair was last logged */
   private readonly refusals = new Map<string, { count: number; loggedAt: number; unlogged: number }>()
-  /** the partition each record in flight was first given (see the class comment) */
-  private readonly assigned = new WeakMap<object, number>()
   /** Counters for metrics and tests. */
   readonly stats = { records: 0, batches: 0, retries: 0, refused: 0 }
 
@@ -132,12 +151,13 @@ export class BatchingProducer {
       createPartitioner: () => {
         const partitioner = Partitioners.DefaultPartitioner()
         return (args) => {
-          const message = args.message
-          const known = this.assigned.get(message)
-          if (known !== undefined) return known
+          // the partition a record was first given is kept on it (kafkajs hands the record objects
+          // of sendBatch to the partitioner as they are): the same one on every retry
+          const message = args.message as OutgoingRecord
+          if (message.partition !== undefined) return message.partition
           // kafkajs' DefaultPartitioner's choice; keyed records hashed without its 64-bit BigInt arithmetic
-          const partition = message.partition ?? (message.key === null || message.key === undefined ? partitioner(args) : keyPartition(message.key, args.partitionMetadata.length))
-          this.assigned.set(args.message, partition)
+          const partition = message.key === null || message.key === undefined ? partitioner(args) : keyPartition(message.key, args.partitionMetadata.length)
+          message.partition = partition
           return partition
         }
       },
@@ -185,16 +205,27 @@ export class BatchingProducer {
 
   /** Queue one record; the promise resolves when Kafka has acknowledged it (acks=all). */
   send (record: OutgoingRecord): Promise<void> {
-    if (this.closed) return Promise.reject(new ProducerClosedError())
     return new Promise((resolve, reject) => {
-      const bytes = recordBytes(record)
-      const at = performance.now()
-      this.queue.push({ record, bytes, at, resolve, reject })
-      this.queuedBytes += bytes
-      if (this.pendingBytes === 0) this.pendingSince = at
-      this.pendingBytes += bytes
-      this.schedule()
+      this.sendWith(record, err => { if (err === undefined) resolve(); else reject(err) })
     })
+  }
+
+  /**
+   * `send` for the per-message path: `done` is called once, when Kafka acknowledged the record or
+   * with the reason it will not be written (never synchronously). No promise per record.
+   */
+  sendWith (record: OutgoingRecord, done: SendDone): void {
+    if (this.closed) {
+      queueMicrotask(() => done(new ProducerClosedError()))
+      return
+    }
+    const bytes = recordBytes(record)
+    const at = performance.now()
+    this.queue.push({ record, bytes, at, done })
+    this.queuedBytes += bytes
+    if (this.pendingBytes === 0) this.pendingSince = at
+    this.pendingBytes += bytes
+    this.schedule()
   }
 
   /** Resolves when everything queued so far has been acknowledged. */
@@ -212,8 +243,8 @@ export class BatchingProducer {
       this.log.warn({ pendingRecords: this.queue.length }, 'Kafka did not acknowledge everything before shutdown; unacknowledged records were never PUBACKed')
     }
     // records not acknowledged by now were never PUBACKed: their publishers will send them again
-    for (const p of this.inFlightBatch.splice(0)) p.reject(new ProducerClosedError())
-    for (const p of this.queue.splice(0)) p.reject(new ProducerClosedError())
+    for (const p of this.inFlightBatch.splice(0)) finish(p, new ProducerClosedError())
+    for (const p of this.queue.splice(0)) finish(p, new ProducerClosedError())
     for (const w of this.roomWaiters.splice(0)) w()
     this.notifyIdle()
     await this.producer.disconnect().catch(() => undefined)
@@ -261,7 +292,7 @@ export class BatchingProducer {
     this.inFlightBatch = []
     if (!sent) {
       // closed before Kafka answered: close() has rejected these records; never resolve them
-      for (const p of batch) p.reject(new ProducerClosedError())
+      for (const p of batch) finish(p, new ProducerClosedError())
       return
     }
     this.stats.batches++
@@ -293,7 +324,7 @@ export class BatchingProducer {
   private splitByPartition (part: Pending[]): Pending[][] {
     const groups = new Map<string, Pending[]>()
     for (const p of part) {
-      const key = `${p.record.topic}\0${this.assigned.get(p.record) ?? ''}`
+      const key = `${p.record.topic}\0${p.record.partition ?? ''}`
       const list = groups.get(key)
       if (list === undefined) groups.set(key, [p])
       else list.push(p)
@@ -303,16 +334,17 @@ export class BatchingProducer {
 
   /** Acknowledged (no refusal) or refused for good: settle each record and free its bytes. */
   private settle (part: Pending[], refusal: ProduceRefusal | undefined): void {
+    // the accounting first: the records' owners are told synchronously and may send more at once
     let freed = 0
-    for (const p of part) {
-      freed += p.bytes
-      if (refusal === undefined) { p.resolve(); continue }
-      p.reject(new KafkaRecordRefused(refusal.type, p.record.topic))
-      this.refused(p, refusal)
-    }
+    for (const p of part) freed += p.bytes
     this.pendingBytes -= freed
     this.lastProgressAt = performance.now()
     if (refusal === undefined) this.stats.records += part.length
+    for (const p of part) {
+      if (refusal === undefined) { finish(p, undefined); continue }
+      finish(p, new KafkaRecordRefused(refusal.type, p.record.topic))
+      this.refused(p, refusal)
+    }
     this.releaseRoom()
   }
 

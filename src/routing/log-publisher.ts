@@ -1,4 +1,4 @@
-import type { BatchingProducer } from '../kafka/batching-producer.js'
+import type { BatchingProducer, SendDone } from '../kafka/batching-producer.js'
 import type { Mapping } from '../mapping/mapping.js'
 import type { MqttMessage } from '../protocol/message.js'
 import type { RetainedStore } from '../retained/retained-store.js'
@@ -19,8 +19,28 @@ export class LogPublisher {
 
   /** resolves when Kafka acknowledged the record (and the retained record, for a retained message) */
   publish (message: MqttMessage): Promise<void> {
-    const written = this.producer.send(this.mapping.encode(message))
-    if (!message.retain) return written
-    return Promise.all([written, this.retained.write(message)]).then(() => undefined)
+    return new Promise((resolve, reject) => {
+      this.publishWith(message, err => { if (err === undefined) resolve(); else reject(err) })
+    })
+  }
+
+  /**
+   * `publish` for the per-message path: `done` once, when Kafka acknowledged the record (and the
+   * retained record), or with the first error; never synchronously.
+   */
+  publishWith (message: MqttMessage, done: SendDone): void {
+    const record = this.mapping.encode(message)
+    if (!message.retain) {
+      this.producer.sendWith(record, done)
+      return
+    }
+    let left = 2
+    const one = (err: Error | undefined): void => {
+      if (left === 0) return
+      if (err !== undefined) { left = 0; done(err); return }
+      if (--left === 0) done(undefined)
+    }
+    this.producer.sendWith(record, one)
+    this.retained.write(message).then(() => one(undefined), (err: unknown) => one(err instanceof Error ? err : new Error(String(err))))
   }
 }
