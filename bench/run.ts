@@ -244,7 +244,7 @@ try {
       try {
         const result = await runConnections({ host: target.host, port: target.port, target: connTarget, rate: num(values['conn-rate'], 1000), sourceAddresses: 8, pids: target.brokerPids }, log)
         connResults.push({ target: name, result })
-        log(`  ${result.reached}/${result.target} in ${result.seconds} s, ${fmtBytes(result.bytesPerConnection)} per connection${result.error === undefined ? '' : `, stopped by: ${result.error}`}`)
+        log(`  ${result.reached}/${result.target} in ${result.seconds} s, ${fmtBytes(result.bytesPerConnection)} per connection (second half: ${result.marginalBytesPerConnection === undefined ? '-' : fmtBytes(result.marginalBytesPerConnection)})${result.error === undefined ? '' : `, stopped by: ${result.error}`}`)
       } catch (err) {
         connResults.push({ target: name, error: (err as Error).message })
       } finally {
@@ -337,10 +337,11 @@ if (rows.length > 0) {
   if (cpuRows.length > 0) out.push('', 'CPU µs per delivered message (measured window):', table(['scenario', 'target', 'broker', 'Kafka', 'loadgen', 'broker + Kafka'], cpuRows))
 }
 if (connResults.length > 0) {
-  out.push('', table(['connections', 'reached / target', 'seconds', 'broker RSS before → after', 'bytes per connection', 'stopped by'],
+  out.push('', table(['connections', 'reached / target', 'seconds', 'broker RSS before → after', 'bytes per connection', 'second half, per connection', 'stopped by'],
     connResults.map(c => c.result === undefined
-      ? [c.target, 'failed', '', '', '', c.error ?? '']
-      : [c.target, `${c.result.reached} / ${c.result.target}`, String(c.result.seconds), `${fmtBytes(c.result.rssBeforeBytes)} → ${fmtBytes(c.result.rssAfterBytes)}`, fmtBytes(c.result.bytesPerConnection), c.result.error ?? ''])))
+      ? [c.target, 'failed', '', '', '', '', c.error ?? '']
+      : [c.target, `${c.result.reached} / ${c.result.target}`, String(c.result.seconds), `${fmtBytes(c.result.rssBeforeBytes)} → ${fmtBytes(c.result.rssAfterBytes)}`, fmtBytes(c.result.bytesPerConnection),
+          c.result.marginalBytesPerConnection === undefined ? '' : fmtBytes(c.result.marginalBytesPerConnection), c.result.error ?? ''])))
 }
 console.log(out.join('\n'))
 

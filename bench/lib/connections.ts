@@ -28,6 +28,13 @@ export interface ConnResult {
   rssBeforeBytes: number
   rssAfterBytes: number
   bytesPerConnection: number
+  /**
+   * What each connection of the second half added: (RSS at the end − RSS at half the connections)
+   * / connections opened in between, both read after a 2 s pause. Unlike `bytesPerConnection` it
+   * leaves out what the process grows by once whatever the count (a young generation grown to its
+   * size, buffers of the first accepts), so it is the figure that says how many more fit.
+   */
+  marginalBytesPerConnection?: number
 }
 
 function connectPacket (clientId: string): Buffer {
@@ -72,9 +79,19 @@ export async function runConnections (spec: ConnSpec, log: (line: string) => voi
   const t0 = performance.now()
   let opened = 0
   let lastLog = t0
+  const half = Math.floor(spec.target / 2)
+  let atHalf: { rss: number, reached: number } | undefined
+  let paused = 0
   try {
     while (opened < spec.target && error === undefined) {
-      const due = Math.min(spec.target, Math.floor((performance.now() - t0) * spec.rate / 1000) + 1)
+      if (atHalf === undefined && opened >= half) {
+        while (inFlight > 0) await sleep(20)
+        const t = performance.now()
+        await sleep(2000)
+        atHalf = { rss: totalRss(spec.pids), reached: sockets.length }
+        paused += performance.now() - t
+      }
+      const due = Math.min(spec.target, Math.floor((performance.now() - t0 - paused) * spec.rate / 1000) + 1)
       while (opened < due && error === undefined) {
         const n = opened++
         inFlight++
@@ -88,7 +105,7 @@ export async function runConnections (spec: ConnSpec, log: (line: string) => voi
       await sleep(10)
     }
     while (inFlight > 0) await sleep(20)
-    const seconds = (performance.now() - t0) / 1000
+    const seconds = (performance.now() - t0 - paused) / 1000
     await sleep(2000) // let the broker settle before reading RSS
     const rssAfter = totalRss(spec.pids)
     const reached = sockets.length
@@ -99,7 +116,8 @@ export async function runConnections (spec: ConnSpec, log: (line: string) => voi
       ...(error === undefined ? {} : { error }),
       rssBeforeBytes: rssBefore,
       rssAfterBytes: rssAfter,
-      bytesPerConnection: reached === 0 ? 0 : Math.round((rssAfter - rssBefore) / reached)
+      bytesPerConnection: reached === 0 ? 0 : Math.round((rssAfter - rssBefore) / reached),
+      ...(atHalf === undefined || reached <= atHalf.reached ? {} : { marginalBytesPerConnection: Math.round((rssAfter - atHalf.rss) / (reached - atHalf.reached)) })
     }
   } finally {
     for (const s of sockets) s.destroy()
