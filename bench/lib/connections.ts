@@ -124,3 +124,27 @@ export async function runConnections (spec: ConnSpec, log: (line: string) => voi
     await sleep(1000)
   }
 }
+
+/** Open `spec.target` idle connections at `spec.rate` and keep them until `close()` (no RSS reading). */
+export async function runConnectionsKept (spec: ConnSpec): Promise<{ reached: number, close: () => void }> {
+  const run = randomUUID().slice(0, 6)
+  const sockets: Socket[] = []
+  const t0 = performance.now()
+  let opened = 0
+  let inFlight = 0
+  while (opened < spec.target) {
+    const due = Math.min(spec.target, Math.floor((performance.now() - t0) * spec.rate / 1000) + 1)
+    while (opened < due) {
+      const n = opened++
+      inFlight++
+      openOne(spec.host, spec.port, `127.0.0.${1 + (n % spec.sourceAddresses)}`, `kept-${run}-${n}`).then(
+        s => { inFlight--; sockets.push(s) },
+        () => { inFlight-- }
+      )
+    }
+    await sleep(10)
+  }
+  while (inFlight > 0) await sleep(20)
+  await sleep(2000)
+  return { reached: sockets.length, close: () => { for (const s of sockets) s.destroy() } }
+}
