@@ -201,7 +201,12 @@ export class MqttEdge {
       if (session !== undefined) catchUp.roomFor(client, session)
     })
     this.limits.watch(this.aedes)
-    const sharedMembers = new SharedMembers(this.aedes, opts.shared, client => outbound.limit('delivery_too_large', client))
+    const sharedMembers = new SharedMembers(this.aedes, opts.shared, {
+      onTooLarge: client => outbound.limit('delivery_too_large', client),
+      stallTimeoutMs: slowClientTimeoutMs,
+      onStalled: (client, unacknowledged) => outbound.disconnectSlow(client,
+        'slow client disconnected: a shared-subscription member acknowledged nothing for mqtt.slow_client_timeout while its deliveries held its group', { unacknowledged })
+    })
     const subscribeHook = createSubscribeHook({
       authorize: opts.authorize,
       subjectOf,

@@ -197,6 +197,17 @@ export class Outbound {
     this.lastLogged.set(reason, last)
   }
 
+  /**
+   * Disconnect a client as slow for a reason of its own (a shared-subscription member holding its
+   * group): counted and logged as `slow_client`, as a client over its bounds.
+   */
+  disconnectSlow (client: Client, message: string, fields: Record<string, unknown>): void {
+    if (client.closed) return
+    this.opts.onLimit('slow_client', 1)
+    this.log.warn({ clientId: client.id, ...fields, timeoutMs: this.opts.limits.slowClientTimeoutMs }, message)
+    client.close()
+  }
+
   /** The connection ended. */
   gone (client: Client): void {
     const t = this.clients.get(client)

@@ -9,6 +9,19 @@ import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import { deliverTo, directPacket, flowLimitsOf, onIncomingPacket, takePacketId, type AedesPacket } from './aedes-internals.js'
 import { tooLargeFor } from './outbound.js'
 
+/** What a member tells its owner. */
+export interface SharedMemberHooks {
+  /** a delivery was discarded, larger than the member's Maximum Packet Size (counted) */
+  onTooLarge: (client: Client) => void
+  /**
+   * How long a member may leave its deliveries unacknowledged without acknowledging any
+   * (`mqtt.slow_client_timeout`) before `onStalled` (which disconnects it).
+   */
+  stallTimeoutMs: number
+  /** the member acknowledged nothing for `stallTimeoutMs` while `unacknowledged` deliveries wait */
+  onStalled: (client: Client, unacknowledged: number) => void
+}
+
 /** A delivery with a packet id that waits for a free place in the client's Receive Maximum. */
 interface Waiting { id: number; packet: AedesPacket }
 
@@ -20,8 +33,10 @@ class ClientMember implements SharedMember {
   gone = false
   /** QoS 1/2 deliveries beyond the client's Receive Maximum, sent as acknowledgements come */
   private readonly waiting: Waiting[] = []
+  /** runs while deliveries are unacknowledged; every acknowledgement starts it again (see `SharedMemberHooks.stallTimeoutMs`) */
+  private stallTimer: NodeJS.Timeout | undefined
 
-  constructor (private readonly aedes: Aedes, private readonly client: Client, private readonly onTooLarge: (client: Client) => void) {}
+  constructor (private readonly aedes: Aedes, private readonly client: Client, private readonly hooks: SharedMemberHooks) {}
 
   get clientId (): string { return this.client.id }
 
@@ -36,7 +51,7 @@ class ClientMember implements SharedMember {
     packet.retain = message.retain && options.rap === true
     // larger than an MQTT 5 client's Maximum Packet Size: discarded as if sent [MQTT-3.1.2-25]
     if (tooLargeFor(this.client, packet)) {
-      this.onTooLarge(this.client)
+      this.hooks.onTooLarge(this.client)
       return Promise.resolve()
     }
     if (qos === 0) return new Promise(resolve => deliverTo(this.client, packet, resolve))
@@ -45,10 +60,34 @@ class ClientMember implements SharedMember {
     packet.messageId = id
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject })
+      this.stallTimer ??= setTimeout(() => this.stalled(), this.hooks.stallTimeoutMs).unref()
       // an MQTT 5 client's Receive Maximum bounds what is unacknowledged [MQTT-3.3.4-9]
       if (this.pending.size > this.receiveMaximum) this.waiting.push({ id, packet })
       else deliverTo(this.client, packet, () => undefined)
     })
+  }
+
+  /** An acknowledgement came: the stall clock starts again, or stops when nothing is unacknowledged. */
+  private progressed (): void {
+    if (this.stallTimer === undefined) return
+    if (this.pending.size > 0) {
+      this.stallTimer.refresh()
+      return
+    }
+    clearTimeout(this.stallTimer)
+    this.stallTimer = undefined
+  }
+
+  /**
+   * No acknowledgement for `stallTimeoutMs` while a delivery waits for one. The group's records are
+   * committed in order, so the member's unacknowledged message holds its partition on this node
+   * for every other member: a client that keeps its connection and never acknowledges would stall
+   * the group here for ever. It is disconnected as a slow client; its messages go to the others.
+   */
+  private stalled (): void {
+    this.stallTimer = undefined
+    if (this.gone || this.client.closed || this.pending.size === 0) return
+    this.hooks.onStalled(this.client, this.pending.size)
   }
 
   /**
@@ -57,7 +96,10 @@ class ClientMember implements SharedMember {
    * the member leaves before its PUBCOMP. It stays in flight (Receive Maximum) until the PUBCOMP.
    */
   received (messageId: number): void {
-    this.pending.get(messageId)?.resolve()
+    const p = this.pending.get(messageId)
+    if (p === undefined) return
+    p.resolve()
+    this.progressed()
   }
 
   acked (messageId: number): void {
@@ -65,6 +107,7 @@ class ClientMember implements SharedMember {
     if (p === undefined) return
     this.pending.delete(messageId)
     p.resolve()
+    this.progressed()
     const next = this.waiting.shift()
     if (next !== undefined && !this.gone && !this.client.closed) deliverTo(this.client, next.packet, () => undefined)
   }
@@ -75,6 +118,8 @@ class ClientMember implements SharedMember {
 
   leave (): void {
     this.gone = true
+    clearTimeout(this.stallTimer)
+    this.stallTimer = undefined
     const err = new Error('member gone')
     for (const p of this.pending.values()) p.reject(err)
     this.pending.clear()
@@ -92,8 +137,7 @@ export class SharedMembers {
   private readonly members = new WeakMap<Client, ClientMember>()
   private readonly watched = new WeakSet<Client>()
 
-  /** `onTooLarge`: a delivery was discarded, larger than the member's Maximum Packet Size (counted) */
-  constructor (private readonly aedes: Aedes, private readonly shared: SharedSubscriptions, private readonly onTooLarge: (client: Client) => void = () => undefined) {
+  constructor (private readonly aedes: Aedes, private readonly shared: SharedSubscriptions, private readonly hooks: SharedMemberHooks) {
     aedes.on('ack', (packet, client) => {
       const id = (packet as { messageId?: number } | undefined)?.messageId
       if (id !== undefined && client !== null) this.members.get(client)?.acked(id)
@@ -106,7 +150,7 @@ export class SharedMembers {
   /** A granted `$share/...` subscription (`filter` as the client wrote it), with its options. */
   join (client: Client, filter: string, share: ShareFilter, qos: Qos, options: SubscriptionOptions = {}): void {
     let member = this.members.get(client)
-    if (member === undefined || member.gone) this.members.set(client, member = new ClientMember(this.aedes, client, this.onTooLarge))
+    if (member === undefined || member.gone) this.members.set(client, member = new ClientMember(this.aedes, client, this.hooks))
     if (!this.watched.has(client)) {
       this.watched.add(client)
       // a PUBREC settles a QoS 2 delivery: the member took the message, which then goes to no

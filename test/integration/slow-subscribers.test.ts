@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { IPublishPacket } from 'mqtt-packet'
 import { collect, connect, end, until, untilAsync } from '../support/mqtt-client.js'
 import { RawMqtt } from '../support/raw-mqtt.js'
+import { groupSettled } from '../support/shared-group.js'
 import { deliveredAtLeast, flood, memoryOf, metric, MiB, payloadsOf, resetPeak, stuckSubscriber } from '../support/slow-subscribers.js'
 import { testBrokers, uniqueTopics, WharfProcess } from '../support/wharf-process.js'
 
@@ -149,6 +150,48 @@ describe('slow and stuck subscribers', () => {
       await until(() => seen.some(m => m.payload === 'marker'), 30_000, 'the marker to the client that reads')
       assert.equal(reader.connected, true)
       await end(reader, publisher)
+    } finally {
+      await edge.stop()
+    }
+  })
+
+  it('a shared-subscription member that never acknowledges is disconnected after mqtt.slow_client_timeout; the group goes on through the other member, which is not', async () => {
+    // the group's records are committed in order: an unacknowledged delivery holds its partition on
+    // the node for every member, so a member that keeps its connection and never acknowledges
+    // would stall the group there for ever
+    const edge = await WharfProcess.start({ brokers: testBrokers(), topics, nodeName: `slowshare-${id}`, keepLines: 5000, env: { WHARF_MQTT__SLOW_CLIENT_TIMEOUT: '3s' } })
+    try {
+      const group = `stall${id}`
+      const { client: lazy } = await RawMqtt.connect(edge.mqttPort, `lazy-share-${id}`, true)
+      lazy.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: `$share/${group}/jobs/${id}/#`, qos: 1 }] })
+      await lazy.next(p => p.cmd === 'suback')
+      const worker = await connect(edge.url, { clean: true })
+      const got = collect(worker)
+      await worker.subscribeAsync(`$share/${group}/jobs/${id}/#`, { qos: 1 })
+      await groupSettled([edge], group)
+      const publisher = await connect(edge.url, { clean: true })
+      const sent: string[] = []
+      const lazyHolds = (): number => lazy.packets.filter(p => p.cmd === 'publish').length
+      // rounds until the lazy member holds one (round robin gives it every other message)
+      while (lazyHolds() === 0) {
+        assert.ok(sent.length < 600, 'the lazy member got no message')
+        const round = Array.from({ length: 20 }, (_, i) => String(sent.length + i))
+        sent.push(...round)
+        await Promise.all(round.map(p => publisher.publishAsync(`jobs/${id}/${Number(p) % 10}`, p, { qos: 1 })))
+        await until(() => lazyHolds() > 0 || new Set(got.map(m => m.payload)).size >= sent.length, 10_000, 'the round handed out').catch(() => undefined)
+      }
+      // disconnected as a slow client; what it held reaches the worker
+      await untilAsync(async () => edge.lines.some(l => l.includes('slow client disconnected') && l.includes(`"clientId":"lazy-share-${id}"`)), 60_000, 'the lazy member disconnected')
+      await lazy.closed
+      await until(() => new Set(got.map(m => m.payload)).size >= sent.length, 60_000, 'every message at the worker').catch(err => {
+        throw new Error(`${(err as Error).message}: ${new Set(got.map(m => m.payload)).size} of ${sent.length}`)
+      })
+      assert.equal(await metric(edge, 'wharf_limit_events_total', 'reason="slow_client"'), 1)
+      // the group goes on: a marker published now reaches the worker, which stayed connected
+      await publisher.publishAsync(`jobs/${id}/0`, 'marker', { qos: 1 })
+      await until(() => got.some(m => m.payload === 'marker'), 30_000, 'the marker at the worker')
+      assert.equal(worker.connected, true)
+      await end(worker, publisher)
     } finally {
       await edge.stop()
     }
