@@ -9,7 +9,9 @@ import { testBrokers, uniqueTopics, WharfProcess } from '../support/wharf-proces
  * synchronously (room in the producer), and aedes parsed the next read inside the parse that was
  * still emitting them; mqtt-packet's parser is not re-entrant, read a payload byte as a header
  * ("Invalid header flag bits") and the publisher was closed with most of its flood unread.
- * Overload comes from a tiny Kafka pending watermark, so that a flood reaches it for certain.
+ * Overload comes from a tiny Kafka pending watermark (3 % of an 8 MiB producer buffer: 250 KB),
+ * so that a flood reaches it for certain: with 3 % of the default 64 MiB a flood from a client on a
+ * loaded machine (the test's own process slowed down) sometimes stayed under it.
  */
 
 const MESSAGES = 20_000
@@ -22,6 +24,7 @@ describe('a QoS 0 flood paused for overload', () => {
       brokers: testBrokers(),
       topics: uniqueTopics('ovlpause'),
       env: {
+        WHARF_KAFKA__PRODUCER__MAX_PENDING_BYTES: String(8 * 1024 * 1024),
         WHARF_OVERLOAD_PROTECTION__KAFKA_PENDING_HIGH_WATERMARK: '3%',
         WHARF_OVERLOAD_PROTECTION__KAFKA_PENDING_LOW_WATERMARK: '1%',
         WHARF_OVERLOAD_PROTECTION__CHECK_INTERVAL: '50'
