@@ -11,8 +11,11 @@ import { messagePropertiesOf } from '../protocol/message-properties.js'
 import { kafkaRefusalReasonCode, REASON } from '../protocol/reason-codes.js'
 import { overrideAckCode } from './mqtt5-wire.js'
 
+/** What the hook needs of the log publisher (the per-message `publishWith`, and its room). */
+export type MessagePublisher = Pick<LogPublisher, 'hasRoom' | 'waitForRoom' | 'publishWith'>
+
 export interface PublishHookOptions {
-  publisher: LogPublisher
+  publisher: MessagePublisher
   node: string
   persistence: () => IncomingPersistence
   authorize: Authorize

@@ -8,10 +8,9 @@ import { checkAedes, cleanStartOf, incomingPersistence } from '../../src/edge/ae
 import { InboundWindow } from '../../src/edge/inbound-window.js'
 import { createLocalEmitter } from '../../src/edge/local-emitter.js'
 import { createPersistence } from '../../src/edge/persistence.js'
-import { createPublishHook } from '../../src/edge/publish-hook.js'
+import { createPublishHook, type MessagePublisher } from '../../src/edge/publish-hook.js'
 import type { MqttMessage } from '../../src/protocol/message.js'
 import { RetainedView } from '../../src/retained/retained-view.js'
-import type { LogPublisher } from '../../src/routing/log-publisher.js'
 import type { Authorize, AuthzSubject } from '../../src/auth/hooks.js'
 import { RawMqtt } from '../support/raw-mqtt.js'
 
@@ -41,11 +40,11 @@ describe('aedes 2.0.0-beta.1 hardening', () => {
     })
     const inbound = new InboundWindow(LIMIT)
     hardenIncomingStore(persistence, inbound)
-    const publisher = {
+    const publisher: MessagePublisher = {
       hasRoom: () => true,
       waitForRoom: async () => undefined,
-      publish: async (m: MqttMessage) => { written.push(m) }
-    } as unknown as LogPublisher
+      publishWith: (m: MqttMessage, done) => { written.push(m); queueMicrotask(() => done(undefined)) }
+    }
     aedes = new Aedes({
       id: 'hardening-test',
       mq: createLocalEmitter(),
