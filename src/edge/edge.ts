@@ -14,7 +14,7 @@ import type { SessionManager } from '../session/session-manager.js'
 import type { WillStore } from '../session/will-store.js'
 import type { SharedSubscriptions } from '../shared/shared-subscriptions.js'
 import { hardenBroker, hardenIncomingStore, handleConnection, discardIncoming, leaveSessionExpiryToWharf, takeOverWillDelay } from './aedes-hardening.js'
-import { checkAedes, endConnection, incomingPersistence, parseOneBatchAtATime } from './aedes-internals.js'
+import { checkAedes, endConnection, incomingPersistence, lazyTopicAliases, parseOneBatchAtATime } from './aedes-internals.js'
 import { aedesMqtt5Options, advertisedProperties, withOutboundAliases, withServerKeepAlive, type Mqtt5Options } from './mqtt5-options.js'
 import { advertiseOn } from './mqtt5-wire.js'
 import { writeWholePackets } from './packet-writer.js'
@@ -274,6 +274,7 @@ export class MqttEdge {
       this.connectionsByStream.set(c.stream, c)
       const client = handleConnection(this.aedes, c.stream)
       parseOneBatchAtATime(client)
+      lazyTopicAliases(client)
       this.limits.attach(client, c.listener, c.peer.address)
       // after the limits' parser hook, so before it: SUBSCRIBE QoS capping sees the rewritten $share filters
       rewriteV5Filters(client)

@@ -258,6 +258,26 @@ describe('MQTT 5 flow towards the client, and the remaining reason codes', () =>
     again.disconnect()
   })
 
+  it('topic aliases from a v5 client: a PUBLISH that sets an alias, then ones with an empty topic and the alias, all reach the subscriber under the topic; an unknown alias is refused', async () => {
+    const topic = `tain/${id}/t`
+    const sub = await v5(b.mqttPort, { clientId: `tain-s-${id}` })
+    clients.push(sub)
+    const got: Array<[string, string]> = []
+    sub.on('message', (t, payload) => got.push([t, payload.toString()]))
+    await sub.subscribeAsync(`tain/${id}/#`, { qos: 1 })
+    const { raw } = await rawV5(a.mqttPort, { clientId: `tain-p-${id}` })
+    raws.push(raw)
+    raw.send({ cmd: 'publish', topic, payload: Buffer.from('1'), qos: 1, messageId: 1, retain: false, dup: false, properties: { topicAlias: 3 } })
+    raw.send({ cmd: 'publish', topic: '', payload: Buffer.from('2'), qos: 1, messageId: 2, retain: false, dup: false, properties: { topicAlias: 3 } })
+    raw.send({ cmd: 'publish', topic: '', payload: Buffer.from('3'), qos: 1, messageId: 3, retain: false, dup: false, properties: { topicAlias: 3 } })
+    await raw.next(p => p.cmd === 'puback' && p.messageId === 3)
+    await until(() => got.length >= 3, 20000, 'the three at the subscriber')
+    assert.deepEqual(got, [[topic, '1'], [topic, '2'], [topic, '3']])
+    // an alias never set: a protocol error, the connection ends
+    raw.send({ cmd: 'publish', topic: '', payload: Buffer.from('4'), qos: 1, messageId: 4, retain: false, dup: false, properties: { topicAlias: 4 } })
+    await raw.closed
+  })
+
   it('SUBACK 0x97 (quota exceeded) for a filter past mqtt.max_subscriptions; 0x80 for 3.1.1', async () => {
     const { raw } = await rawV5(b.mqttPort, { clientId: `sq-${id}` })
     raws.push(raw)
