@@ -108,7 +108,12 @@ const common = {
   bytes_rate: rate(true).prefault('infinity'),
   /** expect a PROXY protocol v1/v2 header first (from HAProxy or a cloud load balancer) */
   proxy_protocol: bool.default(false),
-  proxy_protocol_timeout: durationMs(100, 600_000).default(3000)
+  proxy_protocol_timeout: durationMs(100, 600_000).default(3000),
+  /**
+   * EMQX's `tcp_options`: `backlog`, connections the kernel completes and queues before the node
+   * accepts them (capped by net.core.somaxconn); Node's own default is 511
+   */
+  tcp_options: section(z.strictObject({ backlog: int(1, 65535).default(1024) })).prefault({})
 }
 
 

@@ -134,7 +134,7 @@ export class Listener {
     const { host, port } = parseBind(config.bind)
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject)
-      this.server.listen(port, host, () => { this.server.off('error', reject); resolve() })
+      this.server.listen({ port, host, backlog: config.tcp_options.backlog }, () => { this.server.off('error', reject); resolve() })
     })
     const address = this.server.address()
     this.host = host

@@ -37,7 +37,7 @@ const DEFAULTS: WharfConfig = {
   allow_anonymous: true,
   log: { level: 'info', pretty: false, format: 'auto' },
   http: { bind: '0.0.0.0', port: 18083, dashboard: true },
-  listeners: { tcp: { default: { bind: '0.0.0.0:1883', enable: true, max_connections: 1000000, max_conn_rate: undefined, messages_rate: undefined, bytes_rate: undefined, proxy_protocol: false, proxy_protocol_timeout: 3000 } }, ssl: {}, ws: {}, wss: {} },
+  listeners: { tcp: { default: { bind: '0.0.0.0:1883', enable: true, max_connections: 1000000, max_conn_rate: undefined, messages_rate: undefined, bytes_rate: undefined, proxy_protocol: false, proxy_protocol_timeout: 3000, tcp_options: { backlog: 1024 } } }, ssl: {}, ws: {}, wss: {} },
   mqtt: {
     max_packet_size: 1048576,
     max_clientid_len: 256,
@@ -146,7 +146,7 @@ describe('loadConfig', () => {
     assert.deepEqual(config.topics.messages, { name: 'mqtt.messages', partitions: 12, replication_factor: -1 })
     assert.deepEqual(config.topics.nodes, DEFAULTS.topics.nodes)
     // a given map replaces the default listeners; a bare number is a port
-    assert.deepEqual(config.listeners.tcp, { public: { bind: '8883', enable: true, max_connections: 10, max_conn_rate: undefined, messages_rate: undefined, bytes_rate: undefined, proxy_protocol: false, proxy_protocol_timeout: 3000 } })
+    assert.deepEqual(config.listeners.tcp, { public: { bind: '8883', enable: true, max_connections: 10, max_conn_rate: undefined, messages_rate: undefined, bytes_rate: undefined, proxy_protocol: false, proxy_protocol_timeout: 3000, tcp_options: { backlog: 1024 } } })
   })
 
   it('takes the file from WHARF_CONFIG; an empty file or empty section means defaults', () => {
@@ -171,7 +171,7 @@ describe('loadConfig', () => {
     assert.equal(config.http.port, 0)
     assert.equal(config.kafka.producer.linger_ms, 5)
     assert.deepEqual(config.kafka.brokers, ['kafka-1:9092', 'kafka-2:9092'])
-    assert.deepEqual(config.listeners.tcp, { default: { bind: '127.0.0.1:1884', enable: true, max_connections: 1000000, max_conn_rate: undefined, messages_rate: undefined, bytes_rate: undefined, proxy_protocol: false, proxy_protocol_timeout: 3000 } })
+    assert.deepEqual(config.listeners.tcp, { default: { bind: '127.0.0.1:1884', enable: true, max_connections: 1000000, max_conn_rate: undefined, messages_rate: undefined, bytes_rate: undefined, proxy_protocol: false, proxy_protocol_timeout: 3000, tcp_options: { backlog: 1024 } } })
     assert.deepEqual(config.topics.nodes, { ...DEFAULTS.topics.nodes, partitions: 2 })
   })
 

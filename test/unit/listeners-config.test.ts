@@ -45,7 +45,7 @@ const SSL = { certfile: '/c.pem', keyfile: '/k.pem' }
 describe('listeners schema', () => {
   it('defaults: tcp "default" on 0.0.0.0:1883, no ssl, ws or wss', () => {
     assert.deepEqual(load(undefined), {
-      tcp: { default: { bind: '0.0.0.0:1883', enable: true, max_connections: 1000000, max_conn_rate: undefined, messages_rate: undefined, bytes_rate: undefined, proxy_protocol: false, proxy_protocol_timeout: 3000 } },
+      tcp: { default: { bind: '0.0.0.0:1883', enable: true, max_connections: 1000000, max_conn_rate: undefined, messages_rate: undefined, bytes_rate: undefined, proxy_protocol: false, proxy_protocol_timeout: 3000, tcp_options: { backlog: 1024 } } },
       ssl: {},
       ws: {},
       wss: {}
