@@ -5,13 +5,12 @@
  *   npm run build && node --import tsx bench/heap-per-connection.ts [--brokers host:port] [--connections 2000] [--top 30]
  */
 import { readFileSync, readdirSync, rmSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { LocalKafka } from '../src/local-kafka/index.js'
-import { createLogger } from '../src/observability/logger.js'
 import { uniqueTopics, WharfProcess } from '../test/support/wharf-process.js'
+import { benchKafka } from './lib/bench-kafka.js'
 import { runConnectionsKept } from './lib/connections.js'
 
 const { values } = parseArgs({ options: { brokers: { type: 'string' }, connections: { type: 'string' }, top: { type: 'string' } } })
@@ -63,15 +62,9 @@ async function snapshot (edge: WharfProcess, dir: string): Promise<string> {
   }
 }
 
-let kafka: LocalKafka | undefined
-const kdir = await mkdtemp(join(tmpdir(), 'wharf-heap-'))
-let brokers = values.brokers
-if (brokers === undefined) {
-  kafka = await LocalKafka.start({ dir: kdir, nodes: 1, port: 0, gc: 'g1', logger: createLogger({ level: 'warn' }) })
-  brokers = kafka.brokers.join(',')
-}
+const kafka = await benchKafka(values.brokers, undefined, 'g1')
 const snapDir = await mkdtemp(join(tmpdir(), 'wharf-heap-snaps-'))
-const edge = await WharfProcess.start({ brokers: brokers.split(','), topics: uniqueTopics('heap'), nodeName: 'heap', nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`], keepLines: 20 })
+const edge = await WharfProcess.start({ brokers: kafka.brokers, topics: uniqueTopics('heap'), nodeName: 'heap', nodeArgs: ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${snapDir}`], keepLines: 20 })
 try {
   // first some connections opened and closed, so that what is made once (mqtt-packet's cache of
   // packet-id buffers, compiled code) is in both snapshots
@@ -97,8 +90,7 @@ try {
   for (const [k, c, s] of rows.slice(0, Number(values.top ?? 30))) console.log(`${s.toFixed(0).padStart(7)} B  ${c.toFixed(2).padStart(6)} objects  ${k}`)
 } finally {
   await edge.stop()
-  await kafka?.stop()
-  await rm(kdir, { recursive: true, force: true })
+  await kafka.stop()
   if (process.env.KEEP_SNAPSHOTS === undefined) rmSync(snapDir, { recursive: true, force: true })
   else console.log(`snapshots kept in ${snapDir}`)
 }

@@ -6,19 +6,16 @@
  * bench/heap-per-connection.ts shows (after a full GC); old-space "used" beyond it is garbage no
  * full collection has taken yet.
  *
- *   npm run build && node --import tsx bench/rss-per-connection.ts [--connections 18000]
+ *   npm run build && node --import tsx bench/rss-per-connection.ts [--brokers host:port] [--connections 18000]
  */
 import { readFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { LocalKafka } from '../src/local-kafka/index.js'
-import { createLogger } from '../src/observability/logger.js'
+import { metricsText } from '../test/support/node-http.js'
 import { uniqueTopics, WharfProcess } from '../test/support/wharf-process.js'
+import { benchKafka } from './lib/bench-kafka.js'
 import { runConnectionsKept } from './lib/connections.js'
-async function heap (port: number): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+async function heap (edge: WharfProcess): Promise<Record<string, number>> {
+  const text = await metricsText(edge)
   const out: Record<string, number> = {}
   for (const line of text.split('\n')) if (line.startsWith('wharf_process_nodejs_heap_space_size_') || line.startsWith('wharf_process_nodejs_external_memory') || line.startsWith('wharf_process_nodejs_heap_size')) { const i = line.lastIndexOf(' '); out[line.slice(0, i)] = Number(line.slice(i + 1)) }
   return out
@@ -34,17 +31,16 @@ function parts (pid: number): Record<string, number> {
   }
   return out
 }
-const kdir = await mkdtemp(join(tmpdir(), 'wharf-rss-'))
-const kafka = await LocalKafka.start({ dir: kdir, nodes: 1, port: 0, gc: 'g1', logger: createLogger({ level: 'warn' }) })
-const { values } = parseArgs({ options: { connections: { type: 'string' } } })
+const { values } = parseArgs({ options: { brokers: { type: 'string' }, connections: { type: 'string' } } })
+const kafka = await benchKafka(values.brokers, undefined, 'g1')
 const edge = await WharfProcess.start({ brokers: kafka.brokers, topics: uniqueTopics('rss'), nodeName: 'rss', keepLines: 20 })
 const n = Number(values.connections ?? 18000)
 try {
   const warm = await runConnectionsKept({ host: '127.0.0.1', port: edge.mqttPort, target: 300, rate: 1000, sourceAddresses: 8, pids: [edge.pid] })
   warm.close(); await new Promise(r => setTimeout(r, 2000))
-  const a = parts(edge.pid); const ha = await heap(edge.httpPort)
+  const a = parts(edge.pid); const ha = await heap(edge)
   const kept = await runConnectionsKept({ host: '127.0.0.1', port: edge.mqttPort, target: n, rate: 1000, sourceAddresses: 8, pids: [edge.pid] })
-  const b = parts(edge.pid); const hb = await heap(edge.httpPort)
+  const b = parts(edge.pid); const hb = await heap(edge)
   for (const k of Object.keys(hb)) { const d = (hb[k] ?? 0) - (ha[k] ?? 0); if (Math.abs(d) > 100000) console.log(`${k}: ${((ha[k] ?? 0) / 1048576).toFixed(1)} -> ${((hb[k] ?? 0) / 1048576).toFixed(1)} MiB, ${(d / n).toFixed(0)} B per connection`) }
   for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
     const d = (b[k] ?? 0) - (a[k] ?? 0)
@@ -54,5 +50,5 @@ try {
   console.log(`total: ${((tot(b) - tot(a)) * 1024 / kept.reached / 1024).toFixed(2)} KiB per connection (${kept.reached})`)
   kept.close()
 } finally {
-  await edge.stop(); await kafka.stop(); await rm(kdir, { recursive: true, force: true })
+  await edge.stop(); await kafka.stop()
 }

@@ -16,11 +16,12 @@ export interface BenchKafka {
   stop: () => Promise<void>
 }
 
-export async function benchKafka (brokersOption: string | undefined, onStart?: () => void): Promise<BenchKafka> {
+/** `gc`: the local Kafka's collector (the launcher's default, serial, unless given) */
+export async function benchKafka (brokersOption: string | undefined, onStart?: () => void, gc?: 'g1' | 'serial'): Promise<BenchKafka> {
   if (brokersOption !== undefined) return { brokers: brokersOption.split(','), local: undefined, stop: async () => {} }
   const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-kafka-'))
   onStart?.()
-  const local = await LocalKafka.start({ dir, nodes: 1, port: 0, logger: createLogger({ level: 'warn' }) })
+  const local = await LocalKafka.start({ dir, nodes: 1, port: 0, ...(gc === undefined ? {} : { gc }), logger: createLogger({ level: 'warn' }) })
   return {
     brokers: local.brokers,
     local,
