@@ -198,8 +198,8 @@ export class Outbound {
   }
 
   /**
-   * Disconnect a client as slow for a reason of its own (a shared-subscription member holding its
-   * group): counted and logged as `slow_client`, as a client over its bounds.
+   * Disconnect a slow client: counted and logged as `slow_client`. Over its outbound bounds (the
+   * clock below), or for a reason of its own (a shared-subscription member holding its group).
    */
   disconnectSlow (client: Client, message: string, fields: Record<string, unknown>): void {
     if (client.closed) return
@@ -278,15 +278,8 @@ export class Outbound {
     t.timer = setTimeout(() => {
       t.timer = undefined
       if (client.closed || !t.state.over) return
-      this.opts.onLimit('slow_client', 1)
-      this.log.warn({
-        clientId: client.id,
-        inflight: t.state.inflight.size,
-        bufferedBytes: t.state.buffered,
-        queued: t.state.queued,
-        timeoutMs: this.opts.limits.slowClientTimeoutMs
-      }, 'slow client disconnected: over its outbound bounds for mqtt.slow_client_timeout')
-      client.close()
+      this.disconnectSlow(client, 'slow client disconnected: over its outbound bounds for mqtt.slow_client_timeout',
+        { inflight: t.state.inflight.size, bufferedBytes: t.state.buffered, queued: t.state.queued })
     }, this.opts.limits.slowClientTimeoutMs)
     t.timer.unref()
   }
