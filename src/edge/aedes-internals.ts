@@ -9,7 +9,7 @@ import { subscriptionOptionsOf, type HeldSubscription } from '../protocol/subscr
 import { missingForHardening } from './aedes-hardening.js'
 import { missingForWire, refuseConnectV5 } from './mqtt5-wire.js'
 import { REASON } from '../protocol/reason-codes.js'
-import { fixedHeaderBytes } from '../protocol/packet-size.js'
+import { packetBytes } from '../protocol/packet-size.js'
 
 /*
  * Every private field and method of aedes that Wharf uses, typed once and reached from here only.
@@ -493,18 +493,19 @@ function parseLengthWithLimit (this: ParserInternals): boolean {
   if (!(Object.getPrototypeOf(this) as ParserInternals)._parseLength.call(this)) return false
   const watch = this._wharfWatch as IncomingWatch
   const { cmd, length } = this.packet
+  const bytes = packetBytes(length)
   if (length > watch.maxPacketSize) {
-    watch.onTooLarge(client, cmd, length + fixedHeaderBytes(length))
+    watch.onTooLarge(client, cmd, bytes)
     // an MQTT 5 CONNECT too large: CONNACK 0x95 (3.2.2.2), when its protocol level is among the bytes read
     if (cmd === 'connect' && !client.connecting && !client.connected && connectProtocolLevel(this._list) === 5) {
       refuseConnectV5(client, REASON.packetTooLarge)
       return false
     }
     // aedes' own refusal, once per connection: DISCONNECT 0x95 to a connected MQTT 5 client, else the connection is closed
-    c.rejectPacketTooLarge(length + fixedHeaderBytes(length))
+    c.rejectPacketTooLarge(bytes)
     return false
   }
-  watch.onHeader(client, cmd, length + fixedHeaderBytes(length))
+  watch.onHeader(client, cmd, bytes)
   return true
 }
 

@@ -59,7 +59,6 @@ function corkForTurn (stream: Duplex): void {
   }
 }
 
-
 /**
  * The two packets of every message, encoded straight into one buffer without mqtt-packet's
  * per-packet accumulator (an EventEmitter and two arrays) and debug calls: a PUBLISH without MQTT 5

@@ -1,4 +1,5 @@
-import { fixedHeaderBytes } from '../protocol/packet-size.js'
+import { packetBytes } from '../protocol/packet-size.js'
+
 /** MQTT control packet types by their 4-bit code (index), as /metrics labels them. */
 export const PACKET_TYPES = [
   'reserved', 'connect', 'connack', 'publish', 'puback', 'pubrec', 'pubrel', 'pubcomp',
@@ -11,11 +12,6 @@ export type PacketType = typeof PACKET_TYPES[number]
 export function packetCode (cmd: string): number {
   const i = (PACKET_TYPES as readonly string[]).indexOf(cmd)
   return i < 0 ? 0 : i
-}
-
-/** Bytes of an MQTT packet whose remaining length is `length`: fixed header byte + varint + body. */
-export function packetBytes (length: number): number {
-  return fixedHeaderBytes(length) + length
 }
 
 /**

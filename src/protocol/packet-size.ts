@@ -12,3 +12,8 @@ export function remainingLengthBytes (n: number): number {
 export function fixedHeaderBytes (length: number): number {
   return 1 + remainingLengthBytes(length)
 }
+
+/** Bytes of a whole MQTT packet whose remaining length is `length`: fixed header + body. */
+export function packetBytes (length: number): number {
+  return fixedHeaderBytes(length) + length
+}
