@@ -1,7 +1,7 @@
 import { CompressionTypes, Partitioners, type Kafka, type Producer, type IHeaders } from 'kafkajs'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../observability/logger.js'
-import { settlesWithin, sleep } from '../util/async.js'
+import { promiseOf, settlesWithin, sleep } from '../util/async.js'
 import { keyPartition } from './partitioner.js'
 import { KafkaRecordRefused, produceRefusal, type ProduceRefusal } from './produce-errors.js'
 
@@ -205,9 +205,7 @@ export class BatchingProducer {
 
   /** Queue one record; the promise resolves when Kafka has acknowledged it (acks=all). */
   send (record: OutgoingRecord): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.sendWith(record, err => { if (err === undefined) resolve(); else reject(err) })
-    })
+    return promiseOf(done => this.sendWith(record, done))
   }
 
   /**

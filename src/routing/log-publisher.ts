@@ -2,6 +2,7 @@ import type { BatchingProducer, SendDone } from '../kafka/batching-producer.js'
 import type { Mapping } from '../mapping/mapping.js'
 import type { MqttMessage } from '../protocol/message.js'
 import type { RetainedStore } from '../retained/retained-store.js'
+import { promiseOf } from '../util/async.js'
 
 /**
  * MQTT -> Kafka: every PUBLISH (and every will) becomes one record, in the Kafka topic, with the key
@@ -19,9 +20,7 @@ export class LogPublisher {
 
   /** resolves when Kafka acknowledged the record (and the retained record, for a retained message) */
   publish (message: MqttMessage): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.publishWith(message, err => { if (err === undefined) resolve(); else reject(err) })
-    })
+    return promiseOf(done => this.publishWith(message, done))
   }
 
   /**

@@ -19,3 +19,10 @@ export async function settlesWithin (work: Promise<unknown>, ms: number): Promis
     ac.abort()
   }
 }
+
+/** The promise of a callback-style operation that calls `done` once: with no error (fulfilled) or with one. */
+export function promiseOf (run: (done: (err: Error | undefined) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    run(err => { if (err === undefined) resolve(); else reject(err) })
+  })
+}
