@@ -62,6 +62,13 @@ const mode = positionals[0] ?? 'all'
 const log = (line: string): void => { process.stderr.write(line + '\n') }
 const num = (v: string | undefined, d: number): number => v === undefined ? d : Number(v)
 
+/** Unmeasured p2p traffic through a target, half the time QoS 1 and half QoS 0 (JITs warmed up). */
+async function warmUp (target: { pubUrl: string, subUrl: string }, seconds: number): Promise<void> {
+  for (const qos of [1, 0] as const) {
+    await runLoad({ kind: 'p2p', qos, payloadBytes: 16, publishers: 10, subscribers: 10, window: 20, warmupS: 0, durationS: Math.max(1, Math.round(seconds / 2)) }, target.pubUrl, target.subUrl)
+  }
+}
+
 if (mode === 'scale') {
   // three edges, what each one pays (bench/scale.ts); a table of its own
   const { runScale } = await import('./scale.js')
@@ -207,9 +214,7 @@ try {
     log(`== warming up Kafka (${seconds} s of p2p QoS 1 and 0 through a throw-away edge, not measured)`)
     const warm = await startTarget('wharf1', { brokers: brokers ?? [], env: wharfEnv })
     try {
-      for (const qos of [1, 0] as const) {
-        await runLoad({ kind: 'p2p', qos, payloadBytes: 16, publishers: 10, subscribers: 10, window: 20, warmupS: 0, durationS: Math.max(1, Math.round(seconds / 2)) }, warm.pubUrl, warm.subUrl)
-      }
+      await warmUp(warm, seconds)
     } finally {
       await warm.stop()
     }
@@ -229,9 +234,7 @@ try {
         // that the first scenario of the list is not the one that pays for it
         if (targetWarmupS > 0 && mode !== 'smoke') {
           log(`  ${name}: ${targetWarmupS} s of unmeasured p2p QoS 1 and 0`)
-          for (const qos of [1, 0] as const) {
-            await runLoad({ kind: 'p2p', qos, payloadBytes: 16, publishers: 10, subscribers: 10, window: 20, warmupS: 0, durationS: Math.max(1, Math.round(targetWarmupS / 2)) }, target.pubUrl, target.subUrl)
-          }
+          await warmUp(target, targetWarmupS)
         }
         for (const s of scenarios) results.push(await runScenario(target, s))
       } finally {

@@ -67,6 +67,16 @@ function openOne (host: string, port: number, localAddress: string, clientId: st
   })
 }
 
+/** How many connections are due `elapsedMs` into a run at `spec.rate`. */
+function dueBy (spec: ConnSpec, elapsedMs: number): number {
+  return Math.min(spec.target, Math.floor(elapsedMs * spec.rate / 1000) + 1)
+}
+
+/** The `n`th connection of a run: its source address rotates over 127.0.0.1..sourceAddresses. */
+function openNth (spec: ConnSpec, prefix: string, n: number): Promise<Socket> {
+  return openOne(spec.host, spec.port, `127.0.0.${1 + (n % spec.sourceAddresses)}`, `${prefix}-${n}`)
+}
+
 const totalRss = (pids: number[]): number => pids.reduce((sum, pid) => sum + (rssBytes(pid) ?? 0), 0)
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
@@ -91,12 +101,11 @@ export async function runConnections (spec: ConnSpec, log: (line: string) => voi
         atHalf = { rss: totalRss(spec.pids), reached: sockets.length }
         paused += performance.now() - t
       }
-      const due = Math.min(spec.target, Math.floor((performance.now() - t0 - paused) * spec.rate / 1000) + 1)
+      const due = dueBy(spec, performance.now() - t0 - paused)
       while (opened < due && error === undefined) {
         const n = opened++
         inFlight++
-        const local = `127.0.0.${1 + (n % spec.sourceAddresses)}`
-        openOne(spec.host, spec.port, local, `idle-${run}-${n}`).then(
+        openNth(spec, `idle-${run}`, n).then(
           s => { inFlight--; sockets.push(s) },
           (err: Error) => { inFlight--; error ??= `connection ${n}: ${err.message}` }
         )
@@ -133,11 +142,11 @@ export async function runConnectionsKept (spec: ConnSpec): Promise<{ reached: nu
   let opened = 0
   let inFlight = 0
   while (opened < spec.target) {
-    const due = Math.min(spec.target, Math.floor((performance.now() - t0) * spec.rate / 1000) + 1)
+    const due = dueBy(spec, performance.now() - t0)
     while (opened < due) {
       const n = opened++
       inFlight++
-      openOne(spec.host, spec.port, `127.0.0.${1 + (n % spec.sourceAddresses)}`, `kept-${run}-${n}`).then(
+      openNth(spec, `kept-${run}`, n).then(
         s => { inFlight--; sockets.push(s) },
         () => { inFlight-- }
       )
