@@ -19,7 +19,6 @@ import { v5 } from '../support/mqtt5-client.js'
  * partition: Kafka's order) arriving while the other did not.
  */
 
-
 const text = (p: IPublishPacket): string => p.payload.toString()
 const ids = (p: IPublishPacket | undefined): number[] => {
   const si = p?.properties?.subscriptionIdentifier

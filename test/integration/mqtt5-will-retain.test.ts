@@ -25,7 +25,6 @@ const NODE_TIMEOUT_MS = 4000
 /* What a backend team has: the shipped .avsc and avsc. */
 const envelope = avro.Type.forSchema(JSON.parse(readFileSync(new URL('../../schemas/wharf-envelope.avsc', import.meta.url), 'utf8')) as avro.Schema)
 
-
 /** The connection breaks (no DISCONNECT): the server sees an abnormal end. */
 function cut (c: MqttClient): void {
   c.stream.destroy()

@@ -26,7 +26,6 @@ import { v5 } from '../support/mqtt5-client.js'
 const SESSION_CAP = 600
 const KEEPALIVE_CAP = 30
 
-
 /** The CONNACK a raw MQTT 5 CONNECT gets. */
 async function rawConnackV5 (port: number, connect: { clientId: string; username?: string; password?: string }): Promise<IConnackPacket> {
   const raw = await RawMqtt.open(port, 5)
