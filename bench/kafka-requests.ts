@@ -9,15 +9,10 @@ import { parseArgs } from 'node:util'
 import { metric } from '../test/support/slow-subscribers.js'
 import { uniqueTopics, WharfProcess } from '../test/support/wharf-process.js'
 import { benchKafka } from './lib/bench-kafka.js'
-import { runLoad, type ScenarioKind } from './lib/loadgen.js'
+import { envPairs } from './lib/env-pairs.js'
+import { runLoad, SCENARIO_SHAPES, type ScenarioKind } from './lib/loadgen.js'
 
 const { values } = parseArgs({ options: { brokers: { type: 'string' }, scenarios: { type: 'string' }, seconds: { type: 'string' }, env: { type: 'string', multiple: true } } })
-
-const SHAPES: Record<ScenarioKind, { publishers: number, subscribers: number, window: number }> = {
-  p2p: { publishers: 10, subscribers: 10, window: 20 },
-  'fan-in': { publishers: 20, subscribers: 1, window: 10 },
-  'fan-out': { publishers: 1, subscribers: 20, window: 20 }
-}
 
 /** The counters read before and after the measured window. */
 async function counters (edge: WharfProcess): Promise<{ produce: number, fetches: number, records: number, allFetches: number }> {
@@ -30,7 +25,7 @@ async function counters (edge: WharfProcess): Promise<{ produce: number, fetches
 }
 
 const kafka = await benchKafka(values.brokers, undefined, 'g1')
-const env = Object.fromEntries((values.env ?? []).map(e => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]))
+const env = envPairs(values.env)
 try {
   for (const s of (values.scenarios ?? 'p2p-0,p2p-1,fan-in-1,fan-out-1').split(',')) {
     const kind = s.slice(0, s.lastIndexOf('-')) as ScenarioKind
@@ -40,7 +35,7 @@ try {
       const seconds = Number(values.seconds ?? 6)
       let before = { produce: 0, fetches: 0, records: 0, allFetches: 0 }
       const timer = setTimeout(() => { void counters(edge).then(c => { before = c }) }, 2000)
-      const r = await runLoad({ kind, ...SHAPES[kind], qos, payloadBytes: 16, warmupS: 2, durationS: seconds }, edge.url, edge.url)
+      const r = await runLoad({ kind, ...SCENARIO_SHAPES[kind], qos, payloadBytes: 16, warmupS: 2, durationS: seconds }, edge.url, edge.url)
       clearTimeout(timer)
       const after = await counters(edge)
       const produce = after.produce - before.produce

@@ -28,7 +28,8 @@ import { parseArgs } from 'node:util'
 import { LocalKafka, PINNED_KAFKA_VERSION } from '../src/local-kafka/index.js'
 import { createLogger } from '../src/observability/logger.js'
 import { runConnections, type ConnResult } from './lib/connections.js'
-import { runLoad, type LoadResult, type LoadSpec, type ScenarioKind } from './lib/loadgen.js'
+import { envPairs } from './lib/env-pairs.js'
+import { runLoad, SCENARIO_SHAPES, type LoadResult, type LoadSpec, type ScenarioKind } from './lib/loadgen.js'
 import { CpuWindow, ProcSampler, type ProcUsage } from './lib/proc-stats.js'
 import { ALL_TARGETS, ensureMosquitto, startTarget, type RunningTarget, type TargetName } from './lib/targets.js'
 
@@ -79,11 +80,6 @@ if (mode === 'scale') {
 const list = (v: string | undefined, d: number[]): number[] => v === undefined ? d : v.split(',').map(Number)
 
 interface Scenario { name: string; spec: LoadSpec }
-const SHAPES: Record<ScenarioKind, { publishers: number; subscribers: number; window: number }> = {
-  p2p: { publishers: 10, subscribers: 10, window: 20 },
-  'fan-in': { publishers: 20, subscribers: 1, window: 10 },
-  'fan-out': { publishers: 1, subscribers: 20, window: 20 }
-}
 
 /** MQTT versions the clients speak, one scenario each: 4 (3.1.1, the default) and/or 5 ("v5" in the name) */
 const versions = list(values['mqtt-version'], [4]) as Array<4 | 5>
@@ -95,7 +91,7 @@ function loadScenarios (kinds: ScenarioKind[]): Scenario[] {
   for (const kind of kinds) {
     for (const qos of list(values.qos, [0, 1]) as Array<0 | 1>) {
       for (const size of list(values.size, [16, 1024])) for (const version of versions) {
-        const shape = SHAPES[kind]
+        const shape = SCENARIO_SHAPES[kind]
         const rate = values.rate === undefined ? undefined : Number(values.rate)
         out.push({
           name: `${kind} q${qos} ${size}B${rate === undefined ? '' : ` @${rate}/s`}${versionSuffix(version)}`,
@@ -187,7 +183,7 @@ let kafkaDir: string | undefined
 let brokers = values.brokers?.split(',')
 let kafkaPid: number | undefined = values['kafka-pid'] === undefined ? undefined : Number(values['kafka-pid'])
 let profileDir: string | undefined
-const wharfEnv: Record<string, string> = Object.fromEntries((values.env ?? []).map(kv => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+const wharfEnv = envPairs(values.env)
 if (targets.includes('mosquitto')) ensureMosquitto(log)
 
 try {

@@ -19,6 +19,13 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 
 export type ScenarioKind = 'p2p' | 'fan-in' | 'fan-out'
 
+/** Each kind's clients and window, unless a run says otherwise. */
+export const SCENARIO_SHAPES: Record<ScenarioKind, { publishers: number; subscribers: number; window: number }> = {
+  p2p: { publishers: 10, subscribers: 10, window: 20 },
+  'fan-in': { publishers: 20, subscribers: 1, window: 10 },
+  'fan-out': { publishers: 1, subscribers: 20, window: 20 }
+}
+
 export interface LoadSpec {
   kind: ScenarioKind
   publishers: number

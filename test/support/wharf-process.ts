@@ -52,6 +52,8 @@ export interface StartOptions {
   env?: Record<string, string>
   /** node flags before the script (e.g. `--cpu-prof`, which NODE_OPTIONS does not allow) */
   nodeArgs?: string[]
+  /** the built CLI to run (default: `BENCH_WHARF_CLI`, else this checkout's dist/cli/main.js) */
+  cli?: string
   /** keep only the last this many log lines (default: all) */
   keepLines?: number
   /** arguments after `start` (e.g. `--config <file>`) */
@@ -100,7 +102,7 @@ export class WharfProcess {
       ...opts.env
     }
     delete env.WHARF_CONFIG
-    const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, 'start', ...(opts.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.cli ?? CLI, 'start', ...(opts.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] })
     const wp = new WharfProcess(proc)
     const ready = new Promise<void>((resolve, reject) => {
       const onLine = (line: string): void => {
