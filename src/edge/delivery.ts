@@ -115,7 +115,12 @@ type ForwardPacket = Parameters<AuthorizeForwardHandler>[1]
  * - the session learns which record each packet id is.
  */
 export class Delivery implements LocalSink {
-  private readonly origins = new Map<number, Origin>()
+  /**
+   * The packet being handed out and where it came from: aedes' authorizeForward hook runs within the
+   * hand-out, synchronously, so one slot (saved and restored around a nested hand-out) is enough.
+   */
+  private originCounter = -1
+  private origin: Origin | undefined = undefined
   private readonly held = new WeakMap<PersistentSession, Held[]>()
 
   constructor (private readonly opts: DeliveryOptions) {}
@@ -126,18 +131,22 @@ export class Delivery implements LocalSink {
     const properties = deliveryProperties(message.properties, Date.now())
     if (properties === 'expired') return
     const packet = emitterPacket(this.opts.aedes(), message, properties)
-    this.origins.set(packet.brokerCounter, { tp, offset, publisher: message.clientId, retain: message.retain })
+    const outerCounter = this.originCounter
+    const outer = this.origin
+    this.originCounter = packet.brokerCounter
+    this.origin = { tp, offset, publisher: message.clientId, retain: message.retain }
     try {
       this.opts.mq().emit(packet)
     } finally {
-      this.origins.delete(packet.brokerCounter)
+      this.originCounter = outerCounter
+      this.origin = outer
     }
   }
 
   readonly authorizeForward: AuthorizeForwardHandler = (client, packet) => {
     const session = this.opts.sessionOf(client)
     const counter = packetCounter(packet)
-    const origin = this.origins.get(counter)
+    const origin = counter === this.originCounter ? this.origin : undefined
     if (session === undefined) {
       // aedes lowers the QoS to the subscription's only for a filter equal to the topic: do it for
       // wildcard filters too (min of publish QoS and the best granted QoS, [MQTT-3.8.4-6]). Wharf's
@@ -310,11 +319,15 @@ export class Delivery implements LocalSink {
    * during the call.
    */
   private send (client: Client, packet: AedesPacket, origin: Origin): void {
-    this.origins.set(packet.brokerCounter, origin)
+    const outerCounter = this.originCounter
+    const outer = this.origin
+    this.originCounter = packet.brokerCounter
+    this.origin = origin
     try {
       deliverTo(client, packet, noop)
     } finally {
-      this.origins.delete(packet.brokerCounter)
+      this.originCounter = outerCounter
+      this.origin = outer
     }
   }
 }

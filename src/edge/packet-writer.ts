@@ -2,6 +2,7 @@ import { createRequire } from 'node:module'
 import type { Duplex } from 'node:stream'
 import type { Packet } from 'mqtt-packet'
 import { fixedHeaderBytes } from '../protocol/packet-size.js'
+import { utf8Length, writeUtf8 } from '../util/short-utf8.js'
 
 /*
  * How every MQTT packet reaches a client's socket (issue 18). aedes writes each packet through
@@ -81,7 +82,7 @@ export function encodeHot (packet: Packet, version: number): Buffer | undefined 
   if (version === 5 && properties !== undefined && Object.keys(properties).length > 0) return undefined
   const payload = packet.payload ?? EMPTY
   const payloadBytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length
-  const topicBytes = Buffer.byteLength(topic)
+  const topicBytes = utf8Length(topic)
   const length = 2 + topicBytes + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0) + payloadBytes
   const out = Buffer.allocUnsafe(fixedHeaderBytes(length) + length)
   out[0] = 0x30 | (packet.dup === true ? 0x08 : 0) | (qos << 1) | (packet.retain === true ? 1 : 0)
@@ -95,7 +96,7 @@ export function encodeHot (packet: Packet, version: number): Buffer | undefined 
   } while (n > 0)
   out.writeUInt16BE(topicBytes, o)
   o += 2
-  o += out.write(topic, o, 'utf8')
+  o += writeUtf8(out, topic, o)
   if (qos > 0) { out.writeUInt16BE(messageId as number, o); o += 2 }
   if (version === 5) out[o++] = 0 // no properties
   if (typeof payload === 'string') out.write(payload, o, 'utf8')

@@ -189,7 +189,6 @@ export interface KafkajsProduceInternals {
   produce: ProduceDefinition
   /** wraps finished bytes into a kafkajs Encoder (what `encode()` must return) */
   encoderOf: (bytes: Buffer) => unknown
-  crc32C: (buffer: Buffer) => number
   int64Bits: (value: unknown) => { high: number; low: number }
 }
 
@@ -197,7 +196,7 @@ let produceLoaded: KafkajsProduceInternals | undefined
 
 /**
  * The checked kafkajs internals of the Produce fast path: the Produce request definition (its
- * versions 3 to 7 share one layout, v3's), the Encoder class, Long and CRC-32C. Throws
+ * versions 3 to 7 share one layout, v3's), the Encoder class and Long. Throws
  * KafkajsInternalsMissing when the installed kafkajs is not 2.2.4 or lacks one of them.
  */
 export function kafkajsProduceInternals (): KafkajsProduceInternals {
@@ -210,7 +209,6 @@ export function kafkajsProduceInternals (): KafkajsProduceInternals {
   if (requests.requests.Produce !== produce) throw new KafkajsInternalsMissing(version, 'brokers do not look Produce requests up in protocol/requests/produce')
   const Encoder = requireShape<new () => { buf: Buffer; offset: number }>(version, 'kafkajs/src/protocol/encoder.js', isFunction, 'Encoder is missing')
   const Long = requireShape<{ fromValue: (v: unknown) => { getHighBits: () => number; getLowBits: () => number } }>(version, 'kafkajs/src/utils/long.js', (m) => isFunction(m.fromValue), 'Long.fromValue is missing')
-  const crc32C = requireShape<(b: Buffer) => number>(version, 'kafkajs/src/protocol/recordBatch/crc32C/index.js', isFunction, 'crc32C is missing')
   produceLoaded = {
     version,
     produce,
@@ -220,7 +218,6 @@ export function kafkajsProduceInternals (): KafkajsProduceInternals {
       encoder.offset = bytes.length
       return encoder
     },
-    crc32C,
     int64Bits (value) {
       const long = Long.fromValue(value)
       return { high: long.getHighBits(), low: long.getLowBits() }

@@ -23,7 +23,7 @@ export function patchKafkajsProduce (): boolean {
   }
   const produce = internals.produce as ProduceDefinition & { [PATCHED]?: true }
   if (produce[PATCHED] === true) return true
-  const deps: ProduceEncoderDeps = { crc32C: internals.crc32C, int64Bits: internals.int64Bits }
+  const deps: ProduceEncoderDeps = { int64Bits: internals.int64Bits }
   const { encoderOf } = internals
   const original = produce.protocol
   produce.protocol = ({ version }) => {

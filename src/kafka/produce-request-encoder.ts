@@ -15,6 +15,9 @@
  * test/unit/produce-request-encoder.test.ts compares the bytes with kafkajs' for every version.
  */
 
+import { utf8Length, writeUtf8 } from '../util/short-utf8.js'
+import { crc32c } from './crc32c.js'
+
 /** What kafkajs' Produce request factory (v3..v7) is called with. */
 export interface ProduceRequestArgs {
   acks: number
@@ -34,9 +37,8 @@ export interface ProduceMessage {
   timestamp?: unknown
 }
 
-/** What the encoder needs from kafkajs: its CRC-32C and its 64-bit integer split (producer ids are its Longs). */
+/** What the encoder needs from kafkajs: its 64-bit integer split (producer ids are its Longs). */
 export interface ProduceEncoderDeps {
-  crc32C: (buffer: Buffer) => number
   int64Bits: (value: unknown) => { high: number; low: number }
 }
 
@@ -70,7 +72,7 @@ function writeVarInt (buf: Buffer, offset: number, value: number): number {
 function bytesFieldSize (value: unknown): number {
   if (value === null || value === undefined) return 1
   if (typeof value === 'string') {
-    const n = Buffer.byteLength(value)
+    const n = utf8Length(value)
     return varIntSize(n) + n
   }
   if (Buffer.isBuffer(value)) return varIntSize(value.length) + value.length
@@ -84,7 +86,7 @@ function bytesFieldSize (value: unknown): number {
 function writeBytesField (buf: Buffer, offset: number, value: string | Buffer | null | undefined): number {
   if (value === null || value === undefined) { buf[offset] = 1; return offset + 1 }
   if (typeof value === 'string') {
-    const n = buf.write(value, offset + 1)
+    const n = writeUtf8(buf, value, offset + 1)
     const prefix = varIntSize(n)
     if (prefix > 1) buf.copyWithin(offset + prefix, offset + 1, offset + 1 + n)
     writeVarInt(buf, offset, n)
@@ -102,7 +104,7 @@ function headersSize (headers: Record<string, unknown> | undefined, out: { count
   let size = 0
   for (const key of Object.keys(headers)) {
     const v = headers[key]
-    const keySize = Buffer.byteLength(key)
+    const keySize = utf8Length(key)
     const keyField = varIntSize(keySize) + keySize
     if (Array.isArray(v)) {
       for (const item of v as unknown[]) {
@@ -236,7 +238,7 @@ export function encodeProduceRequest (args: ProduceRequestArgs, deps: ProduceEnc
       }
       buf.writeInt32BE(o - start - 8, start + 4)
       buf.writeInt32BE(o - start - 20, start + 16)
-      buf.writeUInt32BE(deps.crc32C(buf.subarray(bodyAt, o)), crcAt)
+      buf.writeUInt32BE(crc32c(buf.subarray(bodyAt, o)), crcAt)
     }
   }
   if (o !== size) throw new Error(`produce encoder: wrote ${o} bytes, counted ${size}`)

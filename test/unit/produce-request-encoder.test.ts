@@ -22,7 +22,7 @@ async function kafkajsBytes (version: number, args: ProduceRequestArgs): Promise
 
 function deps (): Parameters<typeof encodeProduceRequest>[1] {
   const i = kafkajsProduceInternals()
-  return { crc32C: i.crc32C, int64Bits: i.int64Bits }
+  return { int64Bits: i.int64Bits }
 }
 
 /** Wharf-like records: MQTT headers, keys of MQTT topics, some null keys and values, sizes across varint boundaries. */
