@@ -4,6 +4,7 @@ import { checkCertificates } from '../listeners/index.js'
 import { LocalKafka } from '../local-kafka/local-kafka.js'
 import { createLogger, humanLogs, type Logger } from '../observability/logger.js'
 import { WharfNode } from '../node/wharf-node.js'
+import { applyYoungGc } from '../node/young-gc.js'
 import { banner } from './banner.js'
 
 /** Exit code for invalid configuration (the message names the key). */
@@ -18,6 +19,8 @@ export function registerStartCommand (program: Command): void {
     .action(async (opts: { config?: string }) => {
       const config = loadOrExit(opts.config, { certificates: true })
       const logger = createLogger({ level: config.log.level, node: config.node.name, format: config.log.format })
+      const gc = applyYoungGc(config.node.young_gc)
+      logger.debug({ youngGc: gc.mode, cpus: gc.cpus }, 'young generation GC')
       await runNode(config, logger)
     })
 }

@@ -32,7 +32,9 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 const NODE_NAME = 'a name of 1 to 200 characters without whitespace'
 const node = section(z.strictObject({
-  name: z.string({ error: NODE_NAME }).regex(/^\S{1,200}$/, { error: NODE_NAME }).default(() => `wharf@${hostname()}`)
+  name: z.string({ error: NODE_NAME }).regex(/^\S{1,200}$/, { error: NODE_NAME }).default(() => `wharf@${hostname()}`),
+  /** how V8 collects the young generation: auto = on the main thread alone up to 2 CPUs (node/young-gc.ts) */
+  young_gc: oneOf(['auto', 'parallel', 'single_threaded']).default('auto')
 }))
 
 /** Clients without credentials get in (logged as a warning at start while true). */

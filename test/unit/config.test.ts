@@ -33,7 +33,7 @@ function configError (load: () => unknown): ConfigError {
 }
 
 const DEFAULTS: WharfConfig = {
-  node: { name: `wharf@${hostname()}` },
+  node: { name: `wharf@${hostname()}`, young_gc: 'auto' },
   allow_anonymous: true,
   log: { level: 'info', pretty: false, format: 'auto' },
   http: { bind: '0.0.0.0', port: 18083, dashboard: true },
