@@ -66,10 +66,17 @@ export function metadataHeaders (msg: MqttMessage): IHeaders {
   return headers
 }
 
+/**
+ * A header's value as text: the last one when the header is repeated; undefined when absent or
+ * null (Kafka headers may have a null value: a backend's record with one must not stop delivery).
+ */
 export function headerText (headers: IHeaders | undefined, name: string): string | undefined {
-  const v = headers?.[name]
-  if (v === undefined) return undefined
-  if (Array.isArray(v)) return v.length === 0 ? undefined : String(v[v.length - 1])
+  const v = headers?.[name] as IHeaders[string] | null
+  if (v === undefined || v === null) return undefined
+  if (Array.isArray(v)) {
+    const last = v[v.length - 1] as Buffer | string | null | undefined
+    return last === undefined || last === null ? undefined : last.toString()
+  }
   return v.toString()
 }
 
@@ -77,4 +84,62 @@ export function headerText (headers: IHeaders | undefined, name: string): string
 export function parseQos (text: string | undefined): Qos | undefined | -1 {
   if (text === undefined) return undefined
   return text === '0' ? 0 : text === '1' ? 1 : text === '2' ? 2 : -1
+}
+
+/*
+ * The raw format's per-record header reads without a string per header where the bytes answer
+ * (every call of Buffer#toString is a call into C++; a record has six such headers): the one-byte
+ * QoS, the RETAIN flag compared as bytes, and the node name, one of a cluster's few.
+ */
+
+/** The `mqtt.qos` header as `parseQos` reads it. */
+export function headerQos (headers: IHeaders | undefined): Qos | undefined | -1 {
+  const v = headers?.[HEADER.qos]
+  if (Buffer.isBuffer(v) && v.length === 1) {
+    const digit = (v[0] as number) - 0x30
+    return digit === 0 || digit === 1 || digit === 2 ? digit : -1
+  }
+  return parseQos(headerText(headers, HEADER.qos))
+}
+
+const TRUE = Buffer.from('true')
+
+/** Is the header's value the text `true`? */
+export function headerIsTrue (headers: IHeaders | undefined, name: string): boolean {
+  const v = headers?.[name]
+  if (Buffer.isBuffer(v)) return v.length === 4 && sameBytes(v, TRUE)
+  return headerText(headers, name) === 'true'
+}
+
+function sameBytes (a: Buffer, b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/**
+ * Texts of a header whose values are few (node names): the last `capacity` distinct values are kept
+ * with their bytes, and a value seen before is found by comparing bytes instead of decoded again.
+ */
+export class FewTexts {
+  private readonly bytes: Buffer[] = []
+  private readonly texts: string[] = []
+
+  constructor (private readonly capacity = 8) {}
+
+  /** The header's text as `headerText` gives it. */
+  of (headers: IHeaders | undefined, name: string): string | undefined {
+    const v = headers?.[name]
+    if (!Buffer.isBuffer(v)) return headerText(headers, name)
+    const bytes = this.bytes
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i] as Buffer
+      if (b.length === v.length && sameBytes(v, b)) return this.texts[i]
+    }
+    const text = v.toString()
+    if (bytes.length < this.capacity) {
+      bytes.push(Buffer.from(v))
+      this.texts.push(text)
+    }
+    return text
+  }
 }

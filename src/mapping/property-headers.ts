@@ -31,25 +31,32 @@ export function propertyHeaders (p: MessageProperties | undefined, into: IHeader
 
 const text = (v: Buffer | string | undefined): string | undefined => v === undefined ? undefined : v.toString()
 
+/** The header names of the properties other than user properties. */
+const PROPERTY_NAMES = new Set<string>([PROPERTY_HEADER.contentType, PROPERTY_HEADER.payloadFormat, PROPERTY_HEADER.responseTopic,
+  PROPERTY_HEADER.correlationData, PROPERTY_HEADER.messageExpiry])
+
 /**
  * The properties a record's headers carry (undefined when none); `timestampMs` is the record's
  * timestamp, from which an expiry interval counts. Invalid values (an interval that is not a
- * non-negative integer) are ignored.
+ * non-negative integer) are ignored; a null value (Kafka allows one) counts as absent. Runs for
+ * every record delivered: the other headers (the MQTT metadata) are passed over with one look-up.
  */
 export function propertiesFromHeaders (headers: IHeaders | undefined, timestampMs: number): MessageProperties | undefined {
   if (headers === undefined) return undefined
   let p: MessageProperties | undefined
   for (const name in headers) {
-    if (!name.startsWith('mqtt.')) continue
-    const raw = headers[name]
-    if (raw === undefined) continue
-    const values = Array.isArray(raw) ? raw : [raw]
+    const user = name.startsWith(PROPERTY_HEADER.userPrefix)
+    if (!user && !PROPERTY_NAMES.has(name)) continue
+    const raw = headers[name] as IHeaders[string] | null
+    if (raw === undefined || raw === null) continue
+    const values = (Array.isArray(raw) ? raw : [raw]).filter(v => v !== null)
+    if (values.length === 0) continue
     const last = values[values.length - 1]
-    if (name.startsWith(PROPERTY_HEADER.userPrefix)) {
+    if (user) {
       p ??= {}
-      const user = p.userProperties ??= {}
+      const props = p.userProperties ??= {}
       const strings = values.map(v => v.toString())
-      user[name.slice(PROPERTY_HEADER.userPrefix.length)] = strings.length === 1 ? strings[0] as string : strings
+      props[name.slice(PROPERTY_HEADER.userPrefix.length)] = strings.length === 1 ? strings[0] as string : strings
     } else if (name === PROPERTY_HEADER.contentType) {
       (p ??= {}).contentType = text(last)
     } else if (name === PROPERTY_HEADER.payloadFormat) {

@@ -1,7 +1,10 @@
 import type { KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
-import { HEADER, headerText, metadataHeaders, parseQos, type DecodeResult, type RecordCodec, type RecordTarget } from './codec.js'
+import { FewTexts, HEADER, headerIsTrue, headerQos, headerText, metadataHeaders, type DecodeResult, type RecordCodec, type RecordTarget } from './codec.js'
 import type { MqttMessage } from '../protocol/message.js'
+
+/** The cluster's node names, as the records' `mqtt.node` headers give them. */
+const nodeNames = new FewTexts()
 
 /** Raw format: value = payload bytes, MQTT metadata in headers. */
 export const rawCodec: RecordCodec = {
@@ -13,7 +16,7 @@ export const rawCodec: RecordCodec = {
 
   decode (record: KafkaMessage): DecodeResult {
     const headers = record.headers
-    const qos = parseQos(headerText(headers, HEADER.qos))
+    const qos = headerQos(headers)
     if (qos === -1) return { ok: false, reason: 'invalid mqtt.qos header' }
     return {
       ok: true,
@@ -21,10 +24,10 @@ export const rawCodec: RecordCodec = {
         topic: headerText(headers, HEADER.topic),
         qos,
         payload: record.value ?? Buffer.alloc(0),
-        retain: headerText(headers, HEADER.retain) === 'true',
+        retain: headerIsTrue(headers, HEADER.retain),
         clientId: headerText(headers, HEADER.clientId),
         username: headerText(headers, HEADER.username),
-        node: headerText(headers, HEADER.node)
+        node: nodeNames.of(headers, HEADER.node)
       }
     }
   }

@@ -151,7 +151,7 @@ describe('decodeRecord', () => {
     notOk(decodeRecord(kafkaMessage(null, Buffer.from('v'), { [HEADER.topic]: Buffer.alloc(0) })))
   })
 
-  for (const qos of ['3', '-1', 'x', '', '01', '1.0', ' 1']) {
+  for (const qos of ['3', '-1', 'x', '', '01', '1.0', ' 1', '/']) {
     it(`is not ok for mqtt.qos ${JSON.stringify(qos)}`, () => {
       const reason = notOk(decodeRecord(kafkaMessage(Buffer.from('a'), Buffer.from('v'), { [HEADER.qos]: Buffer.from(qos) })))
       assert.match(reason, /qos/)
@@ -171,8 +171,34 @@ describe('decodeRecord', () => {
     assert.equal(out.payload.length, 0)
   })
 
+  it('takes a header with a null value (Kafka allows one) for absent, instead of failing the batch', () => {
+    const nulls = (names: string[]): IHeaders => Object.fromEntries(names.map(n => [n, null])) as unknown as IHeaders
+    const out = decoded(decodeRecord(kafkaMessage(Buffer.from('a/b'), Buffer.from('v'),
+      nulls([HEADER.topic, HEADER.qos, HEADER.retain, HEADER.clientId, HEADER.username, HEADER.node, 'mqtt.content_type', 'mqtt.user.k']))))
+    assert.equal(out.topic, 'a/b', 'the key names the topic when the topic header is null')
+    assert.equal(out.qos, 0)
+    assert.equal(out.retain, false)
+    assert.equal(out.clientId, undefined)
+    assert.equal(out.node, undefined)
+    assert.equal(out.properties, undefined)
+    const repeated = decoded(decodeRecord(kafkaMessage(Buffer.from('a'), null, { [HEADER.node]: [Buffer.from('n1'), null] } as unknown as IHeaders)))
+    assert.equal(repeated.node, undefined, 'the last of repeated values is null: absent')
+  })
+
+  it('reads the node name of records from several nodes, each its own', () => {
+    const names = Array.from({ length: 12 }, (_v, i) => `wharf@node-${i}`)
+    for (let round = 0; round < 3; round++) {
+      for (const n of names) {
+        const out = decoded(decodeRecord(kafkaMessage(Buffer.from('a'), null, { [HEADER.node]: Buffer.from(n) })))
+        assert.equal(out.node, n)
+      }
+    }
+    const text = decoded(decodeRecord(kafkaMessage(Buffer.from('a'), null, { [HEADER.node]: 'as-string' }))).node
+    assert.equal(text, 'as-string')
+  })
+
   it('reads retain only from the exact value true', () => {
-    for (const [v, expected] of [['true', true], ['false', false], ['TRUE', false], ['1', false]] as const) {
+    for (const [v, expected] of [['true', true], ['false', false], ['TRUE', false], ['1', false], ['truex', false], ['tru', false], ['', false]] as const) {
       const out = decoded(decodeRecord(kafkaMessage(Buffer.from('a'), null, { [HEADER.retain]: Buffer.from(v) })))
       assert.equal(out.retain, expected, v)
     }
