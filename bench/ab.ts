@@ -12,8 +12,9 @@
  * `latency` is the runner's latency scenario (one publisher, one subscriber, QoS 1, at `--rate`,
  * default 1000/s); every scenario also reports the delivery latency's p50 and p99.
  *
- * A variant is `label:cli:node flags`: the built CLI to run (empty: this checkout's dist/cli/main.js)
- * and node flags separated by spaces (optional).
+ * A variant is `label:cli:node flags:settings`: the built CLI to run (empty: this checkout's
+ * dist/cli/main.js), node flags separated by spaces, and environment settings of its own separated by
+ * commas (`WHARF_KAFKA__PRODUCER__LINGER_MS=0`); all but the label optional.
  */
 import { parseArgs } from 'node:util'
 import { uniqueTopics, WharfProcess } from '../test/support/wharf-process.js'
@@ -37,10 +38,10 @@ const { values } = parseArgs({
   }
 })
 
-interface Variant { label: string; cli: string | undefined; nodeArgs: string[] }
+interface Variant { label: string; cli: string | undefined; nodeArgs: string[]; env: Record<string, string> }
 const variants: Variant[] = (values.variant ?? []).map(v => {
-  const [label = '', cli = '', flags = ''] = v.split(':')
-  return { label, cli: cli === '' ? undefined : cli, nodeArgs: flags.split(' ').filter(f => f !== '') }
+  const [label = '', cli = '', flags = '', settings = ''] = v.split(':')
+  return { label, cli: cli === '' ? undefined : cli, nodeArgs: flags.split(' ').filter(f => f !== ''), env: envPairs(settings.split(',').filter(s => s !== '')) }
 })
 if (variants.length < 2) {
   console.error('give at least two --variant label:cli:flags')
@@ -70,7 +71,7 @@ const samples = new Map<string, Sample[]>(variants.map(v => [v.label, []]))
 
 /** One measured load through a fresh edge of `v`. */
 async function measure (v: Variant, brokers: string[], kafkaPid: number | undefined, warmS: number): Promise<Sample> {
-  const edge = await WharfProcess.start({ brokers, topics: uniqueTopics(`ab-${v.label}`), nodeName: `ab-${v.label}`, env, keepLines: 20, nodeArgs: v.nodeArgs, ...(v.cli === undefined ? {} : { cli: v.cli }) })
+  const edge = await WharfProcess.start({ brokers, topics: uniqueTopics(`ab-${v.label}`), nodeName: `ab-${v.label}`, env: { ...env, ...v.env }, keepLines: 20, nodeArgs: v.nodeArgs, ...(v.cli === undefined ? {} : { cli: v.cli }) })
   try {
     if (warmS > 0) await runLoad({ ...spec, warmupS: 0, durationS: warmS }, edge.url, edge.url)
     const pids: Record<string, number> = { edge: edge.pid }
