@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// first: kafkajs changes that must precede its loading (kafka/kafkajs-preload.ts)
+import '../kafka/kafkajs-preload.js'
 import { Command } from 'commander'
 import { registerStartCommand } from './start-command.js'
 import { registerKafkaCommands } from './kafka-commands.js'

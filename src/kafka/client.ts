@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Kafka, logLevel, type KafkaConfig, type SASLOptions, type LogEntry } from 'kafkajs'
 import type { Logger } from '../observability/logger.js'
 import { kafkajsVersion, patchKafkajsEncoder } from './kafkajs-encoder.js'
+import { patchKafkajsGrouping } from './kafkajs-grouping.js'
 import { patchKafkajsProduce } from './kafkajs-produce.js'
 import { patchKafkajsRequestQueue } from './kafkajs-request-queue.js'
 
@@ -64,6 +65,10 @@ export function createKafka (opts: KafkaConnectionOptions, logger: Logger, clien
   }
   if (!queuePatched && !encoderChecked) {
     logger.warn({ kafkajs: kafkajsVersion() }, 'kafkajs is not the version the request-queue patch was written for; its connections keep their 1 ms idle timer (more idle CPU)')
+  }
+  // batches grouped by partition in one pass (kafkajs-grouping.ts; applied at start by the CLI)
+  if (!patchKafkajsGrouping() && !encoderChecked) {
+    logger.debug({ kafkajs: kafkajsVersion() }, 'kafkajs was loaded before its batch grouping could be replaced; it groups batches itself (slower, same result)')
   }
   encoderChecked = true
   const config: KafkaConfig = {
