@@ -152,15 +152,27 @@ export class Mapping implements RecordDecoder {
    * Decodes the records of one partition in order, handing each result to `each`: the one loop of
    * every reader of the data topics (live delivery, session replay, shared groups). It waits first
    * only when decoding needs something fetched (a writer schema from the registry). A record whose
-   * MQTT topic the mapping puts in another Kafka topic or partition is refused (`placement.ts`).
+   * MQTT topic the mapping puts in another Kafka topic or partition is refused (`placement.ts`). A
+   * record whose decoding throws is refused too ("record cannot be decoded"): decoding is
+   * synchronous and depends on the record alone, so its batch fetched again would throw again, and
+   * the partition's delivery would stop there (as a null header value did, before `headerText`
+   * read it as absent).
    */
   async decodeEach (kafkaTopic: string, partition: number, records: readonly KafkaMessage[], each: (result: MapResult, record: KafkaMessage) => void): Promise<void> {
     const fetching = this.prefetch(kafkaTopic, records)
     if (fetching !== undefined) await fetching
     for (const record of records) {
-      const result = this.decode(kafkaTopic, record)
+      const result = this.decodeOrRefuse(kafkaTopic, record)
       const misplaced = result.ok ? this.placement.check(kafkaTopic, partition, result.message.topic) : undefined
       each(misplaced === undefined ? result : { ok: false, reason: misplaced }, record)
+    }
+  }
+
+  private decodeOrRefuse (kafkaTopic: string, record: KafkaMessage): MapResult {
+    try {
+      return this.decode(kafkaTopic, record)
+    } catch {
+      return { ok: false, reason: 'record cannot be decoded' }
     }
   }
 

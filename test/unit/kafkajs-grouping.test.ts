@@ -21,8 +21,8 @@ describe("one-pass grouping of a batch by partition (kafkajs' groupMessagesPerPa
           log.push([topic, message])
           return message.key === null ? message.n % partitions : Number(message.key.slice(1)) % partitions
         }
-        const ours = groupMessagesPerPartition({ topic: 't', partitionMetadata, messages, partitioner: choose(calls) })
-        const theirs = (original as typeof groupMessagesPerPartition)({ topic: 't', partitionMetadata, messages, partitioner: choose(callsOriginal) })
+        const ours: Record<number, Msg[]> = groupMessagesPerPartition({ topic: 't', partitionMetadata, messages, partitioner: choose(calls) })
+        const theirs: Record<number, Msg[]> = (original as typeof groupMessagesPerPartition)({ topic: 't', partitionMetadata, messages, partitioner: choose(callsOriginal) })
         assert.deepEqual(ours, theirs, `${size} messages over ${partitions} partitions`)
         assert.deepEqual(Object.keys(ours), Object.keys(theirs))
         assert.deepEqual(calls, callsOriginal)

@@ -204,3 +204,13 @@ describe('decodeRecord', () => {
     }
   })
 })
+
+describe('decodeEach', () => {
+  it('refuses a record whose decoding throws and goes on with the next ones (a throw would fail the whole fetched batch)', async () => {
+    const throwing = { key: Buffer.from('a/b'), value: Buffer.from('v'), offset: '1', timestamp: '0', attributes: 0, get headers (): IHeaders { throw new Error('broken record') } } as unknown as KafkaMessage
+    const records = [kafkaMessage(Buffer.from('a/1'), Buffer.from('x')), throwing, kafkaMessage(Buffer.from('a/2'), Buffer.from('y'))]
+    const seen: string[] = []
+    await dataTopic.decodeEach('wharf.data', 0, records, (result) => { seen.push(result.ok ? result.message.topic : `refused: ${result.reason}`) })
+    assert.deepEqual(seen, ['a/1', 'refused: record cannot be decoded', 'a/2'])
+  })
+})
