@@ -81,24 +81,47 @@ export function watchClients (aedes: Aedes, opts: ClientWatchOptions): void {
   }
 }
 
-/** Counts the packets and bytes of one connection, both ways (`received`: the incoming packets' listener, shared). */
+/** What the traffic meter keeps on a connection's stream: the counters, and its own cork and write. */
+interface MeterState {
+  t: TrafficCounters
+  /** the next chunk written starts a packet (mqtt-packet and the packet writer cork before each) */
+  header: boolean
+  cork: Duplex['cork']
+  write: Duplex['write']
+}
+
+const METER = Symbol('wharf.traffic-meter')
+type MeteredStream = Duplex & { [METER]: MeterState }
+
+/** The metered `cork` of every connection's stream (one function for all; the state is on the stream). */
+function meteredCork (this: MeteredStream): void {
+  const m = this[METER]
+  m.header = true
+  m.cork.call(this)
+}
+
+/** The metered `write` of every connection's stream. */
+function meteredWrite (this: MeteredStream, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+  const m = this[METER]
+  const bytes = Buffer.isBuffer(chunk) ? chunk : undefined
+  m.t.bytesOut += bytes !== undefined ? bytes.length : Buffer.byteLength(String(chunk))
+  if (m.header && bytes !== undefined && bytes.length > 0) {
+    m.header = false
+    m.t.sent(bytes[0] as number)
+  }
+  return (m.write as (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean).call(this, chunk, encoding, cb)
+}
+
+/**
+ * Counts the packets and bytes of one connection, both ways (`received`: the incoming packets'
+ * listener, shared). The stream's `cork` and `write` become two functions shared by every
+ * connection, with the connection's state in one small object on the stream (no closures per
+ * connection).
+ */
 function meter (client: Client, t: TrafficCounters, received: (p: { cmd: string; length: number; qos?: number }) => void): void {
   onIncomingPacket(client, received)
-  const stream = client.conn as Duplex
-  const cork = stream.cork
-  const write = stream.write
-  let header = false
-  stream.cork = function (this: Duplex) {
-    header = true
-    cork.call(this)
-  }
-  stream.write = function (this: Duplex, chunk: unknown, ...rest: unknown[]) {
-    const bytes = Buffer.isBuffer(chunk) ? chunk : undefined
-    t.bytesOut += bytes !== undefined ? bytes.length : Buffer.byteLength(String(chunk))
-    if (header && bytes !== undefined && bytes.length > 0) {
-      header = false
-      t.sent(bytes[0] as number)
-    }
-    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest)
-  } as Duplex['write']
+  const stream = client.conn as MeteredStream
+  stream[METER] = { t, header: false, cork: stream.cork, write: stream.write }
+  stream.cork = meteredCork
+  stream.write = meteredWrite as Duplex['write']
 }
