@@ -117,8 +117,9 @@ function sameBytes (a: Buffer, b: Buffer): boolean {
 }
 
 /**
- * Texts of a header whose values are few (node names): the last `capacity` distinct values are kept
- * with their bytes, and a value seen before is found by comparing bytes instead of decoded again.
+ * Texts of a header whose values are few (node names): the first `capacity` distinct values seen are
+ * kept with their bytes, and one of them seen again is found by comparing bytes instead of decoded
+ * again; any other value is decoded as `headerText` does (the same text, no faster).
  */
 export class FewTexts {
   private readonly bytes: Buffer[] = []
