@@ -131,16 +131,7 @@ export class Delivery implements LocalSink {
     const properties = deliveryProperties(message.properties, Date.now())
     if (properties === 'expired') return
     const packet = emitterPacket(this.opts.aedes(), message, properties)
-    const outerCounter = this.originCounter
-    const outer = this.origin
-    this.originCounter = packet.brokerCounter
-    this.origin = { tp, offset, publisher: message.clientId, retain: message.retain }
-    try {
-      this.opts.mq().emit(packet)
-    } finally {
-      this.originCounter = outerCounter
-      this.origin = outer
-    }
+    this.handOut(packet, { tp, offset, publisher: message.clientId, retain: message.retain }, undefined)
   }
 
   readonly authorizeForward: AuthorizeForwardHandler = (client, packet) => {
@@ -319,12 +310,22 @@ export class Delivery implements LocalSink {
    * during the call.
    */
   private send (client: Client, packet: AedesPacket, origin: Origin): void {
+    this.handOut(packet, origin, client)
+  }
+
+  /**
+   * Hands `packet` to `client` through aedes, or to every matching local subscriber through the
+   * emitter when `client` is undefined, with its origin in the slot `authorizeForward` reads
+   * (the slot of an outer hand-out restored after).
+   */
+  private handOut (packet: AedesPacket, origin: Origin, client: Client | undefined): void {
     const outerCounter = this.originCounter
     const outer = this.origin
     this.originCounter = packet.brokerCounter
     this.origin = origin
     try {
-      deliverTo(client, packet, noop)
+      if (client === undefined) this.opts.mq().emit(packet)
+      else deliverTo(client, packet, noop)
     } finally {
       this.originCounter = outerCounter
       this.origin = outer
