@@ -2,6 +2,7 @@
 // byte by byte in one place so that its checks against kafkajs' own decoder cover all of it.
 import type { IHeaders, KafkaMessage } from 'kafkajs'
 import type { AbortedTransaction } from './fetch-response.js'
+import { FewTexts, sameBytes } from '../util/few-texts.js'
 import { kafkajsInternals } from './kafkajs-internals.js'
 
 /**
@@ -150,11 +151,6 @@ function skipVarint (d: Buffer, p: number): number {
   return p
 }
 
-function sameBytes (d: Buffer, at: number, name: Buffer): boolean {
-  for (let i = 0; i < name.length; i++) if (d[at + i] !== name[i]) return false
-  return true
-}
-
 /**
  * The last value of header `name` in the record whose value length is at `p`; undefined when absent.
  */
@@ -177,28 +173,6 @@ function findHeader (d: Buffer, p: number, name: Buffer): Buffer | null | undefi
   return found
 }
 
-/** Header names seen recently, so that the same few names are not decoded from UTF-8 per record. */
-class HeaderNames {
-  private readonly bytes: Buffer[] = []
-  private readonly names: string[] = []
-
-  /** The name whose bytes are at `at`; `hint` is where to look first (headers come in the same order record after record). */
-  name (d: Buffer, at: number, length: number, hint: number): string {
-    const bytes = this.bytes
-    const guess = bytes[hint]
-    if (guess !== undefined && guess.length === length && sameBytes(d, at, guess)) return this.names[hint] as string
-    for (let i = 0; i < bytes.length; i++) {
-      const b = bytes[i] as Buffer
-      if (b.length === length && sameBytes(d, at, b)) return this.names[i] as string
-    }
-    const name = d.toString('utf8', at, at + length)
-    if (bytes.length < 32) {
-      bytes.push(Buffer.from(d.subarray(at, at + length)))
-      this.names.push(name)
-    }
-    return name
-  }
-}
 
 function setHeader (headers: IHeaders, key: string, value: Buffer | null): void {
   const had = headers[key]
@@ -242,7 +216,7 @@ function batchContext (b: Batch): BatchContext {
  * Walks `count` records from `p` to `limit` in `d` (the batch's own bytes, or its decompressed
  * records), appending the wanted ones at or above the fetch offset to `out`.
  */
-function walkRecords (d: Buffer, p: number, limit: number, count: number, b: Batch, fetchOffset: bigint, filter: RecordFilter | undefined, headerName: Buffer | undefined, names: HeaderNames, out: ParsedRecordSet): void {
+function walkRecords (d: Buffer, p: number, limit: number, count: number, b: Batch, fetchOffset: bigint, filter: RecordFilter | undefined, headerName: Buffer | undefined, names: FewTexts, out: ParsedRecordSet): void {
   const below = fetchOffset - b.baseOffset
   const minDelta = below <= 0n ? 0 : below > 0x7fffffffn ? 0x7fffffff : Number(below)
   const exactOffsets = b.baseOffset + BigInt(b.lastOffsetDelta) <= SAFE && b.baseOffset >= 0n
@@ -286,7 +260,7 @@ function walkRecords (d: Buffer, p: number, limit: number, count: number, b: Bat
     for (let n = varintValue, h = 0; h < n; h++) {
       p = readVarint(d, p)
       const nameLength = varintValue
-      const name = nameLength < 0 ? 'null' : names.name(d, p, nameLength, h)
+      const name = nameLength < 0 ? 'null' : names.text(d, p, nameLength, h)
       if (nameLength > 0) p += nameLength
       p = readVarint(d, p)
       const headerLength = varintValue
@@ -354,7 +328,8 @@ export async function parseRecordSet (set: Buffer, fetchOffset: bigint, filter?:
   if (set.length > MAGIC_AT && set.readInt8(MAGIC_AT) < 2) return await parseMessageSet(set, fetchOffset, filter)
   const out: ParsedRecordSet = { records: [], nextOffset: undefined, fetched: 0, skipped: 0, aborted: 0, bytes: 0 }
   const headerName = filter?.header === undefined ? undefined : Buffer.from(filter.header)
-  const names = new HeaderNames()
+  // header names seen in this set: the same few, record after record, not decoded from UTF-8 each time
+  const names = new FewTexts(32)
   const abortedList = aborted === undefined || aborted === null || aborted.length === 0
     ? undefined
     : [...aborted].sort((a, b) => a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0)

@@ -2,6 +2,7 @@ import type { IHeaders, KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
 import type { MessageProperties, MqttMessage, Qos } from '../protocol/message.js'
 import { propertyHeaders } from './property-headers.js'
+import { sameBytes, type FewTexts } from '../util/few-texts.js'
 
 /** Kafka header names carrying MQTT metadata (documented in README, "For backend services"). */
 export const HEADER = {
@@ -107,40 +108,12 @@ const TRUE = Buffer.from('true')
 /** Is the header's value the text `true`? */
 export function headerIsTrue (headers: IHeaders | undefined, name: string): boolean {
   const v = headers?.[name]
-  if (Buffer.isBuffer(v)) return v.length === 4 && sameBytes(v, TRUE)
+  if (Buffer.isBuffer(v)) return v.length === 4 && sameBytes(v, 0, TRUE)
   return headerText(headers, name) === 'true'
 }
 
-function sameBytes (a: Buffer, b: Buffer): boolean {
-  for (let i = 0; i < b.length; i++) if (a[i] !== b[i]) return false
-  return true
-}
-
-/**
- * Texts of a header whose values are few (node names): the first `capacity` distinct values seen are
- * kept with their bytes, and one of them seen again is found by comparing bytes instead of decoded
- * again; any other value is decoded as `headerText` does (the same text, no faster).
- */
-export class FewTexts {
-  private readonly bytes: Buffer[] = []
-  private readonly texts: string[] = []
-
-  constructor (private readonly capacity = 8) {}
-
-  /** The header's text as `headerText` gives it. */
-  of (headers: IHeaders | undefined, name: string): string | undefined {
-    const v = headers?.[name]
-    if (!Buffer.isBuffer(v)) return headerText(headers, name)
-    const bytes = this.bytes
-    for (let i = 0; i < bytes.length; i++) {
-      const b = bytes[i] as Buffer
-      if (b.length === v.length && sameBytes(v, b)) return this.texts[i]
-    }
-    const text = v.toString()
-    if (bytes.length < this.capacity) {
-      bytes.push(Buffer.from(v))
-      this.texts.push(text)
-    }
-    return text
-  }
+/** A header's text through `texts` (for values that repeat: node names), as `headerText` gives it. */
+export function repeatedHeaderText (texts: FewTexts, headers: IHeaders | undefined, name: string): string | undefined {
+  const v = headers?.[name]
+  return Buffer.isBuffer(v) ? texts.text(v, 0, v.length) : headerText(headers, name)
 }

@@ -1,10 +1,11 @@
 import type { KafkaMessage } from 'kafkajs'
 import type { OutgoingRecord } from '../kafka/batching-producer.js'
-import { FewTexts, HEADER, headerIsTrue, headerQos, headerText, metadataHeaders, type DecodeResult, type RecordCodec, type RecordTarget } from './codec.js'
+import { HEADER, headerIsTrue, headerQos, headerText, metadataHeaders, repeatedHeaderText, type DecodeResult, type RecordCodec, type RecordTarget } from './codec.js'
+import { FewTexts } from '../util/few-texts.js'
 import type { MqttMessage } from '../protocol/message.js'
 
 /** The cluster's node names, as the records' `mqtt.node` headers give them. */
-const nodeNames = new FewTexts()
+const nodeNames = new FewTexts(8)
 
 /** Raw format: value = payload bytes, MQTT metadata in headers. */
 export const rawCodec: RecordCodec = {
@@ -27,7 +28,7 @@ export const rawCodec: RecordCodec = {
         retain: headerIsTrue(headers, HEADER.retain),
         clientId: headerText(headers, HEADER.clientId),
         username: headerText(headers, HEADER.username),
-        node: nodeNames.of(headers, HEADER.node)
+        node: repeatedHeaderText(nodeNames, headers, HEADER.node)
       }
     }
   }
