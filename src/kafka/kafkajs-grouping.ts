@@ -1,4 +1,6 @@
 import { createRequire } from 'node:module'
+// kafkajs-encoder.ts loads nothing of kafkajs when imported (this runs before kafkajs loads)
+import { kafkajsVersion } from './kafkajs-encoder.js'
 
 /**
  * kafkajs 2.2.4 groups every batch's messages by partition (`producer/groupMessagesPerPartition.js`)
@@ -48,13 +50,7 @@ export function kafkajsGroupMessagesPerPartition (): typeof groupMessagesPerPart
 }
 
 export function patchKafkajsGrouping (): boolean {
-  let version: string
-  try {
-    version = (require('kafkajs/package.json') as { version: string }).version
-  } catch {
-    return false
-  }
-  if (version !== '2.2.4') return false
+  if (kafkajsVersion() !== '2.2.4') return false
   const file = require.resolve(GROUPING)
   const original = require(GROUPING) as unknown
   const entry = require.cache[file] as (NodeJS.Module & { wharfOriginal?: unknown }) | undefined

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { kafkajsVersion } from './kafkajs-encoder.js'
 
 /**
  * Stops kafkajs 2.2.4's idle spin. Every kafkajs connection that has received one response runs
@@ -53,8 +54,7 @@ export function kafkajsRequestQueue (): { prototype: RequestQueueProto } {
  * installed kafkajs is not the one this was written for.
  */
 export function patchKafkajsRequestQueue (): boolean {
-  const pkg = require('kafkajs/package.json') as { version: string }
-  if (pkg.version !== '2.2.4') return false
+  if (kafkajsVersion() !== '2.2.4') return false
   const RequestQueue = kafkajsRequestQueue() as { prototype: RequestQueueProto } & { [PATCHED]?: true }
   if (RequestQueue[PATCHED] === true) return true
   const proto = RequestQueue.prototype
